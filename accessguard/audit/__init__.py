@@ -1,0 +1,1 @@
+"""Audit: the decision log and pseudonymisation of patient identifiers."""

@@ -1,0 +1,1 @@
+"""Authentication: sessions, passwords, TOTP and the authentication state they prove."""

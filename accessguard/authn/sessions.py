@@ -1,0 +1,41 @@
+"""Server-side sessions behind a signed cookie: ``<session id>.<HMAC>``."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import secrets
+
+from accessguard.errors import BadRequest
+from accessguard.store.base import Session, Store
+
+
+class Sessions:
+    def __init__(self, store: Store, key: str, ttl_s: int) -> None:
+        self._store = store
+        self._key = key.encode()
+        self._ttl_s = ttl_s
+
+    def _sign(self, session_id: str) -> str:
+        mac = hmac.new(self._key, session_id.encode(), hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(mac).decode().rstrip("=")
+
+    def start(self, professional_id: str, factor: str, now: int) -> tuple[Session, str]:
+        """A new session with one verified factor; returns it and its cookie value."""
+        session = Session(secrets.token_urlsafe(24), professional_id, now, now + self._ttl_s, {factor: now})
+        self._store.create_session(session)
+        return session, f"{session.id}.{self._sign(session.id)}"
+
+    def resume(self, cookie: str, now: float) -> Session:
+        """The live session a cookie names; BadRequest(401) when forged, unknown or expired."""
+        session_id, _, signature = cookie.partition(".")
+        if not session_id or len(cookie) > 256 or not hmac.compare_digest(signature.encode(), self._sign(session_id).encode()):
+            raise BadRequest("the session cookie is invalid; log in again", status=401)
+        session = self._store.get_session(session_id)
+        if session is None or session.expires <= now:
+            raise BadRequest("the session has expired or was revoked; log in again", status=401)
+        return session
+
+    def end(self, session: Session) -> None:
+        self._store.delete_session(session.id)

@@ -1,0 +1,1 @@
+"""The demo: a regional patient directory protected by accessguard."""

@@ -1,0 +1,125 @@
+"""The demo service: a patient directory (Starlette) behind the accessguard middleware."""
+
+from __future__ import annotations
+
+import json
+import secrets
+import sqlite3
+import threading
+from pathlib import Path
+from typing import Any
+
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+from accessguard.authn import totp
+from accessguard.demo.geodb import DEMO_DATABASE
+from accessguard.demo.patients import create_directory
+from accessguard.guard import Guard
+from accessguard.middleware.asgi import AccessGuardMiddleware
+from accessguard.routes import ProtectedRoute
+from accessguard.settings import Settings, local_keys
+
+ROUTES = (
+    ProtectedRoute("/patients/{id}", name="patients.read", action="read", served_ids="id"),
+    ProtectedRoute("/patients", name="patients.search", action="search", requested_count="limit", served_ids="patients[].id"),
+)
+
+#: Demo accounts: (username, role, organisation, kind).
+DEMO_ACCOUNTS = [
+    ("dr.martin", "doctor", "chu-caen", "professional"),
+    ("dr.bernard", "doctor", "chu-lille", "professional"),
+    ("inf.dubois", "nurse", "chu-caen", "professional"),
+    ("inf.leroy", "nurse", "chu-caen", "professional"),
+    ("sec.moreau", "secretary", "chu-caen", "professional"),
+    ("dr.garcia", "doctor", "ch-nantes", "professional"),
+    ("admin", "admin", "grades-normandie", "admin"),
+]
+
+
+def initialise(data_dir: Path, guard: Guard) -> None:
+    """First start: patient directory and accounts; writes demo-accounts.json."""
+    accounts_file = data_dir / "demo-accounts.json"
+    if accounts_file.exists():
+        return
+    create_directory(data_dir / "patients.db")
+    listing = []
+    for username, role, organisation, kind in DEMO_ACCOUNTS:
+        password = secrets.token_urlsafe(12)
+        guard.accounts.add(username, password, kind=kind, roles=(role,), organisation=organisation)
+        secret = totp.generate_secret()
+        guard.accounts.set_totp_secret(username, secret, confirmed=True)
+        listing.append({"username": username, "password": password, "role": role, "totp_secret": secret})
+    accounts_file.touch(mode=0o600)
+    accounts_file.write_text(json.dumps(listing, indent=2))
+
+
+def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
+    keys = local_keys(data_dir)
+    return Settings(
+        data_dir=data_dir,
+        session_key=keys["session_key"],
+        pseudonym_key=keys["pseudonym_key"],
+        encryption_key=keys["encryption_key"],
+        routes=ROUTES,
+        geoip_database=DEMO_DATABASE,
+        trusted_proxies=("127.0.0.1/32",),
+        login_path="/login",
+        cookie_secure=False,
+        **overrides,
+    )
+
+
+class PatientDirectory:
+    """The unprotected application: a realistic SQLite-backed patient lookup."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            db = self._local.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            db.row_factory = sqlite3.Row
+        return db
+
+    async def read(self, request: Request) -> JSONResponse:
+        row = self._db().execute("SELECT * FROM patients WHERE id = ?", (request.path_params["id"],)).fetchone()
+        if row is None:
+            return JSONResponse({"detail": "no such patient"}, status_code=404)
+        return JSONResponse(dict(row))
+
+    async def search(self, request: Request) -> JSONResponse:
+        raw_limit = request.query_params.get("limit", "20")
+        limit = int(raw_limit) if raw_limit.isdigit() else 20
+        offset = int(request.query_params.get("offset", "0")) if request.query_params.get("offset", "0").isdigit() else 0
+        query = request.query_params.get("q", "")
+        rows = (
+            self._db()
+            .execute("SELECT * FROM patients WHERE last_name LIKE ? ORDER BY id LIMIT ? OFFSET ?", (query + "%", limit, offset))
+            .fetchall()
+        )
+        return JSONResponse({"patients": [dict(r) for r in rows]})
+
+    def app(self) -> Starlette:
+        async def healthz(request: Request) -> JSONResponse:
+            return JSONResponse({"status": "ok"})
+
+        return Starlette(
+            routes=[
+                Route("/patients/{id}", self.read),
+                Route("/patients", self.search),
+                Route("/healthz", healthz),
+            ]
+        )
+
+
+def build(data_dir: Path, **overrides: Any) -> tuple[AccessGuardMiddleware, Guard]:
+    """The protected demo application and its guard."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    guard = Guard(demo_settings(data_dir, **overrides))
+    initialise(data_dir, guard)
+    return AccessGuardMiddleware(PatientDirectory(data_dir / "patients.db").app(), guard), guard

@@ -1,0 +1,108 @@
+"""The guard's own JSON routes: password login, logout, TOTP step-up."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from accessguard.authn import totp
+from accessguard.authn.accounts import Accounts
+from accessguard.authn.passwords import verify_password
+from accessguard.authn.sessions import Sessions
+from accessguard.errors import BadRequest
+from accessguard.problem import Response, json_response, problem
+from accessguard.store.base import Session, Store
+
+log = logging.getLogger("accessguard.authn")
+
+MAX_BODY_BYTES = 16 * 1024
+LOGOUT_PATH = "/accessguard/logout"
+TOTP_STEP_UP_PATH = "/accessguard/step-up/totp"
+
+
+def parse_json_body(content_type: str | None, body: bytes) -> dict[str, Any]:
+    """A JSON object body; BadRequest naming what is wrong otherwise."""
+    if not content_type or content_type.split(";")[0].strip().lower() != "application/json":
+        raise BadRequest("the request body must be JSON (Content-Type: application/json)", status=415)
+    if len(body) > MAX_BODY_BYTES:
+        raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes", status=413)
+    try:
+        document = json.loads(body)
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+    if not isinstance(document, dict):
+        raise BadRequest("the request body must be a JSON object")
+    return document
+
+
+def string_field(document: dict[str, Any], name: str, max_length: int = 256) -> str:
+    value = document.get(name)
+    if not isinstance(value, str) or not value or len(value) > max_length:
+        raise BadRequest(f"field {name!r} must be a non-empty string of at most {max_length} characters")
+    return value
+
+
+class Endpoints:
+    def __init__(
+        self,
+        accounts: Accounts,
+        sessions: Sessions,
+        store: Store,
+        *,
+        login_path: str,
+        cookie: Callable[[str], str],
+        clear_cookie: str,
+        clock: Callable[[], float],
+    ) -> None:
+        self._accounts = accounts
+        self._sessions = sessions
+        self._store = store
+        self._cookie = cookie
+        self._clear_cookie = clear_cookie
+        self._clock = clock
+        self.routes: dict[str, Callable[[dict[str, Any], Session | None], Response]] = {
+            login_path: self.login,
+            LOGOUT_PATH: self.logout,
+            TOTP_STEP_UP_PATH: self.step_up_totp,
+        }
+
+    def login(self, body: dict[str, Any], session: Session | None) -> Response:
+        username, password = string_field(body, "username"), string_field(body, "password", 1024)
+        account = self._accounts.get(username)
+        if not verify_password(account.password_hash if account else None, password) or account is None:
+            log.info("login refused for %r: bad credentials", username)
+            return problem(401, "invalid-credentials", "Login failed", "invalid username or password")
+        if account.status != "active":
+            log.warning("login refused for %r: account %s", username, account.status)
+            return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
+        now = int(self._clock())
+        if session is not None:
+            self._sessions.end(session)
+        _, cookie = self._sessions.start(account.id, "pwd", now)
+        return json_response(200, {"subject": account.id, "aal": 1}, [("set-cookie", self._cookie(cookie))])
+
+    def logout(self, body: dict[str, Any], session: Session | None) -> Response:
+        if session is not None:
+            self._sessions.end(session)
+        return json_response(200, {"logged_out": True}, [("set-cookie", self._clear_cookie)])
+
+    def step_up_totp(self, body: dict[str, Any], session: Session | None) -> Response:
+        if session is None:
+            return problem(
+                401,
+                "authentication-required",
+                "Log in first",
+                "a TOTP step-up needs a password session",
+                reasons=["authentication_required"],
+            )
+        code = string_field(body, "code", 16)
+        now = self._clock()
+        secret = self._accounts.totp_secret(session.professional_id)
+        step = totp.matching_step(secret, code, now) if secret else None
+        if step is None or not self._store.claim_totp_step(session.professional_id, step):
+            log.info("TOTP step-up refused for %r", session.professional_id)
+            return problem(401, "invalid-code", "Step-up failed", "the code is wrong, expired or was already used")
+        self._store.record_factor(session.id, "otp", int(now))
+        return json_response(200, {"subject": session.professional_id, "aal": 2, "factor": "otp"})

@@ -1,0 +1,37 @@
+"""Exception classes. Every message says what is wrong and what to do."""
+
+
+class AccessGuardError(Exception):
+    """Base class of every error accessguard raises."""
+
+
+class ConfigurationError(AccessGuardError):
+    """A setting is missing or invalid; raised when the Guard is built."""
+
+
+class PolicyCompileError(AccessGuardError):
+    """A policy set does not parse or compile.
+
+    ``errors`` lists ``file.rego:line:col: message`` strings.
+    """
+
+    def __init__(self, errors: list[str]) -> None:
+        self.errors = errors
+        super().__init__("policy set does not compile:\n" + "\n".join(errors))
+
+
+class PolicyEvaluationError(AccessGuardError):
+    """The engine could not evaluate an input; the caller fails closed."""
+
+
+class StoreError(AccessGuardError):
+    """The state store failed; the caller fails closed."""
+
+
+class BadRequest(AccessGuardError):
+    """Input from outside is malformed; answered with a 4xx."""
+
+    def __init__(self, detail: str, status: int = 400) -> None:
+        self.detail = detail
+        self.status = status
+        super().__init__(detail)

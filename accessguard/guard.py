@@ -1,0 +1,244 @@
+"""The Guard: one object, built once from Settings, that decides and enforces.
+
+Data flows one way: facts → subject and signals → input → engine → decision
+→ response, then the decision log; after an allowed response, ``settle``
+records what was actually served.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import time
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accessguard.audit.decision_log import DecisionLog, DecisionRecord
+from accessguard.audit.pseudonym import Pseudonymiser
+from accessguard.authn.accounts import Accounts
+from accessguard.authn.sealing import Sealer
+from accessguard.authn.sessions import Sessions
+from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
+from accessguard.decision import Decision, Outcome
+from accessguard.endpoints import Endpoints, parse_json_body
+from accessguard.errors import AccessGuardError, BadRequest, StoreError
+from accessguard.facts import RequestFacts, client_address
+from accessguard.policy.embedded import EmbeddedEngine
+from accessguard.policy.engine import PolicyEngine
+from accessguard.policy.input import RequestContext, build_input
+from accessguard.policy.policyset import load_policy_set
+from accessguard.problem import Response, insufficient_user_authentication, problem
+from accessguard.routes import ProtectedRoute, served_ids
+from accessguard.settings import Settings
+from accessguard.signals.geo import GeoLocator, Location
+from accessguard.signals.velocity import movement
+from accessguard.store import open_store
+from accessguard.store.base import Reservation, Session
+
+log = logging.getLogger("accessguard")
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """The guard's answer to one protected request.
+
+    ``response`` is what to send instead of calling the app; None means the
+    app may serve the request, after which the adapter calls ``Guard.settle``.
+    """
+
+    response: Response | None
+    route: ProtectedRoute | None = None
+    reservation: Reservation | None = None
+    location: Location | None = None
+
+
+PASS_THROUGH = Verdict(None)
+
+
+class Guard:
+    def __init__(self, settings: Settings, engine: PolicyEngine | None = None) -> None:
+        settings.validate()
+        self.settings = settings
+        self._clock = settings.clock
+        self._trusted = settings.trusted_networks()
+        self.engine = engine or EmbeddedEngine(load_policy_set(settings.policy_dir))
+        self.store = open_store(settings.store_location)
+        self.accounts = Accounts(Path(settings.data_dir) / "accounts.db", Sealer(settings.encryption_key))
+        self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
+        self.geo = GeoLocator(settings.geoip_database)
+        self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
+        self.decision_log = DecisionLog(Path(settings.data_dir) / "decision-log.jsonl")
+        self.endpoints = Endpoints(
+            self.accounts,
+            self.sessions,
+            self.store,
+            login_path=settings.login_path,
+            cookie=self._cookie,
+            clear_cookie=self._cookie("", max_age=0),
+            clock=self._clock,
+        )
+
+    # cookies
+
+    def _cookie(self, value: str, max_age: int | None = None) -> str:
+        attributes = [f"{self.settings.cookie_name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+        attributes.append(f"Max-Age={self.settings.session_ttl_s if max_age is None else max_age}")
+        if self.settings.cookie_secure:
+            attributes.append("Secure")
+        return "; ".join(attributes)
+
+    def _session(self, facts: RequestFacts) -> Session | None:
+        cookie = facts.cookie(self.settings.cookie_name)
+        return self.sessions.resume(cookie, self._clock()) if cookie else None
+
+    # the guard's own routes
+
+    def is_endpoint(self, facts: RequestFacts) -> bool:
+        return facts.path in self.endpoints.routes
+
+    def serve(self, facts: RequestFacts, body: bytes) -> Response:
+        """Answer one of the guard's own routes (login, step-up, ...)."""
+        if facts.method != "POST":
+            return problem(405, "method-not-allowed", "Method not allowed", f"{facts.path} accepts POST only", [("allow", "POST")])
+        try:
+            document = parse_json_body(facts.headers.get("content-type"), body)
+            return self.endpoints.routes[facts.path](document, self._session(facts))
+        except BadRequest as exc:
+            return problem(exc.status, "bad-request", "Bad request", exc.detail)
+        except AccessGuardError as exc:
+            log.error("%s %s failed closed: %s", facts.method, facts.path, exc)
+            return _unavailable()
+
+    # protected routes
+
+    def check(self, facts: RequestFacts) -> Verdict:
+        """Decide on a request; pass through routes that are not protected."""
+        for route in self.settings.routes:
+            params = route.match(facts.method, facts.path)
+            if params is not None:
+                break
+        else:
+            return PASS_THROUGH
+        started = time.perf_counter()
+        reservation = None
+        try:
+            requested = route.count_requested(facts.query())
+            session = self._session(facts)
+            subject, authn = self._subject(session)
+            address = client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)
+            location = self.geo.locate(address)
+            now = self._clock()
+            if subject.kind != "anonymous":
+                reservation = self.store.reserve_reads(subject.id, requested if route.resource == "patient_identity" else 0, now)
+            policy_input = build_input(
+                now=now,
+                request=RequestContext(
+                    facts.method, route.name, route.action, route.resource, requested, str(address) if address else None
+                ),
+                subject=subject,
+                authn=authn,
+                location=location,
+                movement=movement(reservation.previous if reservation else None, location, now),
+                identity_reads=dict(reservation.identity_reads) if reservation else {"1m": 0, "1h": 0, "24h": 0},
+                distinct_patients_24h=reservation.distinct_patients_24h if reservation else 0,
+            )
+            decision = self.engine.evaluate(policy_input)
+        except BadRequest as exc:
+            self._release(reservation)
+            return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
+        except AccessGuardError as exc:
+            self._release(reservation)
+            log.error("%s %s failed closed: %s", facts.method, facts.path, exc)
+            return Verdict(_unavailable())
+        decision_id = uuid.uuid4().hex
+        self.decision_log.write(
+            DecisionRecord(
+                decision_id,
+                now,
+                subject.id,
+                route.name,
+                str(address) if address else None,
+                tuple(self.pseudonymise(v) for k, v in params.items() if k == "id"),
+                decision,
+                int((time.perf_counter() - started) * 1e6),
+            )
+        )
+        if decision.allowed:
+            return Verdict(None, route, reservation, location)
+        self._release(reservation)
+        return Verdict(self._enforce(decision, decision_id))
+
+    def _subject(self, session: Session | None) -> tuple[Subject, AuthnState]:
+        if session is None:
+            return ANONYMOUS, AuthnState()
+        account = self.accounts.get(session.professional_id)
+        if account is None:
+            raise BadRequest("the session's account no longer exists; log in again", status=401)
+        return account.subject, AuthnState(session.factors)
+
+    def _release(self, reservation: Reservation | None) -> None:
+        if reservation is None:
+            return
+        try:
+            self.store.release_reads(reservation)
+        except StoreError as exc:
+            log.error("could not release a read hold (it expires by itself): %s", exc)
+
+    def _enforce(self, decision: Decision, decision_id: str) -> Response:
+        reasons = list(decision.reasons)
+        common: dict[str, Any] = {"reasons": reasons, "decision_id": decision_id, "policy_revision": decision.policy_revision}
+        if "policy_error" in reasons:
+            return _unavailable(**common)
+        if decision.outcome is Outcome.STEP_UP:
+            step_up = decision.step_up
+            acr_values = [self.settings.acr_values.get(m, m) for m in step_up.methods]
+            description = "step up with " + " or ".join(step_up.methods) + " (" + ", ".join(reasons) + ")"
+            challenge = insufficient_user_authentication(description, acr_values, step_up.max_age)
+            details = {"methods": list(step_up.methods), "max_age": step_up.max_age, "url": self.settings.step_up_page}
+            return problem(
+                401,
+                "step-up-required",
+                "Step-up authentication required",
+                description,
+                [("www-authenticate", challenge)],
+                step_up=details,
+                **common,
+            )
+        if "authentication_required" in reasons:
+            return problem(
+                401,
+                "authentication-required",
+                "Authentication required",
+                f"log in at {self.settings.login_path}",
+                [("www-authenticate", 'Bearer realm="accessguard"')],
+                login=self.settings.login_path,
+                **common,
+            )
+        return problem(403, "access-denied", "Access denied", "access denied: " + ", ".join(reasons), **common)
+
+    def settle(self, verdict: Verdict, status: int, body: bytes | None) -> None:
+        """After the app answered: count the patient identity records actually served."""
+        if verdict.reservation is None or verdict.route is None:
+            return
+        patients: list[str] = []
+        if 200 <= status < 300 and verdict.route.served_ids and body:
+            try:
+                patients = served_ids(json.loads(body), verdict.route.served_ids)
+            except (UnicodeDecodeError, json.JSONDecodeError):
+                log.error("route %s: response is not JSON; served ids unknown, keeping the read hold", verdict.route.name)
+                return
+        try:
+            self.store.settle_reads(verdict.reservation, [self.pseudonymise(p) for p in patients], verdict.location, self._clock())
+        except StoreError as exc:
+            log.error("could not record %d served reads (the hold stays until it expires): %s", len(patients), exc)
+
+    def close(self) -> None:
+        self.engine.close()
+        self.store.close()
+        self.decision_log.close()
+
+
+def _unavailable(**extra: Any) -> Response:
+    return problem(503, "unavailable", "Access check unavailable", "access could not be checked; try again shortly", **extra)

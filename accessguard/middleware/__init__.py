@@ -1,0 +1,1 @@
+"""Thin adapters: turn a request into RequestFacts, ask the Guard, send one response."""

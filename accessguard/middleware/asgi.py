@@ -1,0 +1,82 @@
+"""Pure ASGI middleware (no BaseHTTPMiddleware)."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, MutableMapping
+from typing import Any
+
+from accessguard.endpoints import MAX_BODY_BYTES
+from accessguard.facts import RequestFacts
+from accessguard.guard import Guard
+from accessguard.problem import Response
+
+Scope = MutableMapping[str, Any]
+Message = MutableMapping[str, Any]
+Receive = Callable[[], Awaitable[Message]]
+Send = Callable[[Message], Awaitable[None]]
+ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
+
+
+class AccessGuardMiddleware:
+    def __init__(self, app: ASGIApp, guard: Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        facts = _facts(scope)
+        if self.guard.is_endpoint(facts):
+            await _send(send, self.guard.serve(facts, await _read_body(receive)))
+            return
+        verdict = self.guard.check(facts)
+        if verdict.response is not None:
+            await _send(send, verdict.response)
+            return
+        if verdict.route is None:
+            await self.app(scope, receive, send)
+            return
+        status = 500
+        chunks: list[bytes] = []
+
+        async def observe(message: Message) -> None:
+            nonlocal status
+            if message["type"] == "http.response.start":
+                status = message["status"]
+            elif message["type"] == "http.response.body":
+                chunks.append(message.get("body", b""))
+            await send(message)
+
+        try:
+            await self.app(scope, receive, observe)
+        finally:
+            self.guard.settle(verdict, status, b"".join(chunks))
+
+
+def _facts(scope: Scope) -> RequestFacts:
+    headers: dict[str, str] = {}
+    for raw_name, raw_value in scope.get("headers", ()):
+        name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
+        headers[name] = f"{headers[name]}, {value}" if name in headers and name != "cookie" else value
+    client = scope.get("client")
+    return RequestFacts(
+        scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), headers, client[0] if client else None
+    )
+
+
+async def _read_body(receive: Receive) -> bytes:
+    """The request body, cut one byte past the limit so oversize is detected, not buffered."""
+    body = b""
+    while True:
+        message = await receive()
+        body += bytes(message.get("body", b""))
+        if len(body) > MAX_BODY_BYTES or not message.get("more_body", False):
+            return body[: MAX_BODY_BYTES + 1]
+
+
+async def _send(send: Send, response: Response) -> None:
+    headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
+    headers.append((b"content-length", str(len(response.body)).encode()))
+    await send({"type": "http.response.start", "status": response.status, "headers": headers})
+    await send({"type": "http.response.body", "body": response.body})

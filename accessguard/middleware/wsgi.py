@@ -1,0 +1,80 @@
+"""WSGI middleware (PEP 3333) over the same Guard."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from http import HTTPStatus
+from typing import Any
+
+from accessguard.endpoints import MAX_BODY_BYTES
+from accessguard.facts import RequestFacts
+from accessguard.guard import Guard
+from accessguard.problem import Response, problem
+
+Environ = dict[str, Any]
+StartResponse = Callable[..., Any]
+WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+
+class WSGIAccessGuard:
+    def __init__(self, app: WSGIApp, guard: Guard) -> None:
+        self.app = app
+        self.guard = guard
+
+    def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
+        facts = _facts(environ)
+        if self.guard.is_endpoint(facts):
+            body = _read_body(environ)
+            response = (
+                self.guard.serve(facts, body)
+                if body is not None
+                else problem(400, "bad-request", "Bad request", "invalid Content-Length header")
+            )
+            return _send(start_response, response)
+        verdict = self.guard.check(facts)
+        if verdict.response is not None:
+            return _send(start_response, verdict.response)
+        if verdict.route is None:
+            return self.app(environ, start_response)
+        status = 500
+
+        def observe(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
+            nonlocal status
+            status = int(status_line.split(" ", 1)[0])
+            return start_response(status_line, headers, exc_info)
+
+        chunks: list[bytes] = []
+        result = self.app(environ, observe)
+        try:
+            chunks.extend(result)
+        finally:
+            close = getattr(result, "close", None)
+            if close is not None:
+                close()
+            self.guard.settle(verdict, status, b"".join(chunks))
+        return chunks
+
+
+def _facts(environ: Environ) -> RequestFacts:
+    headers = {key[5:].replace("_", "-").lower(): value for key, value in environ.items() if key.startswith("HTTP_")}
+    for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
+        if environ.get(key):
+            headers[key.replace("_", "-").lower()] = environ[key]
+    path = environ.get("PATH_INFO", "") or "/"
+    return RequestFacts(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), headers, environ.get("REMOTE_ADDR"))
+
+
+def _read_body(environ: Environ) -> bytes | None:
+    """The request body, at most one byte past the limit; None for a bad Content-Length."""
+    raw = environ.get("CONTENT_LENGTH") or "0"
+    if not raw.isdigit():
+        return None
+    length = min(int(raw), MAX_BODY_BYTES + 1)
+    body: bytes = environ["wsgi.input"].read(length) if length else b""
+    return body
+
+
+def _send(start_response: StartResponse, response: Response) -> list[bytes]:
+    status_line = f"{response.status} {HTTPStatus(response.status).phrase}"
+    start_response(status_line, [*response.headers, ("content-length", str(len(response.body)))])
+    return [response.body]

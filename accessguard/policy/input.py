@@ -1,0 +1,82 @@
+"""The one place that builds the policy input document (version 1).
+
+Its schema is ``input-v1.schema.json`` beside this module.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from accessguard.authn.state import AuthnState, Subject
+from accessguard.signals.geo import Location
+from accessguard.signals.velocity import Movement
+
+SCHEMA_PATH = Path(__file__).with_name("input-v1.schema.json")
+
+
+@dataclass(frozen=True)
+class RequestContext:
+    """The request, reduced to what the policy decides on."""
+
+    method: str
+    route: str
+    action: str
+    resource_type: str
+    requested_count: int
+    ip: str | None
+
+
+def build_input(
+    *,
+    now: float,
+    request: RequestContext,
+    subject: Subject,
+    authn: AuthnState,
+    location: Location,
+    movement: Movement,
+    identity_reads: dict[str, int],
+    distinct_patients_24h: int,
+) -> dict[str, Any]:
+    """Assemble input v1 from request facts, subject, authentication state and signals."""
+    return {
+        "version": 1,
+        "time": int(now),
+        "request": {
+            "method": request.method,
+            "route": request.route,
+            "action": request.action,
+            "resource": {"type": request.resource_type, "requested_count": request.requested_count},
+            "ip": request.ip,
+        },
+        "subject": {
+            "id": subject.id,
+            "kind": subject.kind,
+            "roles": list(subject.roles),
+            "organisation": subject.organisation,
+            "status": subject.status,
+        },
+        "authn": {
+            "methods": sorted(authn.factor_times),
+            "aal": authn.aal,
+            "phishing_resistant": authn.phishing_resistant,
+            "phishing_resistant_time": authn.phishing_resistant_time,
+            "auth_time": authn.auth_time,
+            "factor_times": dict(authn.factor_times),
+        },
+        "geo": {
+            "resolved": location.resolved,
+            "country": location.country,
+            "city": location.city,
+            "lat": location.lat,
+            "lon": location.lon,
+            "previous": movement.previous_document(),
+            "distance_km": movement.distance_km,
+            "elapsed_s": movement.elapsed_s,
+            "speed_kmh": movement.speed_kmh,
+        },
+        "usage": {"identity_reads": identity_reads, "distinct_patients_24h": distinct_patients_24h},
+        "care": {"relationship": "none"},
+        "emergency": {"declared": False},
+    }

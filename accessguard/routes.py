@@ -1,0 +1,78 @@
+"""Protected routes: which paths are patient directories, and what a request asks for."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from accessguard.errors import BadRequest, ConfigurationError
+
+_PARAM = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
+
+
+@dataclass(frozen=True)
+class ProtectedRoute:
+    """A route the guard protects.
+
+    ``pattern`` is a path such as ``/patients/{id}``. ``requested_count`` is
+    how many records one request asks for: a fixed number, or the name of a
+    query parameter (``"limit"``) whose value is used, ``default_count`` when
+    absent and never more than ``max_count`` before the policy sees it.
+    ``served_ids`` names the response field holding the ids of the patient
+    identity records actually served (``"patients[].id"`` or ``"id"``).
+    """
+
+    pattern: str
+    name: str
+    resource: str = "patient_identity"
+    action: str = "read"
+    methods: tuple[str, ...] = ("GET",)
+    requested_count: int | str = 1
+    default_count: int = 20
+    served_ids: str | None = None
+    _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not self.pattern.startswith("/"):
+            raise ConfigurationError(f"route pattern {self.pattern!r} must start with '/'")
+        regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(self.pattern).replace(r"\{", "{").replace(r"\}", "}")) + "$"
+        object.__setattr__(self, "_regex", re.compile(regex))
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route serves the request, else None."""
+        if method not in self.methods:
+            return None
+        found = self._regex.match(path)
+        return found.groupdict() if found else None
+
+    def count_requested(self, query: Mapping[str, str]) -> int:
+        """Records this request asks for; BadRequest on a malformed count."""
+        if isinstance(self.requested_count, int):
+            return self.requested_count
+        raw = query.get(self.requested_count)
+        if raw is None:
+            return self.default_count
+        if not raw.isascii() or not raw.isdigit():
+            raise BadRequest(f"query parameter {self.requested_count!r} must be a non-negative integer, got {raw[:40]!r}")
+        if len(raw) > 6:
+            raise BadRequest(f"query parameter {self.requested_count!r} is too large")
+        return int(raw)
+
+
+def served_ids(document: Any, field_path: str) -> list[str]:
+    """Extract ids from a JSON document by a path like ``patients[].id``."""
+    values: list[Any] = [document]
+    for part in field_path.split("."):
+        many = part.endswith("[]")
+        key = part[:-2] if many else part
+        next_values: list[Any] = []
+        for value in values:
+            item = value.get(key) if isinstance(value, dict) else None
+            if many and isinstance(item, list):
+                next_values.extend(item)
+            elif not many and item is not None:
+                next_values.append(item)
+        values = next_values
+    return [str(v) for v in values if isinstance(v, (str, int))]

@@ -1,0 +1,99 @@
+"""Settings: everything the Guard needs, validated when the Guard is built."""
+
+from __future__ import annotations
+
+import ipaddress
+import json
+import secrets
+import time
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from cryptography.fernet import Fernet
+
+from accessguard.errors import ConfigurationError
+from accessguard.facts import IPNetwork
+from accessguard.policy.policyset import DEFAULT_POLICY_DIR
+from accessguard.routes import ProtectedRoute
+
+#: acr values named in RFC 9470 challenges, per step-up method.
+DEFAULT_ACR_VALUES: Mapping[str, str] = {
+    "otp": "urn:accessguard:acr:mfa",
+    "webauthn": "urn:accessguard:acr:phishing-resistant",
+}
+MIN_KEY_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class Settings:
+    """Configuration of one Guard.
+
+    ``session_key`` signs cookies, ``pseudonym_key`` keys patient pseudonyms,
+    ``encryption_key`` (a Fernet key) seals TOTP seeds. ``store_url``
+    defaults to ``sqlite:///<data_dir>/accessguard.db``.
+    """
+
+    data_dir: Path
+    routes: Sequence[ProtectedRoute]
+    session_key: str
+    pseudonym_key: str
+    encryption_key: str
+    policy_dir: Path = DEFAULT_POLICY_DIR
+    store_url: str | None = None
+    geoip_database: Path | None = None
+    trusted_proxies: Sequence[str] = ()
+    login_path: str = "/accessguard/login"
+    step_up_page: str = "/accessguard/step-up"
+    cookie_name: str = "accessguard_session"
+    cookie_secure: bool = True
+    session_ttl_s: int = 12 * 3600
+    acr_values: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACR_VALUES))
+    clock: Callable[[], float] = time.time
+
+    def validate(self) -> None:
+        """Raise ConfigurationError naming the first bad setting."""
+        if not Path(self.data_dir).is_dir():
+            raise ConfigurationError(f"data_dir: {str(self.data_dir)!r} is not a directory")
+        for name in ("session_key", "pseudonym_key"):
+            if len(getattr(self, name) or "") < MIN_KEY_LENGTH:
+                raise ConfigurationError(f"{name}: must be at least {MIN_KEY_LENGTH} characters of secret")
+        try:
+            Fernet(self.encryption_key)
+        except (ValueError, TypeError):
+            raise ConfigurationError("encryption_key: must be a Fernet key (32 url-safe base64-encoded bytes)") from None
+        for route in self.routes:
+            if route.resource == "patient_identity" and not route.served_ids:
+                raise ConfigurationError(f"routes: {route.name!r} serves patient identity records but declares no served_ids field")
+        self.trusted_networks()
+        if self.session_ttl_s <= 0:
+            raise ConfigurationError("session_ttl_s: must be positive")
+
+    def trusted_networks(self) -> list[IPNetwork]:
+        try:
+            return [ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies]
+        except ValueError as exc:
+            raise ConfigurationError(f"trusted_proxies: {exc}") from None
+
+    @property
+    def store_location(self) -> str:
+        return self.store_url or f"sqlite:///{Path(self.data_dir) / 'accessguard.db'}"
+
+
+def local_keys(data_dir: Path) -> dict[str, str]:
+    """Keys kept in ``data_dir/keys.json`` (mode 0600), made on first use.
+
+    For the demo and single-host set-ups; production passes keys from a secret store.
+    """
+    path = Path(data_dir) / "keys.json"
+    if path.exists():
+        keys: dict[str, str] = json.loads(path.read_text())
+        return keys
+    keys = {
+        "session_key": secrets.token_urlsafe(48),
+        "pseudonym_key": secrets.token_urlsafe(48),
+        "encryption_key": Fernet.generate_key().decode(),
+    }
+    path.touch(mode=0o600)
+    path.write_text(json.dumps(keys, indent=2))
+    return keys

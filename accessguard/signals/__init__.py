@@ -1,0 +1,1 @@
+"""Signals: facts about a request the policy decides on (geo, velocity, usage)."""

@@ -1,0 +1,57 @@
+# The decision document: combines the reasons raised by the other modules
+# of this package into one outcome. Deny reasons beat step-up reasons.
+package accessguard.policy
+
+import rego.v1
+
+cfg := data.accessguard.config
+
+# Reasons that only a phishing-resistant factor (WebAuthn with UV) can satisfy.
+phishing_resistant_reasons := {
+	"phishing_resistant_required",
+	"impossible_travel",
+	"country_not_allowed",
+	"bulk_read_soft_limit",
+}
+
+outcome := "deny" if {
+	count(deny) > 0
+} else := "step_up" if {
+	count(step_up) > 0
+} else := "allow"
+
+reasons := sort([r | some r in deny]) if {
+	outcome == "deny"
+} else := sort([r | some r in step_up]) if {
+	outcome == "step_up"
+} else := []
+
+needs_phishing_resistant_factor if {
+	some r in step_up
+	r in phishing_resistant_reasons
+}
+
+step_up_methods := ["webauthn"] if needs_phishing_resistant_factor else := ["otp", "webauthn"]
+
+# The freshest constraint wins when several reasons set a maximum age.
+step_up_max_ages contains action_max_age if "stale_authentication" in step_up
+
+step_up_max_ages contains cfg.phishing_resistant.max_age if needs_phishing_resistant_factor
+
+step_up_requirement := {"methods": step_up_methods, "max_age": min(step_up_max_ages)} if {
+	outcome == "step_up"
+	count(step_up_max_ages) > 0
+} else := {"methods": step_up_methods} if {
+	outcome == "step_up"
+} else := {}
+
+alerts := sort([r | some r in reasons; r in cfg.alert_reasons])
+
+obligations := {"alert": alerts} if count(alerts) > 0 else := {}
+
+decision := {
+	"outcome": outcome,
+	"reasons": reasons,
+	"step_up": step_up_requirement,
+	"obligations": obligations,
+}

@@ -1,0 +1,9 @@
+#!/usr/bin/env bash
+# Set up (virtual environment, package) and run the demo on embedded defaults
+# (regopy + SQLite). Extra arguments go to `accessguard demo`.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+python3 -m venv .venv
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e .
+exec .venv/bin/accessguard demo "$@"

@@ -1,0 +1,35 @@
+#!/usr/bin/env bash
+# Set up everything the full test suite needs, then run lint, types and tests.
+# Installs: Debian packages (redis-server, chromium), a virtual environment with
+# the test extras, the OPA binary built from source with Go, the test OpenID
+# provider's npm packages. Extra arguments go to pytest.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v chromium >/dev/null || need_apt+=(chromium)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "test.sh: installing Debian packages: ${need_apt[*]}"
+  SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+
+python3 -m venv .venv
+.venv/bin/pip install --quiet --upgrade pip
+.venv/bin/pip install --quiet -e '.[test]'
+
+export ACCESSGUARD_OPA="$(scripts/install-opa.sh | tail -n 1)"
+
+if [ -f tests/oidc_provider/package.json ]; then
+  (cd tests/oidc_provider && npm ci --silent --no-audit --no-fund)
+fi
+
+echo "test.sh: ruff"
+.venv/bin/ruff check accessguard tests bench
+.venv/bin/ruff format --check accessguard tests bench
+echo "test.sh: mypy"
+.venv/bin/mypy
+echo "test.sh: pytest"
+.venv/bin/pytest -q "$@"

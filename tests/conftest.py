@@ -1,0 +1,139 @@
+"""Shared fixtures: a demo service (ASGI and WSGI) on a controllable clock."""
+
+from __future__ import annotations
+
+import json
+import os
+import warnings
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pyotp
+import pytest
+
+from accessguard.demo.app import build
+from accessguard.guard import Guard
+
+warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
+from starlette.testclient import TestClient  # noqa: E402
+
+IN_CI = os.environ.get("CI") == "true"
+CAEN, LILLE, LAGOS = "192.0.2.10", "198.51.100.20", "203.0.113.30"
+
+
+def require_part(available: bool, what: str) -> None:
+    """Skip when a real part is missing locally; fail under CI=true."""
+    if available:
+        return
+    if IN_CI:
+        pytest.fail(f"{what} is required under CI=true but is missing")
+    pytest.skip(f"{what} is not available here")
+
+
+class Clock:
+    """A settable clock for Settings.clock."""
+
+    def __init__(self, now: float = 1_790_000_000.0) -> None:
+        self.now = now
+
+    def __call__(self) -> float:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += seconds
+
+
+@dataclass
+class Professional:
+    username: str
+    password: str
+    role: str
+    totp_secret: str
+
+
+@dataclass
+class Demo:
+    guard: Guard
+    clock: Clock
+    accounts: dict[str, Professional]
+    client_factory: Any
+
+    def client(self) -> httpx.Client:
+        client: httpx.Client = self.client_factory()
+        return client
+
+    def code(self, username: str) -> str:
+        """The TOTP code of the professional at the demo clock's time."""
+        return pyotp.TOTP(self.accounts[username].totp_secret).at(int(self.clock.now))
+
+    def login(self, username: str, *, totp: bool = True) -> httpx.Client:
+        client = self.client()
+        pro = self.accounts[username]
+        response = client.post("/login", json={"username": pro.username, "password": pro.password})
+        assert response.status_code == 200, response.text
+        if totp:
+            response = client.post("/accessguard/step-up/totp", json={"code": self.code(username)})
+            assert response.status_code == 200, response.text
+            self.clock.advance(30)  # the next code is a new time step
+        return client
+
+
+@pytest.fixture(scope="session")
+def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A demo data directory initialised once (password hashing is slow on purpose)."""
+    path = tmp_path_factory.mktemp("demo-template")
+    _, guard = build(path)
+    guard.close()
+    return path
+
+
+def _copy_demo(template: Path, target: Path) -> Path:
+    target.mkdir(parents=True, exist_ok=True)
+    for name in ("accounts.db", "patients.db", "keys.json", "demo-accounts.json"):
+        (target / name).write_bytes((template / name).read_bytes())
+    return target
+
+
+def _accounts(path: Path) -> dict[str, Professional]:
+    return {a["username"]: Professional(**a) for a in json.loads((path / "demo-accounts.json").read_text())}
+
+
+@pytest.fixture(params=["asgi", "wsgi"])
+def demo(request: pytest.FixtureRequest, demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
+    """The demo service behind the ASGI middleware and behind the WSGI middleware."""
+    from tests.wsgi_directory import build_wsgi
+
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    clock = Clock()
+    if request.param == "asgi":
+        app, guard = build(data_dir, clock=clock)
+
+        def factory() -> httpx.Client:
+            return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
+
+    else:
+        wsgi_app, guard = build_wsgi(data_dir, clock=clock)
+
+        def factory() -> httpx.Client:
+            transport = httpx.WSGITransport(app=wsgi_app, remote_addr="127.0.0.1")
+            return httpx.Client(transport=transport, base_url="http://localhost")
+
+    yield Demo(guard, clock, _accounts(data_dir), factory)
+    guard.close()
+
+
+@pytest.fixture
+def asgi_demo(demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
+    """The ASGI demo only, for tests about the guard rather than the adapters."""
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    clock = Clock()
+    app, guard = build(data_dir, clock=clock)
+
+    def factory() -> httpx.Client:
+        return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
+
+    yield Demo(guard, clock, _accounts(data_dir), factory)
+    guard.close()
