@@ -58,7 +58,7 @@ class Decision:
         """Validate the engine's output; anything unexpected raises ValueError."""
         if not isinstance(document, dict):
             raise ValueError(f"decision is not an object: {document!r}")
-        outcome = Outcome(document.get("outcome"))
+        outcome = Outcome(str(document.get("outcome")))
         reasons = document.get("reasons", [])
         if not isinstance(reasons, list) or not all(isinstance(r, str) for r in reasons):
             raise ValueError(f"decision reasons are not a list of strings: {reasons!r}")
