@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 from accessguard.authn import totp
@@ -12,6 +13,7 @@ from accessguard.authn.accounts import Accounts
 from accessguard.authn.passwords import verify_password
 from accessguard.authn.sessions import Sessions
 from accessguard.errors import BadRequest
+from accessguard.facts import RequestFacts
 from accessguard.problem import Response, json_response, problem
 from accessguard.store.base import Session, Store
 
@@ -35,6 +37,22 @@ def parse_json_body(content_type: str | None, body: bytes) -> dict[str, Any]:
     if not isinstance(document, dict):
         raise BadRequest("the request body must be a JSON object")
     return document
+
+
+@dataclass(frozen=True)
+class EndpointRequest:
+    """A request to one of the guard's own routes, with its session if any."""
+
+    facts: RequestFacts
+    body: bytes
+    session: Session | None
+
+    def json(self) -> dict[str, Any]:
+        return parse_json_body(self.facts.headers.get("content-type"), self.body)
+
+
+#: A guard route handler; BadRequest raised inside becomes a 4xx problem.
+Handler = Callable[[EndpointRequest], Response]
 
 
 def string_field(document: dict[str, Any], name: str, max_length: int = 256) -> str:
@@ -62,13 +80,14 @@ class Endpoints:
         self._cookie = cookie
         self._clear_cookie = clear_cookie
         self._clock = clock
-        self.routes: dict[str, Callable[[dict[str, Any], Session | None], Response]] = {
-            login_path: self.login,
-            LOGOUT_PATH: self.logout,
-            TOTP_STEP_UP_PATH: self.step_up_totp,
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("POST", login_path): self.login,
+            ("POST", LOGOUT_PATH): self.logout,
+            ("POST", TOTP_STEP_UP_PATH): self.step_up_totp,
         }
 
-    def login(self, body: dict[str, Any], session: Session | None) -> Response:
+    def login(self, request: EndpointRequest) -> Response:
+        body, session = request.json(), request.session
         username, password = string_field(body, "username"), string_field(body, "password", 1024)
         account = self._accounts.get(username)
         if not verify_password(account.password_hash if account else None, password) or account is None:
@@ -83,12 +102,14 @@ class Endpoints:
         _, cookie = self._sessions.start(account.id, "pwd", now)
         return json_response(200, {"subject": account.id, "aal": 1}, [("set-cookie", self._cookie(cookie))])
 
-    def logout(self, body: dict[str, Any], session: Session | None) -> Response:
+    def logout(self, request: EndpointRequest) -> Response:
+        session = request.session
         if session is not None:
             self._sessions.end(session)
         return json_response(200, {"logged_out": True}, [("set-cookie", self._clear_cookie)])
 
-    def step_up_totp(self, body: dict[str, Any], session: Session | None) -> Response:
+    def step_up_totp(self, request: EndpointRequest) -> Response:
+        session = request.session
         if session is None:
             return problem(
                 401,
@@ -97,7 +118,7 @@ class Endpoints:
                 "a TOTP step-up needs a password session",
                 reasons=["authentication_required"],
             )
-        code = string_field(body, "code", 16)
+        code = string_field(request.json(), "code", 16)
         now = self._clock()
         secret = self._accounts.totp_secret(session.professional_id)
         step = totp.matching_step(secret, code, now) if secret else None

@@ -22,7 +22,7 @@ from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
 from accessguard.decision import Decision, Outcome
-from accessguard.endpoints import Endpoints, parse_json_body
+from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, StoreError
 from accessguard.facts import RequestFacts, client_address
 from accessguard.policy.embedded import EmbeddedEngine
@@ -96,15 +96,20 @@ class Guard:
     # the guard's own routes
 
     def is_endpoint(self, facts: RequestFacts) -> bool:
-        return facts.path in self.endpoints.routes
+        return any(path == facts.path for _, path in self.endpoints.routes)
 
     def serve(self, facts: RequestFacts, body: bytes) -> Response:
         """Answer one of the guard's own routes (login, step-up, ...)."""
-        if facts.method != "POST":
-            return problem(405, "method-not-allowed", "Method not allowed", f"{facts.path} accepts POST only", [("allow", "POST")])
+        handler = self.endpoints.routes.get((facts.method, facts.path))
+        if handler is None:
+            allowed = ", ".join(sorted(m for m, path in self.endpoints.routes if path == facts.path))
+            return problem(405, "method-not-allowed", "Method not allowed", f"{facts.path} accepts {allowed}", [("allow", allowed)])
         try:
-            document = parse_json_body(facts.headers.get("content-type"), body)
-            return self.endpoints.routes[facts.path](document, self._session(facts))
+            try:
+                session = self._session(facts)
+            except BadRequest:
+                session = None  # a stale or forged cookie must not block logging in again
+            return handler(EndpointRequest(facts, body, session))
         except BadRequest as exc:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:

@@ -1,0 +1,36 @@
+"""The ``accessguard`` command line; each command group lives in its own module here."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+
+from accessguard.cli import demo
+
+
+def parser() -> argparse.ArgumentParser:
+    root = argparse.ArgumentParser(prog="accessguard", description="Authorisation middleware for e-health patient directories.")
+    commands = root.add_subparsers(dest="command", required=True)
+    for register in (demo.register,):
+        register(commands)
+    return root
+
+
+def main(argv: list[str] | None = None) -> int:
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    args = parser().parse_args(argv)
+    try:
+        code: int = args.run(args)
+    except Exception as exc:
+        from accessguard.errors import AccessGuardError
+
+        if not isinstance(exc, AccessGuardError):
+            raise
+        print(f"accessguard: {exc}", file=sys.stderr)
+        return 2
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())
