@@ -242,6 +242,7 @@ class Guard:
     def close(self) -> None:
         self.engine.close()
         self.store.close()
+        self.accounts.close()
         self.decision_log.close()
 
 

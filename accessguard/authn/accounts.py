@@ -96,3 +96,9 @@ class Accounts:
         """The confirmed TOTP seed of an account, unsealed; None when there is none."""
         rows = self._execute("SELECT sealed_secret FROM totp_credentials WHERE account_id = ? AND confirmed = 1", (account_id,))
         return self._sealer.unseal(rows[0][0]) if rows else None  # type: ignore[arg-type]
+
+    def close(self) -> None:
+        db = getattr(self._local, "db", None)
+        if db is not None:
+            db.close()
+            self._local.db = None

@@ -1,0 +1,107 @@
+"""Malformed input from outside gets a clear 4xx, never a 500 and never an allow."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import Demo
+
+
+@pytest.mark.parametrize(
+    ("query", "status", "fragment"),
+    [
+        ("limit=abc", 400, "non-negative integer"),
+        ("limit=-5", 400, "non-negative integer"),
+        ("limit=1e3", 400, "non-negative integer"),
+        ("limit=99999999999", 400, "too large"),
+        ("limit=%ff%fe", 400, "UTF-8"),
+        ("q=" + "x" * 5000, 414, "longer than"),
+    ],
+)
+def test_bad_query_is_rejected_before_the_app(demo: Demo, query: str, status: int, fragment: str) -> None:
+    client = demo.login("dr.martin")
+    response = client.get(f"/patients?{query}")
+    assert response.status_code == status
+    assert response.headers["content-type"] == "application/problem+json"
+    assert fragment in response.json()["detail"]
+
+
+@pytest.mark.parametrize(
+    "cookie",
+    [
+        "accessguard_session=garbage",
+        "accessguard_session=abc.def",
+        "accessguard_session=" + "A" * 5000,
+        "accessguard_session=.",
+        'accessguard_session="\x01\x02"',
+    ],
+)
+def test_forged_or_garbage_cookie_is_401(demo: Demo, cookie: str) -> None:
+    response = demo.client().get("/patients/pat-0001", headers={"cookie": cookie})
+    assert response.status_code == 401
+    assert "session" in response.json()["detail"]
+
+
+def test_cookie_signed_for_another_session_id_is_refused(demo: Demo) -> None:
+    client = demo.login("dr.martin")
+    value = next(iter(client.cookies.values()))
+    session_id, signature = value.split(".")
+    forged = f"{session_id[:-1]}{'A' if session_id[-1] != 'A' else 'B'}.{signature}"
+    response = demo.client().get("/patients/pat-0001", headers={"cookie": f"accessguard_session={forged}"})
+    assert response.status_code == 401
+
+
+@pytest.mark.parametrize(
+    "forwarded",
+    ["not-an-ip", "1.2.3.4.5, ::::", ", , ,", "192.0.2.1, " * 500, "[::1]:80", "2001:db8::1%eth0"],
+)
+def test_garbage_forwarded_for_never_breaks_a_request(demo: Demo, forwarded: str) -> None:
+    client = demo.login("dr.martin")
+    response = client.get("/patients/pat-0001", headers={"x-forwarded-for": forwarded})
+    assert response.status_code == 200
+
+
+def test_non_ascii_header_bytes_never_break_a_request(asgi_demo: Demo) -> None:
+    client = asgi_demo.login("dr.martin")
+    response = client.get("/patients/pat-0001", headers={"x-forwarded-for": b"\xff\xfe", "user-agent": b"\x80\x81"})
+    assert response.status_code == 200
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type", "status"),
+    [
+        (b"{not json", "application/json", 400),
+        (b"[1, 2]", "application/json", 400),
+        (b'{"username": 1, "password": "x"}', "application/json", 400),
+        (b'{"username": "dr.martin"}', "application/json", 400),
+        (b"username=dr.martin&password=x", "application/x-www-form-urlencoded", 415),
+        (b'{"username": "' + b"a" * 20000 + b'", "password": "x"}', "application/json", 413),
+        (b"\xff\xfe\x00", "application/json", 400),
+    ],
+)
+def test_malformed_login_bodies(demo: Demo, body: bytes, content_type: str, status: int) -> None:
+    response = demo.client().post("/login", content=body, headers={"content-type": content_type})
+    assert response.status_code == status
+    assert response.json()["detail"]
+    assert "set-cookie" not in response.headers
+
+
+def test_wrong_method_on_a_guard_route_is_405(demo: Demo) -> None:
+    response = demo.client().get("/login")
+    assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
+
+
+def test_wrong_password_and_unknown_user_look_the_same(demo: Demo) -> None:
+    wrong = demo.client().post("/login", json={"username": "dr.martin", "password": "nope"})
+    unknown = demo.client().post("/login", json={"username": "nobody", "password": "nope"})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json()["detail"] == unknown.json()["detail"]
+
+
+def test_malformed_step_up_body(demo: Demo) -> None:
+    client = demo.login("dr.martin", totp=False)
+    for body in (b"{", b'{"code": 123456}', b'{"code": ""}'):
+        response = client.post("/accessguard/step-up/totp", content=body, headers={"content-type": "application/json"})
+        assert response.status_code == 400, body
+    assert client.get("/patients/pat-0001").status_code == 401

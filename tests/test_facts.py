@@ -1,0 +1,53 @@
+"""Client address behind trusted proxies, and route matching."""
+
+from __future__ import annotations
+
+import ipaddress
+
+import pytest
+
+from accessguard.errors import BadRequest, ConfigurationError
+from accessguard.facts import client_address
+from accessguard.routes import ProtectedRoute, served_ids
+
+TRUSTED = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/8")]
+
+
+@pytest.mark.parametrize(
+    ("peer", "forwarded", "expected"),
+    [
+        ("127.0.0.1", "192.0.2.10", "192.0.2.10"),
+        ("203.0.113.9", "192.0.2.10", "203.0.113.9"),  # untrusted peer: header ignored
+        ("127.0.0.1", "198.51.100.1, 192.0.2.10, 10.1.1.1", "192.0.2.10"),  # rightmost untrusted hop
+        ("127.0.0.1", "192.0.2.10, garbage", "127.0.0.1"),  # unparsable last hop: stop at the peer
+        ("127.0.0.1", "garbage, 192.0.2.10", "192.0.2.10"),
+        ("127.0.0.1", "10.0.0.1, 10.0.0.2", "10.0.0.1"),  # all trusted: the leftmost
+        ("127.0.0.1", "2001:db8::1", "2001:db8::1"),
+        ("testclient", "192.0.2.10", None),
+        (None, None, None),
+    ],
+)
+def test_client_address(peer: str | None, forwarded: str | None, expected: str | None) -> None:
+    address = client_address(peer, forwarded, TRUSTED)
+    assert (str(address) if address else None) == expected
+
+
+def test_route_matching_and_counts() -> None:
+    route = ProtectedRoute("/patients/{id}", name="read", served_ids="id")
+    assert route.match("GET", "/patients/p-1") == {"id": "p-1"}
+    assert route.match("GET", "/patients/p-1/notes") is None
+    assert route.match("POST", "/patients/p-1") is None
+    search = ProtectedRoute("/patients", name="search", requested_count="limit", served_ids="patients[].id")
+    assert search.count_requested({}) == 20
+    assert search.count_requested({"limit": "7"}) == 7
+    with pytest.raises(BadRequest):
+        search.count_requested({"limit": "-1"})
+    with pytest.raises(ConfigurationError):
+        ProtectedRoute("patients", name="bad")
+
+
+def test_served_ids_paths() -> None:
+    assert served_ids({"patients": [{"id": "a"}, {"id": 2}, {"x": 1}]}, "patients[].id") == ["a", "2"]
+    assert served_ids({"id": "a"}, "id") == ["a"]
+    assert served_ids({"patients": "oops"}, "patients[].id") == []
+    assert served_ids([1, 2], "id") == []

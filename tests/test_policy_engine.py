@@ -1,0 +1,94 @@
+"""The embedded engine: compile errors, fail-closed evaluation, revisions."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from accessguard.decision import Outcome
+from accessguard.demo.app import build
+from accessguard.errors import ConfigurationError, PolicyCompileError
+from accessguard.policy.embedded import EmbeddedEngine
+from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
+from tests.conftest import Clock, Demo
+
+
+def _policy_copy(tmp_path: Path) -> Path:
+    target = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY_DIR, target, ignore=shutil.ignore_patterns("cases"))
+    return target
+
+
+def test_compile_error_names_file_line_and_column(tmp_path: Path) -> None:
+    policies = _policy_copy(tmp_path)
+    (policies / "accessguard" / "broken.rego").write_text("package accessguard.policy\n\nimport rego.v1\n\nbad if {\n\tinput.x ==\n}\n")
+    with pytest.raises(PolicyCompileError) as raised:
+        EmbeddedEngine(load_policy_set(policies))
+    assert any(e.startswith("accessguard/broken.rego:6:") for e in raised.value.errors), raised.value.errors
+
+
+def test_invalid_data_json_is_a_configuration_error(tmp_path: Path) -> None:
+    policies = _policy_copy(tmp_path)
+    (policies / "data.json").write_text('{"accessguard": ')
+    with pytest.raises(ConfigurationError, match=r"data.json:1:\d+: invalid JSON"):
+        load_policy_set(policies)
+
+
+def test_test_modules_are_never_loaded(tmp_path: Path) -> None:
+    policies = _policy_copy(tmp_path)
+    (policies / "accessguard" / "crash_test.rego").write_text("this is not rego at all")
+    assert "accessguard/crash_test.rego" not in load_policy_set(policies).modules
+    EmbeddedEngine(load_policy_set(policies))
+
+
+def test_revision_covers_modules_and_data() -> None:
+    base = load_policy_set(DEFAULT_POLICY_DIR)
+    changed = load_policy_set(DEFAULT_POLICY_DIR, {"accessguard": {"config": {"geo": {"speed_limit_kmh": 1000}}}})
+    assert base.revision.startswith("sha256:") and base.revision != changed.revision
+    assert load_policy_set(DEFAULT_POLICY_DIR).revision == base.revision
+
+
+def test_runtime_fault_fails_closed(tmp_path: Path) -> None:
+    policies = _policy_copy(tmp_path)
+    # Two complete definitions with different values: a runtime conflict, not a compile error.
+    (policies / "accessguard" / "conflict.rego").write_text(
+        'package accessguard.policy\n\nimport rego.v1\n\noutcome := "allow" if input.version == 1\n'
+    )
+    engine = EmbeddedEngine(load_policy_set(policies))
+    case = json.loads((DEFAULT_POLICY_DIR / "cases" / "account_suspended.json").read_text())
+    decision = engine.evaluate(case["input"])
+    assert decision.outcome is Outcome.DENY
+    assert decision.reasons == ("policy_error",)
+
+
+def test_engine_fault_is_503_through_the_middleware(demo_template: Path, tmp_path: Path) -> None:
+    from starlette.testclient import TestClient
+
+    policies = _policy_copy(tmp_path)
+    (policies / "accessguard" / "conflict.rego").write_text(
+        'package accessguard.policy\n\nimport rego.v1\n\noutcome := "allow" if input.version == 1\n'
+    )
+    data_dir = tmp_path / "data"
+    shutil.copytree(demo_template, data_dir)
+    app, guard = build(data_dir, policy_dir=policies, clock=Clock())
+    accounts = {a["username"]: a for a in json.loads((data_dir / "demo-accounts.json").read_text())}
+    client = TestClient(app, client=("127.0.0.1", 1))
+    client.post("/login", json={"username": "dr.martin", "password": accounts["dr.martin"]["password"]})
+    response = client.get("/patients/pat-0001")
+    guard.close()
+    assert response.status_code == 503
+    assert response.json()["reasons"] == ["policy_error"]
+    assert "pat-0001" not in response.text
+
+
+def test_decision_log_pseudonymises_patients(demo: Demo) -> None:
+    client = demo.login("dr.martin")
+    assert client.get("/patients/pat-0042").status_code == 200
+    log_text = (Path(demo.guard.settings.data_dir) / "decision-log.jsonl").read_text()
+    assert "pat-0042" not in log_text
+    entry = json.loads(log_text.splitlines()[-1])
+    assert entry["patients"] == [demo.guard.pseudonymise("pat-0042")]
+    assert entry["outcome"] == "allow" and entry["policy_revision"] == demo.guard.engine.revision
