@@ -25,7 +25,8 @@ CREATE INDEX IF NOT EXISTS sessions_by_professional ON sessions (professional_id
 CREATE TABLE IF NOT EXISTS totp_steps (professional_id TEXT PRIMARY KEY, last_step INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS last_seen (
     professional_id TEXT PRIMARY KEY, country TEXT, city TEXT, lat REAL, lon REAL, time REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS identity_reads (professional_id TEXT NOT NULL, patient TEXT NOT NULL, time REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS identity_reads (
+    professional_id TEXT NOT NULL, patient TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (professional_id, patient));
 CREATE INDEX IF NOT EXISTS identity_reads_by_professional ON identity_reads (professional_id, time);
 CREATE TABLE IF NOT EXISTS read_holds (
     id TEXT PRIMARY KEY, professional_id TEXT NOT NULL, count INTEGER NOT NULL, time REAL NOT NULL);
@@ -127,7 +128,7 @@ class SQLiteStore:
             counts = {
                 window: int(
                     db.execute(
-                        "SELECT COUNT(DISTINCT patient) FROM identity_reads WHERE professional_id = ? AND time > ?",
+                        "SELECT COUNT(*) FROM identity_reads WHERE professional_id = ? AND time > ?",
                         (professional_id, now - seconds),
                     ).fetchone()[0]
                 )
@@ -162,7 +163,12 @@ class SQLiteStore:
         with self._transaction() as db:
             if reservation.id is not None:
                 db.execute("DELETE FROM read_holds WHERE id = ?", (reservation.id,))
-            db.executemany("INSERT INTO identity_reads VALUES (?, ?, ?)", [(pid, patient, now) for patient in patients])
+            # One row per (professional, patient) holding the latest read: a patient
+            # counts in a window exactly when its latest read falls inside it.
+            db.executemany(
+                "INSERT INTO identity_reads VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET time = MAX(time, excluded.time)",
+                [(pid, patient, now) for patient in patients],
+            )
             db.execute("DELETE FROM identity_reads WHERE professional_id = ? AND time <= ?", (pid, now - WINDOWS["24h"]))
             if location is not None and location.resolved:
                 db.execute(
