@@ -6,9 +6,10 @@ import json
 import shutil
 from pathlib import Path
 
+import pyotp
 import pytest
 
-from accessguard.decision import Outcome
+from accessguard.decision import Decision, Outcome
 from accessguard.demo.app import build
 from accessguard.errors import ConfigurationError, PolicyCompileError
 from accessguard.policy.embedded import EmbeddedEngine
@@ -92,3 +93,39 @@ def test_decision_log_pseudonymises_patients(demo: Demo) -> None:
     entry = json.loads(log_text.splitlines()[-1])
     assert entry["patients"] == [demo.guard.pseudonymise("pat-0042")]
     assert entry["outcome"] == "allow" and entry["policy_revision"] == demo.guard.engine.revision
+
+
+def test_the_guards_inputs_match_the_schema(demo_template: Path, tmp_path: Path) -> None:
+    """Every input the live guard builds (anonymous, password, TOTP, travel) validates against input v1."""
+    import jsonschema
+    from starlette.testclient import TestClient
+
+    from accessguard.policy.input import SCHEMA_PATH
+
+    seen: list[dict[str, object]] = []
+
+    class RecordingEngine(EmbeddedEngine):
+        def evaluate(self, policy_input: dict[str, object]) -> Decision:  # type: ignore[override]
+            seen.append(policy_input)
+            return super().evaluate(policy_input)
+
+    data_dir = tmp_path / "data"
+    shutil.copytree(demo_template, data_dir)
+    clock = Clock()
+    app, guard = build(data_dir, clock=clock)
+    guard.engine = RecordingEngine(load_policy_set(DEFAULT_POLICY_DIR))
+    account = next(a for a in json.loads((data_dir / "demo-accounts.json").read_text()) if a["username"] == "inf.dubois")
+    client = TestClient(app, client=("127.0.0.1", 1))
+    client.get("/patients/pat-0001")
+    client.post("/login", json={"username": "inf.dubois", "password": account["password"]})
+    client.get("/patients/pat-0001")
+    client.post("/accessguard/step-up/totp", json={"code": pyotp.TOTP(account["totp_secret"]).at(int(clock.now))})
+    client.get("/patients?limit=5", headers={"x-forwarded-for": "192.0.2.10"})
+    clock.advance(10)
+    client.get("/patients/pat-0002", headers={"x-forwarded-for": "203.0.113.9"})
+    guard.close()
+    schema = json.loads(SCHEMA_PATH.read_text())
+    assert len(seen) == 4
+    for document in seen:
+        jsonschema.validate(document, schema)
+    assert seen[-1]["geo"]["previous"]["city"] == "Caen"  # type: ignore[index]
