@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import warnings
 from collections.abc import Iterator
+from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -92,7 +94,10 @@ def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 def _copy_demo(template: Path, target: Path) -> Path:
     target.mkdir(parents=True, exist_ok=True)
-    for name in ("accounts.db", "patients.db", "keys.json", "demo-accounts.json"):
+    for name in ("accounts.db", "patients.db"):  # the backup API includes what is still in the write-ahead log
+        with closing(sqlite3.connect(template / name)) as source, closing(sqlite3.connect(target / name)) as copy:
+            source.backup(copy)
+    for name in ("keys.json", "demo-accounts.json"):
         (target / name).write_bytes((template / name).read_bytes())
     return target
 
