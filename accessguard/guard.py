@@ -11,7 +11,7 @@ import json
 import logging
 import time
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,11 +25,14 @@ from accessguard.decision import Decision, Outcome
 from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, StoreError
 from accessguard.facts import RequestFacts, client_address
+from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
+from accessguard.oidc.login import OIDCLogin
+from accessguard.oidc.relying_party import RelyingParty
 from accessguard.policy.embedded import EmbeddedEngine
 from accessguard.policy.engine import PolicyEngine
 from accessguard.policy.input import RequestContext, build_input
 from accessguard.policy.policyset import load_policy_set
-from accessguard.problem import Response, insufficient_user_authentication, problem
+from accessguard.problem import Response, insufficient_user_authentication, invalid_token, problem
 from accessguard.routes import ProtectedRoute, served_ids
 from accessguard.settings import Settings
 from accessguard.signals.geo import GeoLocator, Location
@@ -79,6 +82,21 @@ class Guard:
             clear_cookie=self._cookie("", max_age=0),
             clock=self._clock,
         )
+        self.oidc = RelyingParty(settings.oidc, self._clock) if settings.oidc else None
+        self.oidc_login = None
+        if self.oidc is not None and self.oidc.settings.login_enabled:
+            self.oidc_login = OIDCLogin(
+                self.oidc,
+                self.accounts,
+                self.sessions,
+                self.store,
+                encryption_key=settings.encryption_key,
+                session_cookie=self._cookie,
+                secure=settings.cookie_secure,
+                clock=self._clock,
+            )
+            self.endpoints.routes.update(self.oidc_login.routes)
+        self._acr_values = settings.oidc.claims.acr_values if settings.oidc else settings.acr_values
 
     # cookies
 
@@ -130,8 +148,7 @@ class Guard:
         reservation = None
         try:
             requested = route.count_requested(facts.query())
-            session = self._session(facts)
-            subject, authn = self._subject(session)
+            subject, authn = self._subject(facts)
             address = client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)
             location = self.geo.locate(address)
             now = self._clock()
@@ -150,6 +167,9 @@ class Guard:
                 distinct_patients_24h=reservation.distinct_patients_24h if reservation else 0,
             )
             decision = self.engine.evaluate(policy_input)
+        except InvalidToken as exc:
+            log.info("%s %s: bearer token refused: %s", facts.method, facts.path, exc.detail)
+            return Verdict(invalid_token(exc.detail))
         except BadRequest as exc:
             self._release(reservation)
             return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
@@ -175,7 +195,14 @@ class Guard:
         self._release(reservation)
         return Verdict(self._enforce(decision, decision_id))
 
-    def _subject(self, session: Session | None) -> tuple[Subject, AuthnState]:
+    def _subject(self, facts: RequestFacts) -> tuple[Subject, AuthnState]:
+        """From a bearer token when OIDC is configured and one is sent, else from the session cookie."""
+        token = bearer_credentials(facts.headers.get("authorization")) if self.oidc else None
+        if self.oidc is not None and token is not None:
+            subject, authn = self.oidc.authenticate(token)
+            account = self.accounts.get(subject.id)  # so that suspending the account still works
+            return (replace(subject, status=account.status) if account else subject), authn
+        session = self._session(facts)
         if session is None:
             return ANONYMOUS, AuthnState()
         account = self.accounts.get(session.professional_id)
@@ -198,10 +225,11 @@ class Guard:
             return _unavailable(**common)
         if decision.outcome is Outcome.STEP_UP:
             step_up = decision.step_up
-            acr_values = [self.settings.acr_values.get(m, m) for m in step_up.methods]
+            acr_values = list(dict.fromkeys(self._acr_values.get(m, m) for m in step_up.methods))
             description = "step up with " + " or ".join(step_up.methods) + " (" + ", ".join(reasons) + ")"
             challenge = insufficient_user_authentication(description, acr_values, step_up.max_age)
-            details = {"methods": list(step_up.methods), "max_age": step_up.max_age, "url": self.settings.step_up_page}
+            url = self.oidc_login.step_up_url(acr_values, step_up.max_age) if self.oidc_login else self.settings.step_up_page
+            details = {"methods": list(step_up.methods), "max_age": step_up.max_age, "url": url}
             return problem(
                 401,
                 "step-up-required",

@@ -1,12 +1,17 @@
-"""HTTP answers of the guard: RFC 9457 problem documents and the RFC 9470 challenge."""
+"""HTTP answers of the guard: RFC 9457 problem documents, RFC 6750 and RFC 9470 challenges."""
 
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, field
 from typing import Any
 
 PROBLEM_TYPE = "urn:accessguard:problem:"
+MAX_DESCRIPTION = 200
+#: Characters RFC 6750 §3 forbids in challenge parameters (quote, backslash, non-printable ASCII);
+#: a description may quote token content, so they are replaced rather than escaped.
+_UNQUOTABLE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
 
 @dataclass(frozen=True)
@@ -30,15 +35,16 @@ def problem(status: int, kind: str, title: str, detail: str, headers: list[tuple
 
 def insufficient_user_authentication(description: str, acr_values: list[str], max_age: int | None) -> str:
     """The ``WWW-Authenticate`` value of an RFC 9470 step-up challenge."""
-    params = [
-        'error="insufficient_user_authentication"',
-        f'error_description="{_quote(description)}"',
-        f'acr_values="{_quote(" ".join(acr_values))}"',
-    ]
-    if max_age is not None:
-        params.append(f'max_age="{max_age}"')
-    return "Bearer " + ", ".join(params)
+    extra = {"acr_values": " ".join(acr_values), **({"max_age": str(max_age)} if max_age is not None else {})}
+    return _bearer_challenge("insufficient_user_authentication", description, extra)
 
 
-def _quote(value: str) -> str:
-    return value.replace("\\", "\\\\").replace('"', '\\"')
+def invalid_token(description: str) -> Response:
+    """The 401 for a refused bearer token (RFC 6750 §3.1 ``invalid_token``)."""
+    challenge = _bearer_challenge("invalid_token", description, {})
+    return problem(401, "invalid-token", "Invalid token", description, [("www-authenticate", challenge)])
+
+
+def _bearer_challenge(error: str, description: str, extra: dict[str, str]) -> str:
+    params = {"error": error, "error_description": description[:MAX_DESCRIPTION], **extra}
+    return "Bearer " + ", ".join(f'{name}="{_UNQUOTABLE.sub("?", value)}"' for name, value in params.items())

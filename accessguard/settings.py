@@ -14,6 +14,7 @@ from cryptography.fernet import Fernet
 
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
+from accessguard.oidc.settings import OIDCSettings
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR
 from accessguard.routes import ProtectedRoute
 
@@ -31,7 +32,9 @@ class Settings:
 
     ``session_key`` signs cookies, ``pseudonym_key`` keys patient pseudonyms,
     ``encryption_key`` (a Fernet key) seals TOTP seeds. ``store_url``
-    defaults to ``sqlite:///<data_dir>/accessguard.db``.
+    defaults to ``sqlite:///<data_dir>/accessguard.db``. ``oidc`` names an
+    OpenID provider whose tokens are accepted (docs/oidc.md); its claim
+    mapping then supplies the acr values that challenges ask for.
     """
 
     data_dir: Path
@@ -49,6 +52,7 @@ class Settings:
     cookie_secure: bool = True
     session_ttl_s: int = 12 * 3600
     acr_values: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACR_VALUES))
+    oidc: OIDCSettings | None = None
     clock: Callable[[], float] = time.time
 
     def validate(self) -> None:
@@ -68,6 +72,8 @@ class Settings:
         self.trusted_networks()
         if self.session_ttl_s <= 0:
             raise ConfigurationError("session_ttl_s: must be positive")
+        if self.oidc is not None:
+            self.oidc.validate()
 
     def trusted_networks(self) -> list[IPNetwork]:
         try:

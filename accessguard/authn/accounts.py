@@ -23,6 +23,9 @@ CREATE TABLE IF NOT EXISTS totp_credentials (
     confirmed INTEGER NOT NULL, created INTEGER NOT NULL);
 """
 
+#: The password hash of an account an OpenID provider vouches for: no password verifies against it.
+NO_PASSWORD = "!"
+
 
 @dataclass(frozen=True)
 class Account:
@@ -75,6 +78,19 @@ class Accounts:
             (account.id, account.password_hash, kind, json.dumps(list(roles)), organisation, "active", int(time.time())),
         )
         return account
+
+    def provision(self, account_id: str, *, kind: str, roles: tuple[str, ...], organisation: str) -> Account | None:
+        """Create, or refresh the profile of, an account an OpenID provider vouches for; its status is kept.
+
+        None when a local account with a password holds that id: a provider must not log into it.
+        """
+        self._execute(
+            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, 'active', ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+            " roles = excluded.roles, organisation = excluded.organisation WHERE accounts.password_hash = excluded.password_hash",
+            (account_id, NO_PASSWORD, kind, json.dumps(list(roles)), organisation, int(time.time())),
+        )
+        account = self.get(account_id)
+        return account if account is not None and account.password_hash == NO_PASSWORD else None
 
     def get(self, account_id: str) -> Account | None:
         rows = self._execute("SELECT id, password_hash, kind, roles, organisation, status FROM accounts WHERE id = ?", (account_id,))
