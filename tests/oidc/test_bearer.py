@@ -1,0 +1,225 @@
+"""Bearer tokens from a real OpenID provider decide the subject; forged tokens never do."""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import re
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from joserfc import jwt
+from joserfc.jwk import RSAKey
+
+from tests.conftest import CAEN
+from tests.oidc.conftest import CLIENT_ID, DemoFactory, TestProvider, oidc_settings, start_provider
+
+pytestmark = pytest.mark.realpart
+
+FRESHNESS_READ_S = 43200  # policies/data.json: freshness.read
+
+
+def get_patient(client: httpx.Client, token: str) -> httpx.Response:
+    return client.get("/patients/pat-0001", headers={"authorization": f"Bearer {token}", "x-forwarded-for": CAEN})
+
+
+def challenge(response: httpx.Response) -> dict[str, str]:
+    header = response.headers["www-authenticate"]
+    assert header.startswith("Bearer ")
+    return dict(re.findall(r'(\w+)="([^"]*)"', header))
+
+
+@pytest.mark.parametrize("adapter", ["asgi", "wsgi"])
+def test_fresh_eidas1_mfa_token_reads_patients(provider: TestProvider, oidc_demo: DemoFactory, adapter: str) -> None:
+    demo = oidc_demo(oidc_settings(provider), adapter)
+    tokens = provider.tokens("dr.martin", "pwd,mfa")
+    response = get_patient(demo.client(), tokens.access_token)
+    assert response.status_code == 200, response.text
+    assert response.json()["id"] == "pat-0001"
+
+
+@pytest.mark.parametrize("adapter", ["asgi", "wsgi"])
+def test_password_only_token_gets_the_challenge_with_acr_values(provider: TestProvider, oidc_demo: DemoFactory, adapter: str) -> None:
+    demo = oidc_demo(oidc_settings(provider), adapter)
+    tokens = provider.tokens("dr.martin", "pwd")
+    response = get_patient(demo.client(), tokens.access_token)
+    assert response.status_code == 401
+    assert response.json()["reasons"] == ["mfa_required"]
+    params = challenge(response)
+    assert params["error"] == "insufficient_user_authentication"
+    assert params["acr_values"] == "eidas1"
+    assert "max_age" not in params
+
+
+def test_login_older_than_the_freshness_limit_gets_the_challenge_with_max_age(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    demo = oidc_demo(oidc_settings(provider))
+    tokens = provider.tokens("dr.martin", "pwd,mfa", ts=int(time.time()) - FRESHNESS_READ_S - 600)
+    response = get_patient(demo.client(), tokens.access_token)
+    assert response.status_code == 401
+    assert response.json()["reasons"] == ["stale_authentication"]
+    params = challenge(response)
+    assert params["error"] == "insufficient_user_authentication"
+    assert params["max_age"] == str(FRESHNESS_READ_S)
+    assert params["acr_values"] == "eidas1"
+
+
+def test_id_token_is_accepted_when_the_audience_is_the_client(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    demo = oidc_demo(oidc_settings(provider, audience=CLIENT_ID))
+    tokens = provider.tokens("dr.martin", "pwd,mfa")
+    assert get_patient(demo.client(), tokens.id_token).status_code == 200  # RS256 ID token
+    refused = get_patient(demo.client(), tokens.access_token)  # ES256 access token for the resource server
+    assert refused.status_code == 401
+    assert "not meant for this service" in challenge(refused)["error_description"]
+
+
+def test_suspending_the_account_stops_its_tokens(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    demo = oidc_demo(oidc_settings(provider))
+    tokens = provider.tokens("dr.martin", "pwd,mfa")
+    assert get_patient(demo.client(), tokens.access_token).status_code == 200
+    demo.guard.accounts.set_status("dr.martin", "suspended")
+    response = get_patient(demo.client(), tokens.access_token)
+    assert response.status_code == 403
+    assert response.json()["reasons"] == ["account_suspended"]
+
+
+def test_subject_unknown_here_is_taken_from_the_token(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    demo = oidc_demo(oidc_settings(provider))
+    tokens = provider.tokens("ext.nobody", "pwd,sc")
+    assert demo.guard.accounts.get("ext.nobody") is None
+    assert get_patient(demo.client(), tokens.access_token).status_code == 200
+    log = (Path(demo.guard.settings.data_dir) / "decision-log.jsonl").read_text().splitlines()
+    assert json.loads(log[-1])["subject"] == "ext.nobody"
+
+
+def test_other_authorization_schemes_are_not_tokens(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    demo = oidc_demo(oidc_settings(provider))
+    response = demo.client().get("/patients/pat-0001", headers={"authorization": "Basic ZHIubWFydGluOng="})
+    assert response.status_code == 401
+    assert response.json()["reasons"] == ["authentication_required"]
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).decode().rstrip("=")
+
+
+def _unsigned(claims: dict[str, Any]) -> str:
+    return f"{_b64(json.dumps({'alg': 'none', 'typ': 'JWT'}).encode())}.{_b64(json.dumps(claims).encode())}."
+
+
+def _hs256_with_public_key(provider: TestProvider, claims: dict[str, Any]) -> str:
+    """The classic confusion attack: HMAC "keyed" with the provider's public RSA key."""
+    rsa = next(k for k in provider.keys if k.get("alg") == "RS256")
+    public_pem = rsa.as_pem(private=False)
+    signing_input = f"{_b64(json.dumps({'alg': 'HS256', 'kid': rsa.kid}).encode())}.{_b64(json.dumps(claims).encode())}"
+    return f"{signing_input}.{_b64(hmac.new(public_pem, signing_input.encode(), hashlib.sha256).digest())}"
+
+
+def _wrong_key(provider: TestProvider, claims: dict[str, Any]) -> str:
+    """Signed by another key that claims the provider's key id."""
+    impostor = RSAKey.generate_key(2048)
+    kid = next(k for k in provider.keys if k.get("alg") == "RS256").kid
+    return jwt.encode({"alg": "RS256", "kid": kid}, claims, impostor)
+
+
+def _swapped_payload(provider: TestProvider, claims: dict[str, Any]) -> str:
+    header, _, signature = provider.sign(provider.claims()).split(".")
+    return f"{header}.{_b64(json.dumps({**claims, 'sub': 'dr.bernard'}).encode())}.{signature}"
+
+
+NOW = int(time.time())
+FORGERIES: dict[str, tuple[Any, str]] = {
+    # name: (token maker, words the refusal must name: proof the intended check refused it)
+    "alg_none": (lambda p: _unsigned(p.claims()), "alg none"),
+    "alg_none_with_a_signature": (lambda p: _unsigned(p.claims()) + "c2lnbmF0dXJl", "alg none"),
+    "wrong_key": (lambda p: _wrong_key(p, p.claims()), "signature"),
+    "hs256_keyed_with_public_key": (lambda p: _hs256_with_public_key(p, p.claims()), "'HS256' is not accepted"),
+    "payload_swapped": (lambda p: _swapped_payload(p, p.claims()), "signature"),
+    "expired": (lambda p: p.sign(p.claims(iat=NOW - 4000, exp=NOW - 3000)), "expired"),
+    "not_yet_valid": (lambda p: p.sign(p.claims(nbf=NOW + 3000)), "not valid yet"),
+    "issued_in_the_future": (lambda p: p.sign(p.claims(iat=NOW + 3000)), "issued in the future"),
+    "wrong_audience": (lambda p: p.sign(p.claims(aud="urn:another:service")), "not meant for this service"),
+    "no_audience": (lambda p: p.sign(p.claims(aud=None)), "lacks the claim(s) aud"),
+    "wrong_issuer": (lambda p: p.sign(p.claims(iss="https://evil.example")), "not issued by"),
+    "no_expiry": (lambda p: p.sign(p.claims(exp=None)), "lacks the claim(s) exp"),
+    "unknown_kid": (lambda p: jwt.encode({"alg": "RS256", "kid": "no-such-key"}, p.claims(), RSAKey.generate_key(2048)), "no signing key"),
+    "garbage": (lambda p: "garbage", "not a signed JWT"),
+    "garbage_header": (lambda p: "e30x.e30.c2ln", "header"),
+    "encrypted": (lambda p: "a.b.c.d.e", "JWE"),
+    "logout_token_type": (lambda p: p.sign(p.claims(), typ="logout+jwt"), "not an ID token or access token"),
+    "non_ascii_kid": (lambda p: p.sign(p.claims(), kid='clé\u2603"\\'), "no signing key"),
+    "auth_time_in_the_future": (lambda p: p.sign(p.claims(auth_time=NOW + 3000)), "auth_time"),
+    "amr_not_a_list": (lambda p: p.sign(p.claims(amr="mfa")), "amr"),
+    "no_subject": (lambda p: p.sign(p.claims(sub=None)), "sub"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(FORGERIES))
+def test_forged_tokens_are_refused_with_invalid_token(provider: TestProvider, oidc_demo: DemoFactory, name: str) -> None:
+    demo = oidc_demo(oidc_settings(provider))
+    make, expected = FORGERIES[name]
+    response = get_patient(demo.client(), make(provider))
+    assert response.status_code == 401, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    params = challenge(response)
+    assert params["error"] == "invalid_token"
+    assert expected in response.json()["detail"]
+
+
+def test_empty_bearer_is_refused(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    demo = oidc_demo(oidc_settings(provider))
+    response = demo.client().get("/patients/pat-0001", headers={"authorization": "Bearer   "})
+    assert response.status_code == 401
+    assert challenge(response)["error"] == "invalid_token"
+
+
+def test_forging_is_what_fails_not_the_harness(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    """The same signing path as the claim forgeries, with valid claims, is accepted."""
+    demo = oidc_demo(oidc_settings(provider))
+    assert get_patient(demo.client(), provider.sign(provider.claims())).status_code == 200
+
+
+def test_keys_are_refreshed_on_an_unknown_kid_at_most_once_a_minute(tmp_path: Path, oidc_demo: DemoFactory) -> None:
+    provider = start_provider(tmp_path / "provider")
+    try:
+        demo = oidc_demo(oidc_settings(provider))
+        client = demo.client()
+        assert get_patient(client, provider.tokens("dr.martin", "pwd,mfa").access_token).status_code == 200
+        assert provider.jwks_requests() == 1
+        provider.rotate()
+        rotated = provider.tokens("dr.martin", "pwd,mfa").access_token  # signed with the new key
+        for _ in range(3):
+            response = get_patient(client, rotated)
+            assert response.status_code == 401
+            assert "no signing key" in response.json()["detail"]
+        assert provider.jwks_requests() == 1  # the last fetch was less than a minute ago
+        demo.clock.advance(61)
+        assert get_patient(client, rotated).status_code == 200
+        assert provider.jwks_requests() == 2
+        for _ in range(3):
+            assert get_patient(client, _unknown_kid_token(provider)).status_code == 401
+        assert provider.jwks_requests() == 2
+    finally:
+        provider.close()
+
+
+def _unknown_kid_token(provider: TestProvider) -> str:
+    return jwt.encode({"alg": "RS256", "kid": "made-up"}, provider.claims(), RSAKey.generate_key(2048))
+
+
+def test_unreachable_provider_fails_closed(oidc_demo: DemoFactory, provider: TestProvider) -> None:
+    demo = oidc_demo(oidc_settings(provider, issuer="http://127.0.0.1:9", discovery_url=None))
+    response = get_patient(demo.client(), provider.sign(provider.claims()))
+    assert response.status_code == 503
+    assert response.headers["content-type"] == "application/problem+json"
+
+
+def test_metadata_naming_another_issuer_fails_closed(oidc_demo: DemoFactory, provider: TestProvider) -> None:
+    impostor = provider.issuer.replace("127.0.0.1", "localhost")
+    demo = oidc_demo(oidc_settings(provider, issuer=impostor))
+    response = get_patient(demo.client(), provider.sign(provider.claims(iss=impostor)))
+    assert response.status_code == 503
