@@ -6,6 +6,7 @@ import argparse
 from typing import Any
 
 from accessguard.cli.common import add_data_dir
+from accessguard.errors import ConfigurationError
 
 
 def register(commands: Any) -> None:
@@ -13,6 +14,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--host", default="127.0.0.1")
     parser.add_argument("--port", type=int, default=8000)
     add_data_dir(parser)
+    parser.add_argument("--oidc-issuer", metavar="URL", help="also accept Bearer tokens from this OpenID provider")
+    parser.add_argument("--oidc-audience", metavar="AUD", help="the aud those tokens must carry (required with --oidc-issuer)")
+    parser.add_argument("--oidc-discovery-url", metavar="URL", help="the provider's metadata URL, if not the standard one")
     parser.set_defaults(run=run)
 
 
@@ -20,8 +24,14 @@ def run(args: argparse.Namespace) -> int:
     import uvicorn
 
     from accessguard.demo.app import build
+    from accessguard.oidc.settings import OIDCSettings
 
-    app, guard = build(args.data_dir)
+    overrides = {}
+    if args.oidc_issuer or args.oidc_audience:
+        if not (args.oidc_issuer and args.oidc_audience):
+            raise ConfigurationError("--oidc-issuer and --oidc-audience go together")
+        overrides["oidc"] = OIDCSettings(args.oidc_issuer, args.oidc_audience, args.oidc_discovery_url)
+    app, guard = build(args.data_dir, **overrides)
     print(f"accessguard demo: http://{args.host}:{args.port}  (accounts in {args.data_dir / 'demo-accounts.json'})", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
