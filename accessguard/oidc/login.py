@@ -127,9 +127,10 @@ class OIDCLogin:
             extra["acr_values"] = " ".join(pending.acr_values)
         if pending.max_age is not None:
             extra["max_age"] = pending.max_age
-        url, _ = self._client().create_authorization_url(
-            self._rp.provider.metadata().authorization_endpoint, state=pending.state, code_verifier=pending.code_verifier, **extra
-        )
+        with self._client() as client:
+            url, _ = client.create_authorization_url(
+                self._rp.provider.metadata().authorization_endpoint, state=pending.state, code_verifier=pending.code_verifier, **extra
+            )
         sealed = self._fernet.encrypt_at_time(json.dumps(asdict(pending)).encode(), int(self._clock())).decode()
         cookie = f"{STATE_COOKIE}={sealed}; {self._state_cookie_attributes}; Max-Age={STATE_TTL_S}"
         return Response(302, b"", [("location", url), ("set-cookie", cookie)])
@@ -162,6 +163,8 @@ class OIDCLogin:
         if account.status != "active":
             log.warning("OIDC login refused for %r: account %s", subject.id, account.status)
             return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
+        if request.session is not None:  # a step-up replaces the session it completes
+            self._sessions.end(request.session)
         factors = list(authn.factor_times.items())
         session, cookie = self._sessions.start(subject.id, factors[0][0], int(self._clock()))
         for factor, at in factors:  # the session's factors count from the provider's auth_time
@@ -170,20 +173,20 @@ class OIDCLogin:
         return Response(303, b"", [("location", pending.next), ("set-cookie", self._session_cookie(cookie)), ("set-cookie", clear)])
 
     def _pending(self, sealed: str | None) -> PendingLogin:
+        no_login = BadRequest(f"no login is in progress in this browser, or it expired; start again at {LOGIN_PATH}")
+        if not sealed:
+            raise no_login
         try:
-            if not sealed:
-                raise UnreadableSeal
             document = json.loads(self._fernet.decrypt_at_time(sealed.encode(), STATE_TTL_S, int(self._clock())))
             return PendingLogin(**{**document, "acr_values": tuple(document["acr_values"])})
         except (UnreadableSeal, ValueError, TypeError, KeyError):
-            raise BadRequest(f"no login is in progress in this browser, or it expired; start again at {LOGIN_PATH}") from None
+            raise no_login from None
 
     def _id_token_claims(self, code: str, pending: PendingLogin) -> dict[str, Any]:
         token_endpoint = self._rp.provider.metadata().token_endpoint
         try:
-            token = self._client().fetch_token(
-                token_endpoint, code=code, code_verifier=pending.code_verifier, timeout=self._settings.timeout_s
-            )
+            with self._client() as client:
+                token = client.fetch_token(token_endpoint, code=code, code_verifier=pending.code_verifier, timeout=self._settings.timeout_s)
         except OAuthError as exc:
             raise InvalidToken(f"the provider refused the code ({exc.error})") from None
         except (requests.RequestException, ValueError) as exc:

@@ -32,10 +32,9 @@ class OpenIDProvider:
         discovery_url: str | None,
         clock: Callable[[], float],
         timeout_s: float = 5.0,
-        http: requests.Session | None = None,
     ) -> None:
         self.issuer = issuer
-        self.http = http or requests.Session()
+        self._http = requests.Session()
         self._discovery_url = discovery_url
         self._clock = clock
         self._timeout_s = timeout_s
@@ -85,8 +84,8 @@ class OpenIDProvider:
             return False
         self._attempted_at = now
         if self._metadata is None:
-            self._metadata = discover(self.http, self.issuer, self._discovery_url, self._timeout_s)
-        document = fetch_json(self.http, self._metadata.jwks_uri, self._timeout_s)
+            self._metadata = discover(self._http, self.issuer, self._discovery_url, self._timeout_s)
+        document = fetch_json(self._http, self._metadata.jwks_uri, self._timeout_s)
         self._keys = _key_set(document, self._metadata.jwks_uri)
         return True
 

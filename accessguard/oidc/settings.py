@@ -43,7 +43,8 @@ class OIDCSettings:
             url = getattr(self, name)
             if url is not None and not is_secure_url(url):
                 raise ConfigurationError(f"oidc.{name}: {url!r} must be an https URL (http only on loopback)")
-        if urlsplit(self.issuer).query or urlsplit(self.issuer).fragment:
+        issuer = urlsplit(self.issuer)
+        if issuer.query or issuer.fragment:
             raise ConfigurationError("oidc.issuer: must have no query or fragment")
         if not self.audience:
             raise ConfigurationError("oidc.audience: the aud value bearer tokens must carry is required")

@@ -82,9 +82,13 @@ def test_step_up_round_trip_through_the_provider(browser: Browser) -> None:
     assert 'acr_values="eidas1"' in refused.headers["www-authenticate"]
     step_up = refused.json()["step_up"]["url"]
     assert step_up == f"{LOGIN}?acr_values=eidas1"
+    password_only = browser.service.cookies["accessguard_session"]
     # The provider's session (password only) does not meet eidas1, so it asks the user to log in again.
     assert browser.login(step_up, "ext.nobody", "pwd,otp").status_code == 303
     assert browser.read().status_code == 200
+    replaced = browser.demo.client().get("/patients/pat-0001", cookies={"accessguard_session": password_only})
+    assert replaced.status_code == 401
+    assert "expired or was revoked" in replaced.json()["detail"]
 
 
 def test_step_up_answer_below_the_requested_acr_is_refused(browser: Browser) -> None:
