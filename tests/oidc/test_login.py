@@ -86,7 +86,9 @@ def test_step_up_round_trip_through_the_provider(browser: Browser) -> None:
     # The provider's session (password only) does not meet eidas1, so it asks the user to log in again.
     assert browser.login(step_up, "ext.nobody", "pwd,otp").status_code == 303
     assert browser.read().status_code == 200
-    replaced = browser.demo.client().get("/patients/pat-0001", cookies={"accessguard_session": password_only})
+    old_browser = browser.demo.client()
+    old_browser.cookies.set("accessguard_session", password_only)
+    replaced = old_browser.get("/patients/pat-0001")
     assert replaced.status_code == 401
     assert "expired or was revoked" in replaced.json()["detail"]
 
