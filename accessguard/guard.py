@@ -31,7 +31,9 @@ from accessguard.oidc.relying_party import RelyingParty
 from accessguard.policy.embedded import EmbeddedEngine
 from accessguard.policy.engine import PolicyEngine
 from accessguard.policy.input import RequestContext, build_input
-from accessguard.policy.policyset import load_policy_set
+from accessguard.policy.opa import OpaEngine
+from accessguard.policy.policyset import PolicySet, load_policy_set
+from accessguard.policy.reload import PolicyReloader
 from accessguard.problem import Response, insufficient_user_authentication, invalid_token, problem
 from accessguard.routes import ProtectedRoute, served_ids
 from accessguard.settings import Settings
@@ -66,7 +68,7 @@ class Guard:
         self.settings = settings
         self._clock = settings.clock
         self._trusted = settings.trusted_networks()
-        self.engine = engine or EmbeddedEngine(load_policy_set(settings.policy_dir))
+        self.engine = engine or self._engine_for(load_policy_set(settings.policy_dir))
         self.store = open_store(settings.store_location)
         self.accounts = Accounts(Path(settings.data_dir) / "accounts.db", Sealer(settings.encryption_key))
         self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
@@ -97,6 +99,12 @@ class Guard:
             )
             self.endpoints.routes.update(self.oidc_login.routes)
         self._acr_values = settings.oidc.claims.acr_values if settings.oidc else settings.acr_values
+        self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None
+
+    def _engine_for(self, policy_set: PolicySet) -> PolicyEngine:
+        if self.settings.opa_url:
+            return OpaEngine(self.settings.opa_url, policy_set)
+        return EmbeddedEngine(policy_set)
 
     # cookies
 
@@ -268,6 +276,8 @@ class Guard:
             log.error("could not record %d served reads (the hold stays until it expires): %s", len(patients), exc)
 
     def close(self) -> None:
+        if self._reloader:
+            self._reloader.stop()
         self.engine.close()
         self.store.close()
         self.accounts.close()

@@ -34,7 +34,10 @@ class Settings:
     ``encryption_key`` (a Fernet key) seals TOTP seeds. ``store_url``
     defaults to ``sqlite:///<data_dir>/accessguard.db``. ``oidc`` names an
     OpenID provider whose tokens are accepted (docs/oidc.md); its claim
-    mapping then supplies the acr values that challenges ask for.
+    mapping then supplies the acr values that challenges ask for. ``opa_url``
+    set: decisions come from that OPA server, the policy set pushed to it at
+    start. ``watch_policies``: changes to ``policy_dir`` go live once proven
+    (policy/reload.py).
     """
 
     data_dir: Path
@@ -43,6 +46,8 @@ class Settings:
     pseudonym_key: str
     encryption_key: str
     policy_dir: Path = DEFAULT_POLICY_DIR
+    watch_policies: bool = False
+    opa_url: str | None = None
     store_url: str | None = None
     geoip_database: Path | None = None
     trusted_proxies: Sequence[str] = ()

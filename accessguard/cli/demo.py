@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 from typing import Any
 
 from accessguard.cli.common import add_data_dir
@@ -17,6 +18,9 @@ def register(commands: Any) -> None:
     parser.add_argument("--oidc-issuer", metavar="URL", help="also accept Bearer tokens from this OpenID provider")
     parser.add_argument("--oidc-audience", metavar="AUD", help="the aud those tokens must carry (required with --oidc-issuer)")
     parser.add_argument("--oidc-discovery-url", metavar="URL", help="the provider's metadata URL, if not the standard one")
+    parser.add_argument("--engine", choices=("embedded", "opa"), default="embedded", help="policy engine (default: %(default)s)")
+    parser.add_argument("--opa-url", default="http://127.0.0.1:8181", help="OPA server for --engine opa (default: %(default)s)")
+    parser.add_argument("--policies", type=Path, help="policy directory to serve and watch; changes go live once proven")
     parser.set_defaults(run=run)
 
 
@@ -26,13 +30,16 @@ def run(args: argparse.Namespace) -> int:
     from accessguard.demo.app import build
     from accessguard.oidc.settings import OIDCSettings
 
-    overrides = {}
+    overrides: dict[str, Any] = {"opa_url": args.opa_url if args.engine == "opa" else None}
     if args.oidc_issuer or args.oidc_audience:
         if not (args.oidc_issuer and args.oidc_audience):
             raise ConfigurationError("--oidc-issuer and --oidc-audience go together")
         overrides["oidc"] = OIDCSettings(args.oidc_issuer, args.oidc_audience, args.oidc_discovery_url)
+    if args.policies:
+        overrides.update(policy_dir=args.policies, watch_policies=True)
     app, guard = build(args.data_dir, **overrides)
-    print(f"accessguard demo: http://{args.host}:{args.port}  (accounts in {args.data_dir / 'demo-accounts.json'})", flush=True)
+    print(f"accessguard demo: http://{args.host}:{args.port}  (accounts in {args.data_dir / 'demo-accounts.json'})")
+    print(f"policies: {guard.settings.policy_dir} on the {args.engine} engine, revision {guard.engine.revision}", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
     finally:

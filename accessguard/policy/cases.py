@@ -69,13 +69,33 @@ def load_cases(directory: Path | str) -> list[DecisionCase]:
     return cases
 
 
-def run_cases(cases: list[DecisionCase], engine_for: Callable[[dict[str, Any]], PolicyEngine]) -> list[CaseResult]:
-    """Run cases; ``engine_for(data_overrides)`` gives an engine (cached per distinct overrides)."""
-    engines: dict[str, PolicyEngine] = {}
-    results = []
+def run_cases(
+    cases: list[DecisionCase],
+    engine_for: Callable[[dict[str, Any]], PolicyEngine],
+    announce: Callable[[DecisionCase], None] | None = None,
+) -> list[CaseResult]:
+    """Run cases; ``engine_for(data_overrides)`` gives an engine per distinct overrides.
+
+    Cases are run grouped by their overrides, each group's engine closed
+    before the next is built, so engines that share a server (OPA, where
+    building an engine pushes its data) never see each other's data.
+    ``announce(case)`` is called just before a case runs, so a crash of a
+    native engine can be pinned on it. Results come back in case order.
+    """
+    groups: dict[str, list[DecisionCase]] = {}
     for case in cases:
-        key = json.dumps(case.data, sort_keys=True)
-        if key not in engines:
-            engines[key] = engine_for(case.data)
-        results.append(CaseResult(case, engines[key].evaluate(case.input)))
-    return results
+        groups.setdefault(json.dumps(case.data, sort_keys=True), []).append(case)
+    results: dict[int, CaseResult] = {}
+    for group in groups.values():
+        engine: PolicyEngine | None = None
+        try:
+            for case in group:
+                if announce:
+                    announce(case)
+                if engine is None:
+                    engine = engine_for(case.data)
+                results[id(case)] = CaseResult(case, engine.evaluate(case.input))
+        finally:
+            if engine is not None:
+                engine.close()
+    return [results[id(case)] for case in cases]

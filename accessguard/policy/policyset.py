@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 from accessguard.errors import ConfigurationError
 
 DEFAULT_POLICY_DIR = Path(__file__).resolve().parents[2] / "policies"
+_PACKAGE = re.compile(r"^package\s+(?P<path>\S+)", re.MULTILINE)
 
 
 @dataclass(frozen=True)
@@ -25,6 +27,11 @@ class PolicySet:
     @property
     def data_json(self) -> str:
         return json.dumps(self.data, sort_keys=True)
+
+    @property
+    def packages(self) -> dict[str, str]:
+        """The package each module declares (``accessguard.policy``); "" when none is found."""
+        return {name: found["path"] if (found := _PACKAGE.search(source)) else "" for name, source in self.modules.items()}
 
 
 def load_policy_set(directory: Path | str, data_overrides: dict[str, Any] | None = None) -> PolicySet:

@@ -6,7 +6,9 @@ import rego.v1
 
 role_limits := [cfg.bulk_reads.roles[r] | some r in input.subject.roles; cfg.bulk_reads.roles[r]]
 
-limits := role_limits[0] if count(role_limits) > 0 else := cfg.bulk_reads.default_role
+limits := role_limits[0] if {
+	count(role_limits) > 0
+} else := cfg.bulk_reads.default_role
 
 requested := input.request.resource.requested_count
 

@@ -31,7 +31,9 @@ needs_phishing_resistant_factor if {
 	r in phishing_resistant_reasons
 }
 
-step_up_methods := ["webauthn"] if needs_phishing_resistant_factor else := ["otp", "webauthn"]
+step_up_methods := ["webauthn"] if {
+	needs_phishing_resistant_factor
+} else := ["otp", "webauthn"]
 
 # The freshest constraint wins when several reasons set a maximum age.
 step_up_max_ages contains action_max_age if "stale_authentication" in step_up
@@ -47,7 +49,9 @@ step_up_requirement := {"methods": step_up_methods, "max_age": min(step_up_max_a
 
 alerts := sort([r | some r in reasons; r in cfg.alert_reasons])
 
-obligations := {"alert": alerts} if count(alerts) > 0 else := {}
+obligations := {"alert": alerts} if {
+	count(alerts) > 0
+} else := {}
 
 decision := {
 	"outcome": outcome,
