@@ -84,6 +84,17 @@ class Demo:
 
 
 @pytest.fixture(scope="session")
+def opa_binary() -> str:
+    """The OPA binary built from source (scripts/install-opa.sh)."""
+    from tests.opa_server import find_opa_binary
+
+    binary = find_opa_binary()
+    require_part(binary is not None, "the OPA binary (scripts/install-opa.sh)")
+    assert binary is not None
+    return binary
+
+
+@pytest.fixture(scope="session")
 def demo_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
     """A demo data directory initialised once (password hashing is slow on purpose)."""
     path = tmp_path_factory.mktemp("demo-template")
