@@ -23,7 +23,7 @@ from accessguard.authn.sessions import Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
 from accessguard.decision import Decision, Outcome
 from accessguard.endpoints import EndpointRequest, Endpoints
-from accessguard.errors import AccessGuardError, BadRequest, StoreError
+from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, StoreError
 from accessguard.facts import RequestFacts, client_address
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
@@ -65,6 +65,8 @@ PASS_THROUGH = Verdict(None)
 class Guard:
     def __init__(self, settings: Settings, engine: PolicyEngine | None = None) -> None:
         settings.validate()
+        if engine is not None and settings.watch_policies:
+            raise ConfigurationError("watch_policies: only the engine the Guard builds from policy_dir can be reloaded; pass no engine")
         self.settings = settings
         self._clock = settings.clock
         self._trusted = settings.trusted_networks()

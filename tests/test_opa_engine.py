@@ -134,16 +134,31 @@ def test_faults_fail_closed(opa_url: str, tmp_path: Path, mode: str) -> None:
         engine.close()
 
 
-def test_server_gone_fails_closed(opa_binary: str) -> None:
+def test_server_gone_fails_closed_and_a_restarted_one_is_reached_again(opa_binary: str) -> None:
     port = free_port()
     command = [opa_binary, "run", "--server", "--addr", f"127.0.0.1:{port}", "--log-level", "error"]
-    first = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    url, policy_set = f"http://127.0.0.1:{port}", load_policy_set(DEFAULT_POLICY_DIR)
+    anonymous = next(c for c in CASES if c.name == "anonymous").input
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
     try:
-        engine = OpaEngine(f"http://127.0.0.1:{port}", load_policy_set(DEFAULT_POLICY_DIR))
-        anonymous = next(c for c in CASES if c.name == "anonymous").input
+        engine = OpaEngine(url, policy_set)
         assert engine.evaluate(anonymous).reasons == ("authentication_required",)
     finally:
-        first.terminate()
-        first.wait()
+        server.terminate()
+        server.wait()
     assert engine.evaluate(anonymous).reasons == ("policy_error",)
-    engine.close()
+    server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+    try:
+        assert engine.evaluate(anonymous).reasons == ("policy_error",)  # up, or not yet: nothing pushed anyway
+        OpaEngine(url, policy_set).close()  # another process pushes the policy set again
+        assert engine.evaluate(anonymous).reasons == ("authentication_required",)
+        # The engine's kept connection dies with the server; the next decision opens a new one.
+        server.terminate()
+        server.wait()
+        server = subprocess.Popen(command, stderr=subprocess.DEVNULL)
+        OpaEngine(url, policy_set).close()
+        assert engine.evaluate(anonymous).reasons == ("authentication_required",)
+    finally:
+        server.terminate()
+        server.wait()
+        engine.close()

@@ -85,7 +85,10 @@ class PolicyReloader:
             settled, self._polled = current == self._polled, current
             if settled and current != self._applied:
                 self._applied = current
-                self.reload()
+                try:
+                    self.reload()
+                except Exception:  # the watcher must outlive any one bad change
+                    log.exception("policy change in %s refused; the live revision stays", self.directory)
 
     def reload(self) -> bool:
         """Prove the directory as it is now; switch to it if proven. True when a new revision went live."""
