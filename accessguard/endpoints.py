@@ -1,4 +1,4 @@
-"""The guard's own JSON routes: password login, logout, TOTP step-up."""
+"""The guard's own JSON routes: password login, logout (authenticator routes: ``authn/ceremonies.py``)."""
 
 from __future__ import annotations
 
@@ -8,20 +8,18 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from accessguard.authn import totp
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.passwords import verify_password
 from accessguard.authn.sessions import Sessions
 from accessguard.errors import BadRequest
 from accessguard.facts import RequestFacts
 from accessguard.problem import Response, json_response, problem
-from accessguard.store.base import Session, Store
+from accessguard.store.base import Session
 
 log = logging.getLogger("accessguard.authn")
 
 MAX_BODY_BYTES = 16 * 1024
 LOGOUT_PATH = "/accessguard/logout"
-TOTP_STEP_UP_PATH = "/accessguard/step-up/totp"
 
 
 def parse_json_body(content_type: str | None, body: bytes) -> dict[str, Any]:
@@ -67,7 +65,6 @@ class Endpoints:
         self,
         accounts: Accounts,
         sessions: Sessions,
-        store: Store,
         *,
         login_path: str,
         cookie: Callable[[str], str],
@@ -76,14 +73,12 @@ class Endpoints:
     ) -> None:
         self._accounts = accounts
         self._sessions = sessions
-        self._store = store
         self._cookie = cookie
         self._clear_cookie = clear_cookie
         self._clock = clock
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", login_path): self.login,
             ("POST", LOGOUT_PATH): self.logout,
-            ("POST", TOTP_STEP_UP_PATH): self.step_up_totp,
         }
 
     def login(self, request: EndpointRequest) -> Response:
@@ -107,23 +102,3 @@ class Endpoints:
         if session is not None:
             self._sessions.end(session)
         return json_response(200, {"logged_out": True}, [("set-cookie", self._clear_cookie)])
-
-    def step_up_totp(self, request: EndpointRequest) -> Response:
-        session = request.session
-        if session is None:
-            return problem(
-                401,
-                "authentication-required",
-                "Log in first",
-                "a TOTP step-up needs a password session",
-                reasons=["authentication_required"],
-            )
-        code = string_field(request.json(), "code", 16)
-        now = self._clock()
-        secret = self._accounts.totp_secret(session.professional_id)
-        step = totp.matching_step(secret, code, now) if secret else None
-        if step is None or not self._store.claim_totp_step(session.professional_id, step):
-            log.info("TOTP step-up refused for %r", session.professional_id)
-            return problem(401, "invalid-code", "Step-up failed", "the code is wrong, expired or was already used")
-        self._store.record_factor(session.id, "otp", int(now))
-        return json_response(200, {"subject": session.professional_id, "aal": 2, "factor": "otp"})

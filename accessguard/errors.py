@@ -35,3 +35,15 @@ class BadRequest(AccessGuardError):
         self.detail = detail
         self.status = status
         super().__init__(detail)
+
+
+class Refused(BadRequest):
+    """A well-formed request refused for a stated reason; ``reason`` is a stable code.
+
+    ``headers`` go with the answer (``Retry-After`` for a lock-out).
+    """
+
+    def __init__(self, reason: str, detail: str, status: int = 403, headers: list[tuple[str, str]] | None = None) -> None:
+        super().__init__(detail, status)
+        self.reason = reason
+        self.headers = headers or []

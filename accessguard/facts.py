@@ -5,7 +5,7 @@ from __future__ import annotations
 import ipaddress
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl
+from urllib.parse import parse_qsl, urlsplit
 
 from accessguard.errors import BadRequest
 
@@ -46,6 +46,22 @@ class RequestFacts:
             if sep and key == name:
                 return value.strip('"')
         return None
+
+
+def cross_site(facts: RequestFacts) -> bool:
+    """True when a browser reports that the request was made by another site (CSRF).
+
+    Browsers send ``Sec-Fetch-Site`` and ``Origin`` with every POST; a request
+    whose origin is not this host (or is ``null``) is refused. Together with
+    JSON-only bodies (a cross-site page cannot send one without a CORS
+    preflight) this protects every state-changing route of the guard.
+    """
+    if facts.headers.get("sec-fetch-site", "same-origin") not in ("same-origin", "none"):
+        return True
+    origin = facts.headers.get("origin")
+    if origin is None:
+        return False
+    return urlsplit(origin).netloc.lower() != facts.headers.get("host", "").lower() or origin == "null"
 
 
 def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequence[IPNetwork]) -> IPAddress | None:

@@ -15,16 +15,20 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.decision_log import DecisionLog, DecisionRecord
 from accessguard.audit.pseudonym import Pseudonymiser
 from accessguard.authn.accounts import Accounts
+from accessguard.authn.authenticators import Authenticators
+from accessguard.authn.ceremonies import Ceremonies
+from accessguard.authn.enrolment import is_enrolment_only
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
 from accessguard.decision import Decision, Outcome
 from accessguard.endpoints import EndpointRequest, Endpoints
-from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, StoreError
-from accessguard.facts import RequestFacts, client_address
+from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, Refused, StoreError
+from accessguard.facts import RequestFacts, client_address, cross_site
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
 from accessguard.oidc.relying_party import RelyingParty
@@ -72,7 +76,8 @@ class Guard:
         self._trusted = settings.trusted_networks()
         self.engine = engine or self._engine_for(load_policy_set(settings.policy_dir))
         self.store = open_store(settings.store_location)
-        self.accounts = Accounts(Path(settings.data_dir) / "accounts.db", Sealer(settings.encryption_key))
+        self.accounts = Accounts(Path(settings.data_dir) / "accounts.db")
+        self.authenticators = Authenticators(self.accounts.database, Sealer(settings.encryption_key))
         self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
         self.geo = GeoLocator(settings.geoip_database)
         self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
@@ -80,7 +85,6 @@ class Guard:
         self.endpoints = Endpoints(
             self.accounts,
             self.sessions,
-            self.store,
             login_path=settings.login_path,
             cookie=self._cookie,
             clear_cookie=self._cookie("", max_age=0),
@@ -101,6 +105,11 @@ class Guard:
             )
             self.endpoints.routes.update(self.oidc_login.routes)
         self._acr_values = settings.oidc.claims.acr_values if settings.oidc else settings.acr_values
+        self.ceremonies = Ceremonies(
+            settings, self.accounts, self.authenticators, self.sessions, self.store, clear_cookie=self._cookie("", max_age=0)
+        )
+        self.endpoints.routes.update(self.ceremonies.routes)
+        self.endpoints.routes.update(Pages(settings, self.accounts, self.authenticators, self.ceremonies, cookie=self._cookie).routes)
         self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None
 
     def _engine_for(self, policy_set: PolicySet) -> PolicyEngine:
@@ -132,12 +141,23 @@ class Guard:
         if handler is None:
             allowed = ", ".join(sorted(m for m, path in self.endpoints.routes if path == facts.path))
             return problem(405, "method-not-allowed", "Method not allowed", f"{facts.path} accepts {allowed}", [("allow", allowed)])
+        if facts.method not in ("GET", "HEAD") and cross_site(facts):
+            log.warning("%s %s refused: cross-site request (origin %r)", facts.method, facts.path, facts.headers.get("origin"))
+            return problem(
+                403,
+                "cross-site-request",
+                "Cross-site request refused",
+                "this request comes from another site",
+                reasons=["cross_site_request"],
+            )
         try:
             try:
                 session = self._session(facts)
             except BadRequest:
                 session = None  # a stale or forged cookie must not block logging in again
             return handler(EndpointRequest(facts, body, session))
+        except Refused as exc:
+            return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
         except BadRequest as exc:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:
@@ -203,7 +223,7 @@ class Guard:
         if decision.allowed:
             return Verdict(None, route, reservation, location)
         self._release(reservation)
-        return Verdict(self._enforce(decision, decision_id))
+        return Verdict(self._enforce(decision, decision_id, facts))
 
     def _subject(self, facts: RequestFacts) -> tuple[Subject, AuthnState]:
         """From a bearer token when OIDC is configured and one is sent, else from the session cookie."""
@@ -213,8 +233,8 @@ class Guard:
             account = self.accounts.get(subject.id)  # so that suspending the account still works
             return (replace(subject, status=account.status) if account else subject), authn
         session = self._session(facts)
-        if session is None:
-            return ANONYMOUS, AuthnState()
+        if session is None or is_enrolment_only(session):
+            return ANONYMOUS, AuthnState()  # an enrolment link grants no patient access
         account = self.accounts.get(session.professional_id)
         if account is None:
             raise BadRequest("the session's account no longer exists; log in again", status=401)
@@ -228,17 +248,20 @@ class Guard:
         except StoreError as exc:
             log.error("could not release a read hold (it expires by itself): %s", exc)
 
-    def _enforce(self, decision: Decision, decision_id: str) -> Response:
+    def _enforce(self, decision: Decision, decision_id: str, facts: RequestFacts) -> Response:
         reasons = list(decision.reasons)
         common: dict[str, Any] = {"reasons": reasons, "decision_id": decision_id, "policy_revision": decision.policy_revision}
         if "policy_error" in reasons:
             return _unavailable(**common)
+        here = facts.path + (f"?{facts.query_string}" if facts.query_string else "")
         if decision.outcome is Outcome.STEP_UP:
             step_up = decision.step_up
             acr_values = list(dict.fromkeys(self._acr_values.get(m, m) for m in step_up.methods))
             description = "step up with " + " or ".join(step_up.methods) + " (" + ", ".join(reasons) + ")"
             challenge = insufficient_user_authentication(description, acr_values, step_up.max_age)
             url = self.oidc_login.step_up_url(acr_values, step_up.max_age) if self.oidc_login else self.settings.step_up_page
+            if wants_page(facts):  # a browser navigation goes to the step-up page and comes back
+                return redirect(with_next(url, here, methods=" ".join(step_up.methods)))
             details = {"methods": list(step_up.methods), "max_age": step_up.max_age, "url": url}
             return problem(
                 401,
@@ -250,6 +273,8 @@ class Guard:
                 **common,
             )
         if "authentication_required" in reasons:
+            if wants_page(facts):
+                return redirect(with_next(self.settings.login_path, here))
             return problem(
                 401,
                 "authentication-required",

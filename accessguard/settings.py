@@ -6,6 +6,7 @@ import ipaddress
 import json
 import secrets
 import time
+import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -38,6 +39,12 @@ class Settings:
     set: decisions come from that OPA server, the policy set pushed to it at
     start. ``watch_policies``: changes to ``policy_dir`` go live once proven
     (policy/reload.py).
+
+    ``webauthn_rp_id`` pins the WebAuthn relying-party id (default: the
+    request's host name; pin it in production, the Host header comes from the
+    client). ``webauthn_allowed_aaguids``, when set, admits only these
+    authenticator models, proven by attestation chaining to one of the PEM
+    certificates in ``webauthn_attestation_roots``.
     """
 
     data_dir: Path
@@ -58,6 +65,10 @@ class Settings:
     session_ttl_s: int = 12 * 3600
     acr_values: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACR_VALUES))
     oidc: OIDCSettings | None = None
+    service_name: str = "accessguard"
+    webauthn_rp_id: str | None = None
+    webauthn_allowed_aaguids: Sequence[str] = ()
+    webauthn_attestation_roots: Sequence[Path] = ()
     clock: Callable[[], float] = time.time
 
     def validate(self) -> None:
@@ -67,6 +78,8 @@ class Settings:
         for name in ("session_key", "pseudonym_key"):
             if len(getattr(self, name) or "") < MIN_KEY_LENGTH:
                 raise ConfigurationError(f"{name}: must be at least {MIN_KEY_LENGTH} characters of secret")
+        if not self.encryption_key:
+            raise ConfigurationError("encryption_key: missing; pass a Fernet key (Fernet.generate_key()) from your secret store")
         try:
             Fernet(self.encryption_key)
         except (ValueError, TypeError):
@@ -79,6 +92,13 @@ class Settings:
             raise ConfigurationError("session_ttl_s: must be positive")
         if self.oidc is not None:
             self.oidc.validate()
+        for aaguid in self.webauthn_allowed_aaguids:
+            try:
+                uuid.UUID(aaguid)
+            except ValueError:
+                raise ConfigurationError(f"webauthn_allowed_aaguids: {aaguid!r} is not an AAGUID (a UUID)") from None
+        if self.webauthn_allowed_aaguids and not self.webauthn_attestation_roots:
+            raise ConfigurationError("webauthn_attestation_roots: an AAGUID allow-list needs the attestation roots that prove it")
 
     def trusted_networks(self) -> list[IPNetwork]:
         try:

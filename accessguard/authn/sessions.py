@@ -21,9 +21,9 @@ class Sessions:
         mac = hmac.new(self._key, session_id.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
-    def start(self, professional_id: str, factor: str, now: int) -> tuple[Session, str]:
+    def start(self, professional_id: str, factor: str, now: int, ttl_s: int | None = None) -> tuple[Session, str]:
         """A new session with one verified factor; returns it and its cookie value."""
-        session = Session(secrets.token_urlsafe(24), professional_id, now, now + self._ttl_s, {factor: now})
+        session = Session(secrets.token_urlsafe(24), professional_id, now, now + (ttl_s or self._ttl_s), {factor: now})
         self._store.create_session(session)
         return session, f"{session.id}.{self._sign(session.id)}"
 

@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import hmac
+import io
 
 import pyotp
+import segno
 
 STEP_SECONDS = 30
 #: Accepted skew, in time steps, either side of now.
@@ -13,6 +15,18 @@ SKEW_STEPS = 1
 
 def generate_secret() -> str:
     return pyotp.random_base32()
+
+
+def provisioning_uri(secret: str, account_id: str, issuer: str) -> str:
+    """The ``otpauth://`` URI an authenticator app scans."""
+    return pyotp.TOTP(secret, interval=STEP_SECONDS).provisioning_uri(name=account_id, issuer_name=issuer)
+
+
+def qr_svg(uri: str) -> str:
+    """The URI as a QR code, an inline SVG document (nothing fetched from elsewhere)."""
+    buffer = io.BytesIO()
+    segno.make(uri, error="m").save(buffer, kind="svg", scale=5, border=4, xmldecl=False, dark="#000", light="#fff")
+    return buffer.getvalue().decode()
 
 
 def matching_step(secret: str, code: str, now: float) -> int | None:

@@ -50,7 +50,7 @@ def initialise(data_dir: Path, guard: Guard) -> None:
         password = secrets.token_urlsafe(12)
         guard.accounts.add(username, password, kind=kind, roles=(role,), organisation=organisation)
         secret = totp.generate_secret()
-        guard.accounts.set_totp_secret(username, secret, confirmed=True)
+        guard.authenticators.add_totp(username, secret, label="demo authenticator app", enrolled_via="demo", now=guard.settings.clock())
         listing.append({"username": username, "password": password, "role": role, "totp_secret": secret})
     accounts_file.touch(mode=0o600)
     accounts_file.write_text(json.dumps(listing, indent=2))

@@ -58,6 +58,14 @@ class Store(Protocol):
         """True once per (professional, step) and only for steps after the last claimed one."""
         ...
 
+    def put_ephemeral(self, key: str, value: str, now: float, ttl_s: int) -> None:
+        """Keep a short-lived value (a WebAuthn ceremony's state) for ``ttl_s``; replaces any value under ``key``."""
+        ...
+
+    def pop_ephemeral(self, key: str, now: float) -> str | None:
+        """Take a value out: each value is returned at most once, and never after it expired."""
+        ...
+
     def reserve_reads(self, professional_id: str, requested: int, now: float) -> Reservation:
         """Read the signals and hold ``requested`` reads, in one atomic step."""
         ...

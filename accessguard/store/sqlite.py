@@ -31,6 +31,7 @@ CREATE INDEX IF NOT EXISTS identity_reads_by_professional ON identity_reads (pro
 CREATE TABLE IF NOT EXISTS read_holds (
     id TEXT PRIMARY KEY, professional_id TEXT NOT NULL, count INTEGER NOT NULL, time REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS read_holds_by_professional ON read_holds (professional_id, time);
+CREATE TABLE IF NOT EXISTS ephemeral (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
 """
 
 
@@ -119,6 +120,18 @@ class SQLiteStore:
                 (professional_id, step),
             ).rowcount
         return changed == 1
+
+    # short-lived values
+
+    def put_ephemeral(self, key: str, value: str, now: float, ttl_s: int) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM ephemeral WHERE expires <= ?", (now,))
+            db.execute("INSERT OR REPLACE INTO ephemeral VALUES (?, ?, ?)", (key, value, now + ttl_s))
+
+    def pop_ephemeral(self, key: str, now: float) -> str | None:
+        with self._transaction() as db:
+            row = db.execute("DELETE FROM ephemeral WHERE key = ? RETURNING value, expires", (key,)).fetchone()
+        return str(row[0]) if row is not None and float(row[1]) > now else None
 
     # signals
 

@@ -1,0 +1,314 @@
+"""Server-rendered pages: log in, step up, enrol authenticators, and the admin page.
+
+Templates and assets are package data beside this module; the pages load
+nothing from other hosts (CSP ``default-src 'self'``), run no inline script,
+and every state change goes through a JSON POST that the guard checks for
+cross-site origin (see ``guard.Guard.serve``).
+"""
+
+from __future__ import annotations
+
+import html
+import time
+from collections.abc import Callable, Iterable
+from functools import cache
+from pathlib import Path
+from string import Template
+from urllib.parse import quote, urlencode
+
+from accessguard.admin import actions
+from accessguard.admin.actions import ENROL_PAGE
+from accessguard.authn.accounts import Account, Accounts
+from accessguard.authn.authenticators import HELD_STATES, TOTP, WEBAUTHN, Authenticator, Authenticators
+from accessguard.authn.ceremonies import (
+    RECOVERY_CODES_PATH,
+    RECOVERY_STEP_UP_PATH,
+    TOTP_ENROL_PATH,
+    TOTP_STEP_UP_PATH,
+    WEBAUTHN_ENROL_PATH,
+    WEBAUTHN_STEP_UP_PATH,
+    Ceremonies,
+)
+from accessguard.authn.enrolment import REQUIREMENTS, enrolment_grant, is_enrolment_only, link_kind
+from accessguard.endpoints import LOGOUT_PATH, EndpointRequest, Handler, string_field
+from accessguard.errors import BadRequest, Refused
+from accessguard.facts import RequestFacts
+from accessguard.problem import Response, json_response
+from accessguard.settings import Settings
+from accessguard.store.base import Session
+
+ADMIN_PAGE = "/accessguard/admin"
+ADMIN_REVOKE_PATH = "/accessguard/admin/revoke"
+ASSETS = "/accessguard/assets"
+#: Admin pages need a phishing-resistant factor verified this recently.
+ADMIN_FRESHNESS_S = 15 * 60
+
+_HERE = Path(__file__).parent
+_ASSET_TYPES = {"accessguard.js": "text/javascript; charset=utf-8", "accessguard.css": "text/css; charset=utf-8"}
+SECURITY_HEADERS = [
+    (
+        "content-security-policy",
+        "default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:;"
+        " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
+    ),
+    ("x-frame-options", "DENY"),
+    ("x-content-type-options", "nosniff"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+]
+KIND_NAMES = {TOTP: "authenticator app", WEBAUTHN: "security key"}
+
+
+@cache
+def _template(name: str) -> Template:
+    return Template((_HERE / "templates" / f"{name}.html").read_text())
+
+
+def _fill(name: str, **values: object) -> str:
+    """A template with its values HTML-escaped; values already rendered are passed as ``Markup``."""
+    return _template(name).substitute({k: v if isinstance(v, Markup) else html.escape(str(v)) for k, v in values.items()})
+
+
+class Markup(str):
+    """HTML that is already rendered and escaped."""
+
+
+def html_response(status: int, body: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    return Response(status, body.encode(), [("content-type", "text/html; charset=utf-8"), *SECURITY_HEADERS, *headers])
+
+
+def redirect(location: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
+    return Response(303, b"", [("location", location), ("cache-control", "no-store"), *headers])
+
+
+def wants_page(facts: RequestFacts) -> bool:
+    """A browser navigation (GET asking for HTML) rather than an API call."""
+    return facts.method == "GET" and "text/html" in facts.headers.get("accept", "")
+
+
+def local_path(value: str | None, default: str = "/") -> str:
+    """``value`` if it is a path on this site, else ``default`` (no open redirect)."""
+    if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or any(ord(c) < 32 for c in value):
+        return default
+    return value
+
+
+def with_next(url: str, next_path: str, **extra: str) -> str:
+    """``url`` with ``next`` (where to come back) and ``extra`` added to its query."""
+    return f"{url}{'&' if '?' in url else '?'}{urlencode({'next': next_path, **extra}, quote_via=quote)}"
+
+
+def _when(epoch: int | None) -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch)) if epoch else "never"
+
+
+class Pages:
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: Accounts,
+        authenticators: Authenticators,
+        ceremonies: Ceremonies,
+        *,
+        cookie: Callable[[str], str],
+    ) -> None:
+        self._settings = settings
+        self._accounts = accounts
+        self._authenticators = authenticators
+        self._ceremonies = ceremonies
+        self._cookie = cookie
+        self._clock = settings.clock
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("GET", settings.login_path): self.login_page,
+            ("GET", settings.step_up_page): self.step_up_page,
+            ("GET", ENROL_PAGE): self.enrol_page,
+            ("GET", ADMIN_PAGE): self.admin_page,
+            ("POST", ADMIN_REVOKE_PATH): self.admin_revoke,
+            **{("GET", f"{ASSETS}/{name}"): self._asset(name) for name in _ASSET_TYPES},
+        }
+
+    def _page(self, title: str, content: str, *, account: str | None = None, next_path: str = "/", status: int = 200) -> Response:
+        who = _fill("who", account=account, logout=LOGOUT_PATH) if account else ""
+        body = _fill(
+            "layout",
+            title=title,
+            service=self._settings.service_name,
+            assets=ASSETS,
+            next=next_path,
+            login=self._settings.login_path,
+            who=Markup(who),
+            content=Markup(content),
+        )
+        return html_response(status, body)
+
+    def _message(self, status: int, title: str, text: str, link: str, link_text: str, account: str | None = None) -> Response:
+        return self._page(title, _fill("message", text=text, link=link, link_text=link_text), account=account, status=status)
+
+    def _asset(self, name: str) -> Handler:
+        content = (_HERE / "assets" / name).read_bytes()
+
+        def serve(request: EndpointRequest) -> Response:
+            return Response(200, content, [("content-type", _ASSET_TYPES[name]), ("x-content-type-options", "nosniff")])
+
+        return serve
+
+    def _login_first(self, request: EndpointRequest) -> Response:
+        here = request.facts.path + (f"?{request.facts.query_string}" if request.facts.query_string else "")
+        return redirect(with_next(self._settings.login_path, here))
+
+    # pages for professionals
+
+    def login_page(self, request: EndpointRequest) -> Response:
+        next_path = local_path(request.facts.query().get("next"))
+        return self._page("Log in", _fill("login", login=self._settings.login_path), next_path=next_path)
+
+    def step_up_page(self, request: EndpointRequest) -> Response:
+        session = request.session
+        if session is None:
+            return self._login_first(request)
+        query = request.facts.query()
+        next_path = local_path(query.get("next"))
+        account_id = session.professional_id
+        if is_enrolment_only(session):
+            return self._message(403, "Enrolment only", "This session may only enrol an authenticator.", ENROL_PAGE, "Go to enrolment")
+        keys = self._authenticators.of_account(account_id, WEBAUTHN, HELD_STATES)
+        apps = self._authenticators.of_account(account_id, TOTP, HELD_STATES)
+        remaining = self._ceremonies.recovery.remaining(account_id)
+        key_only = query.get("methods") == "webauthn"
+        why = (
+            "This request needs a security key: a phishing-resistant proof that it is really you."
+            if key_only
+            else "This request needs a second factor."
+        )
+        content = _fill(
+            "step-up",
+            why=why,
+            enrol=ENROL_PAGE,
+            key=Markup(
+                _fill("step-up-key", begin=WEBAUTHN_STEP_UP_PATH + "/begin", complete=WEBAUTHN_STEP_UP_PATH + "/complete") if keys else ""
+            ),
+            totp=Markup(_fill("step-up-totp", post=TOTP_STEP_UP_PATH) if apps else ""),
+            recovery=Markup(_fill("step-up-recovery", post=RECOVERY_STEP_UP_PATH, remaining=remaining) if remaining else ""),
+        )
+        return self._page("Confirm it is you", content, account=account_id, next_path=next_path)
+
+    def enrol_page(self, request: EndpointRequest) -> Response:
+        token = request.facts.query().get("token")
+        if token is not None:
+            cookie = self._ceremonies.open_link(token)
+            if cookie is None:
+                return self._message(
+                    410,
+                    "Link not valid",
+                    "This enrolment link is invalid, expired or already used. Ask your administrator for a new one.",
+                    self._settings.login_path,
+                    "Log in",
+                )
+            return redirect(ENROL_PAGE, [("set-cookie", self._cookie(cookie))])
+        session = request.session
+        if session is None:
+            return self._login_first(request)
+        now = self._clock()
+        account_id = session.professional_id
+        linked = link_kind(session)
+        sections = {}
+        for kind, name, template, paths in (
+            (TOTP, "totp", "enroll-totp", {"begin": TOTP_ENROL_PATH + "/begin", "confirm": TOTP_ENROL_PATH + "/confirm"}),
+            (WEBAUTHN, "key", "enroll-key", {"begin": WEBAUTHN_ENROL_PATH + "/begin", "complete": WEBAUTHN_ENROL_PATH + "/complete"}),
+        ):
+            if enrolment_grant(session, kind, now) is not None:
+                sections[name] = _fill(template, **paths)
+            elif linked is None:
+                sections[name] = _fill(
+                    "enroll-refused",
+                    heading=f"Add {'an' if kind == TOTP else 'a'} {KIND_NAMES[kind]}",
+                    requirement=REQUIREMENTS[kind].capitalize(),
+                    step_up=with_next(self._settings.step_up_page, ENROL_PAGE, **({"methods": "webauthn"} if kind == WEBAUTHN else {})),
+                )
+            else:
+                sections[name] = ""
+        recovery = ""
+        if linked is None and enrolment_grant(session, TOTP, now) is not None:
+            recovery = _fill("enroll-recovery", remaining=self._ceremonies.recovery.remaining(account_id), post=RECOVERY_CODES_PATH)
+        content = _fill(
+            "enroll",
+            banner=Markup(_fill("enroll-banner", account=account_id, kind=KIND_NAMES[linked]) if linked else ""),
+            authenticators=Markup(self._table(self._authenticators.of_account(account_id, states=(*HELD_STATES, "clone_suspected")))),
+            totp=Markup(sections["totp"]),
+            key=Markup(sections["key"]),
+            recovery=Markup(recovery),
+        )
+        return self._page("Authenticators", content, account=account_id, next_path=ENROL_PAGE)
+
+    def _table(self, authenticators: list[Authenticator], revoke_path: str | None = None) -> str:
+        if not authenticators:
+            return "<p>None yet.</p>"
+        rows = []
+        for a in authenticators:
+            cells = [a.id, KIND_NAMES.get(a.kind, a.kind), a.label]
+            row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
+            row += f'<td class="state-{html.escape(a.state)}">{html.escape(a.state.replace("_", " "))}</td>'
+            row += f"<td>{_when(a.created)}</td><td>{_when(a.last_used)}</td>"
+            if revoke_path is not None:
+                disabled = " disabled" if a.state == "revoked" else ""
+                row += (
+                    f'<td><button type="button" class="small danger" data-revoke="{revoke_path}" data-account="{html.escape(a.account_id)}"'
+                    f' data-authenticator="{html.escape(a.id)}"{disabled}>Revoke</button></td>'
+                )
+            rows.append(f"<tr>{row}</tr>")
+        return _fill("authenticators", rows=Markup("".join(rows)), action_heading=Markup("<th></th>" if revoke_path else ""))
+
+    # admin
+
+    def _admin(self, session: Session | None) -> Account:
+        """The administrator behind this session; Refused unless admin with a fresh phishing-resistant factor."""
+        if session is None or is_enrolment_only(session):
+            raise Refused("authentication_required", "log in first", 401)
+        account = self._accounts.get(session.professional_id)
+        if account is None or account.status != "active" or not account.is_admin:
+            raise Refused("admin_required", "this page is for administrators", 403)
+        if session.factors.get("webauthn", 0) < self._clock() - ADMIN_FRESHNESS_S:
+            raise Refused("phishing_resistant_required", "administration needs a security key verified in the last 15 minutes", 403)
+        return account
+
+    def admin_page(self, request: EndpointRequest) -> Response:
+        try:
+            admin = self._admin(request.session)
+        except Refused as refused:
+            if refused.reason == "authentication_required":
+                return self._login_first(request)
+            if refused.reason == "phishing_resistant_required":
+                return redirect(with_next(self._settings.step_up_page, ADMIN_PAGE, methods="webauthn"))
+            who = request.session.professional_id if request.session else None
+            return self._message(403, "Administrators only", refused.detail, "/", "Home", who)
+        users = []
+        for account in self._accounts.all():
+            authenticators = self._authenticators.of_account(account.id)
+            held = [a for a in authenticators if a.state != "pending"]
+            users.append(
+                _fill(
+                    "admin-user",
+                    account=account.id,
+                    kind=account.kind,
+                    roles=", ".join(account.roles) or "no role",
+                    status=account.status,
+                    authenticators=Markup(self._table(held, ADMIN_REVOKE_PATH)),
+                    revoke=ADMIN_REVOKE_PATH,
+                    all_disabled=Markup("" if any(a.state != "revoked" for a in held) else "disabled"),
+                )
+            )
+        return self._page("Administration", _fill("admin", users=Markup("".join(users))), account=admin.id, next_path=ADMIN_PAGE)
+
+    def admin_revoke(self, request: EndpointRequest) -> Response:
+        admin = self._admin(request.session)
+        body = request.json()
+        account_id = string_field(body, "account")
+        authenticator_id = body.get("authenticator")
+        if authenticator_id is not None and not isinstance(authenticator_id, str):
+            raise BadRequest("field 'authenticator' must be an authenticator id, or null for all")
+        if self._accounts.get(account_id) is None:
+            raise Refused("unknown_account", f"no account {account_id!r}", 404)
+        revoked = actions.revoke(self._authenticators, account_id, authenticator_id, by=admin.id)
+        if authenticator_id is not None and not revoked:
+            raise Refused("unknown_authenticator", f"{account_id} has no live authenticator {authenticator_id!r}", 404)
+        return json_response(200, {"revoked": [a.id for a in revoked], "obligations": {"alert": ["authenticator_revoked"]}})

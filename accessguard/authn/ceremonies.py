@@ -1,0 +1,311 @@
+"""The guard's JSON routes for authenticators: step-up (TOTP, security key, recovery code),
+enrolment (TOTP app, security key), recovery-code regeneration and enrolment links.
+
+Every refusal is a ``Refused`` with a stable reason code. One-time codes are
+throttled per account (``throttle.py``); who may enrol is decided in
+``enrolment.py``; WebAuthn ceremonies run in ``webauthn.py``.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any
+
+from accessguard.authn import totp
+from accessguard.authn.accounts import Account, Accounts
+from accessguard.authn.alerts import alert
+from accessguard.authn.authenticators import TOTP, WEBAUTHN, Authenticator, Authenticators
+from accessguard.authn.enrolment import (
+    LINK_FACTOR_PREFIX,
+    LINK_SESSION_TTL_S,
+    REQUIREMENTS,
+    EnrolmentLinks,
+    enrolment_grant,
+    is_enrolment_only,
+)
+from accessguard.authn.recovery import RecoveryCodes
+from accessguard.authn.sessions import Sessions
+from accessguard.authn.throttle import MAX_ATTEMPTS, CodeThrottle
+from accessguard.authn.webauthn import WebAuthn, relying_party_id
+from accessguard.endpoints import EndpointRequest, Handler, string_field
+from accessguard.errors import BadRequest, Refused
+from accessguard.problem import Response, json_response
+from accessguard.settings import Settings
+from accessguard.store.base import Session, Store
+
+log = logging.getLogger("accessguard.authn")
+
+TOTP_STEP_UP_PATH = "/accessguard/step-up/totp"
+WEBAUTHN_STEP_UP_PATH = "/accessguard/step-up/webauthn"
+RECOVERY_STEP_UP_PATH = "/accessguard/step-up/recovery"
+TOTP_ENROL_PATH = "/accessguard/enroll/totp"
+WEBAUTHN_ENROL_PATH = "/accessguard/enroll/webauthn"
+RECOVERY_CODES_PATH = "/accessguard/recovery-codes"
+NO_STORE = ("cache-control", "no-store")
+
+
+def authenticator_document(authenticator: Authenticator) -> dict[str, Any]:
+    """What a professional or an administrator may see of an authenticator (never its secret)."""
+    return {
+        "id": authenticator.id,
+        "kind": authenticator.kind,
+        "label": authenticator.label,
+        "state": authenticator.state,
+        "created": authenticator.created,
+        "last_used": authenticator.last_used,
+        "enrolled_via": authenticator.enrolled_via,
+        "aaguid": authenticator.aaguid,
+    }
+
+
+class Ceremonies:
+    def __init__(
+        self,
+        settings: Settings,
+        accounts: Accounts,
+        authenticators: Authenticators,
+        sessions: Sessions,
+        store: Store,
+        *,
+        clear_cookie: str,
+    ) -> None:
+        self._settings = settings
+        self._accounts = accounts
+        self._authenticators = authenticators
+        self._sessions = sessions
+        self._store = store
+        self._clear_cookie = clear_cookie
+        self._clock: Callable[[], float] = settings.clock
+        self.recovery = RecoveryCodes(accounts.database)
+        self.throttle = CodeThrottle(accounts.database)
+        self.links = EnrolmentLinks(accounts.database)
+        self.webauthn = WebAuthn(
+            authenticators,
+            store,
+            rp_name=settings.service_name,
+            allowed_aaguids=settings.webauthn_allowed_aaguids,
+            attestation_roots=settings.webauthn_attestation_roots,
+        )
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("POST", TOTP_STEP_UP_PATH): self.step_up_totp,
+            ("POST", WEBAUTHN_STEP_UP_PATH + "/begin"): self.step_up_webauthn_begin,
+            ("POST", WEBAUTHN_STEP_UP_PATH + "/complete"): self.step_up_webauthn_complete,
+            ("POST", RECOVERY_STEP_UP_PATH): self.step_up_recovery,
+            ("POST", TOTP_ENROL_PATH + "/begin"): self.enrol_totp_begin,
+            ("POST", TOTP_ENROL_PATH + "/confirm"): self.enrol_totp_confirm,
+            ("POST", WEBAUTHN_ENROL_PATH + "/begin"): self.enrol_webauthn_begin,
+            ("POST", WEBAUTHN_ENROL_PATH + "/complete"): self.enrol_webauthn_complete,
+            ("POST", RECOVERY_CODES_PATH): self.regenerate_recovery_codes,
+        }
+
+    # who is asking
+
+    def _active_account(self, session: Session | None) -> tuple[Session, Account]:
+        if session is None:
+            raise Refused("authentication_required", "log in with your password first", 401)
+        account = self._accounts.get(session.professional_id)
+        if account is None or account.status != "active":
+            raise Refused("account_suspended", "this account is suspended", 403)
+        return session, account
+
+    def _step_up_session(self, request: EndpointRequest) -> Session:
+        session, _ = self._active_account(request.session)
+        if is_enrolment_only(session):
+            raise Refused("enrolment_only_session", "an enrolment link allows enrolment only; log in to step up", 403)
+        return session
+
+    def _enrolment_session(self, request: EndpointRequest, kind: str, now: float) -> tuple[Session, str]:
+        session, _ = self._active_account(request.session)
+        grant = enrolment_grant(session, kind, now)
+        if grant is None:
+            raise Refused("enrolment_not_allowed", REQUIREMENTS[kind], 403)
+        return session, grant
+
+    def _rp_id(self, request: EndpointRequest) -> str:
+        return relying_party_id(request.facts.headers.get("host"), self._settings.webauthn_rp_id)
+
+    def _charge_code_attempt(self, account_id: str, now: float) -> None:
+        attempt = self.throttle.attempt(account_id, now)
+        if not attempt.admitted:
+            wait = max(1, int(attempt.locked_until - now + 0.999))
+            raise Refused("code_attempts_locked", f"too many wrong codes; try again in {wait} s", 429, [("retry-after", str(wait))])
+        if attempt.attempts == MAX_ATTEMPTS:
+            alert("code_attempts_locked", account_id, attempts=attempt.attempts)
+
+    def _count_again(self, session: Session, authenticator: Authenticator, now: float) -> None:
+        """A contained authenticator counts again only when this session may enrol one of its kind."""
+        if authenticator.state != "contained":
+            return
+        grant = enrolment_grant(session, authenticator.kind, now)
+        if grant is None:
+            raise Refused(
+                "authenticator_contained",
+                "this authenticator was enrolled after a compromise and must be re-verified; " + REQUIREMENTS[authenticator.kind],
+                403,
+            )
+        if self._authenticators.move(authenticator.id, "contained", "active"):
+            alert("authenticator_reverified", session.professional_id, authenticator=authenticator.id, via=grant)
+
+    def _stepped_up(self, session: Session, factor: str, now: float) -> Response:
+        self._store.record_factor(session.id, factor, int(now))
+        return json_response(
+            200,
+            {"subject": session.professional_id, "aal": 2, "factor": factor, "phishing_resistant": factor == "webauthn"},
+        )
+
+    # step-up
+
+    def step_up_totp(self, request: EndpointRequest) -> Response:
+        session = self._step_up_session(request)
+        code = string_field(request.json(), "code", 16)
+        now = self._clock()
+        account_id = session.professional_id
+        self._charge_code_attempt(account_id, now)
+        seeds = self._authenticators.totp_seeds(account_id)
+        matched = next(((a, step) for a, secret in seeds if (step := totp.matching_step(secret, code, now)) is not None), None)
+        if matched is None or not self._store.claim_totp_step(account_id, matched[1]):
+            log.info("TOTP step-up refused for %r", account_id)
+            raise Refused("invalid_code", "the code is wrong, expired or was already used", 401)
+        authenticator = matched[0]
+        self._count_again(session, authenticator, now)
+        self.throttle.succeeded(account_id)
+        self._authenticators.touch(authenticator.id, now)
+        return self._stepped_up(session, "otp", now)
+
+    def step_up_recovery(self, request: EndpointRequest) -> Response:
+        session = self._step_up_session(request)
+        code = string_field(request.json(), "code", 64)
+        now = self._clock()
+        account_id = session.professional_id
+        self._charge_code_attempt(account_id, now)
+        if not self.recovery.use(account_id, code, now):
+            log.info("recovery-code step-up refused for %r", account_id)
+            raise Refused("invalid_code", "the recovery code is wrong or was already used", 401)
+        self.throttle.succeeded(account_id)
+        alert("recovery_code_used", account_id, remaining=self.recovery.remaining(account_id))
+        return self._stepped_up(session, "recovery", now)
+
+    def step_up_webauthn_begin(self, request: EndpointRequest) -> Response:
+        session = self._step_up_session(request)
+        options = self.webauthn.begin_assertion(
+            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, now=self._clock()
+        )
+        return json_response(200, {"publicKey": options}, [NO_STORE])
+
+    def step_up_webauthn_complete(self, request: EndpointRequest) -> Response:
+        session = self._step_up_session(request)
+        now = self._clock()
+        assertion = self.webauthn.complete_assertion(
+            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, response=request.json(), now=now
+        )
+        self._count_again(session, assertion.authenticator, now)
+        return self._stepped_up(session, assertion.factor, now)
+
+    # enrolment
+
+    def enrol_totp_begin(self, request: EndpointRequest) -> Response:
+        now = self._clock()
+        session, grant = self._enrolment_session(request, TOTP, now)
+        label = _label(request.json(), "authenticator app")
+        secret = totp.generate_secret()
+        pending = self._authenticators.add_totp(session.professional_id, secret, label=label, enrolled_via=grant, now=now, pending=True)
+        uri = totp.provisioning_uri(secret, session.professional_id, self._settings.service_name)
+        return json_response(
+            200, {"authenticator": pending.id, "otpauth_uri": uri, "secret": secret, "qr_svg": totp.qr_svg(uri)}, [NO_STORE]
+        )
+
+    def enrol_totp_confirm(self, request: EndpointRequest) -> Response:
+        now = self._clock()
+        session, grant = self._enrolment_session(request, TOTP, now)
+        code = string_field(request.json(), "code", 16)
+        account_id = session.professional_id
+        self._charge_code_attempt(account_id, now)
+        pending = self._authenticators.pending_totp(account_id, now)
+        if pending is None:
+            raise Refused("no_pending_enrolment", "no authenticator app is waiting for confirmation; start again", 409)
+        authenticator, secret = pending
+        step = totp.matching_step(secret, code, now)
+        if step is None or not self._store.claim_totp_step(account_id, step):
+            raise Refused("invalid_code", "the code is wrong, expired or was already used", 401)
+        if not self._authenticators.move(authenticator.id, "pending", "active"):
+            raise Refused("no_pending_enrolment", "this authenticator app was confirmed or replaced meanwhile", 409)
+        self.throttle.succeeded(account_id)
+        confirmed = self._authenticators.get(authenticator.id)
+        assert confirmed is not None
+        return self._enrolled(session, confirmed, grant, now)
+
+    def enrol_webauthn_begin(self, request: EndpointRequest) -> Response:
+        now = self._clock()
+        session, _ = self._enrolment_session(request, WEBAUTHN, now)
+        label = _label(request.json(), "security key")
+        options = self.webauthn.begin_registration(
+            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, label=label, now=now
+        )
+        return json_response(200, {"publicKey": options}, [NO_STORE])
+
+    def enrol_webauthn_complete(self, request: EndpointRequest) -> Response:
+        now = self._clock()
+        session, grant = self._enrolment_session(request, WEBAUTHN, now)
+        authenticator = self.webauthn.complete_registration(
+            rp_id=self._rp_id(request),
+            account_id=session.professional_id,
+            ceremony=session.id,
+            response=request.json(),
+            enrolled_via=grant,
+            now=now,
+        )
+        return self._enrolled(session, authenticator, grant, now)
+
+    def _enrolled(self, session: Session, authenticator: Authenticator, grant: str, now: float) -> Response:
+        """Raise the alert, hand out recovery codes with the account's first enrolment, end a link session."""
+        account_id = session.professional_id
+        alert("authenticator_enrolled", account_id, authenticator=authenticator.id, kind=authenticator.kind, via=grant)
+        document: dict[str, Any] = {
+            "authenticator": authenticator_document(authenticator),
+            "obligations": {"alert": ["authenticator_enrolled"]},
+        }
+        headers = [NO_STORE]
+        if not self.recovery.ever_issued(account_id):
+            document["recovery_codes"] = self.recovery.issue(account_id, now)
+            alert("recovery_codes_issued", account_id, count=len(document["recovery_codes"]))
+        if grant == "link":
+            self._sessions.end(session)
+            document["session_ended"] = True
+            headers.append(("set-cookie", self._clear_cookie))
+        return json_response(200, document, headers)
+
+    def regenerate_recovery_codes(self, request: EndpointRequest) -> Response:
+        now = self._clock()
+        session = self._step_up_session(request)
+        if enrolment_grant(session, TOTP, now) is None:
+            raise Refused("enrolment_not_allowed", "new recovery codes need a second factor verified in the last 15 minutes", 403)
+        request.json()  # the body must still be JSON: a form post from another site never gets here
+        codes = self.recovery.issue(session.professional_id, now)
+        alert("recovery_codes_issued", session.professional_id, count=len(codes), regenerated=True)
+        return json_response(200, {"recovery_codes": codes}, [NO_STORE])
+
+    # enrolment links
+
+    def open_link(self, token: str) -> str | None:
+        """Spend an enrolment link: the cookie value of a new enrolment-only session, or None."""
+        now = self._clock()
+        redeemed = self.links.redeem(token, now)
+        if redeemed is None:
+            return None
+        account_id, kind = redeemed
+        account = self._accounts.get(account_id)
+        if account is None or account.status != "active":
+            return None
+        _, cookie = self._sessions.start(account_id, LINK_FACTOR_PREFIX + kind, int(now), ttl_s=LINK_SESSION_TTL_S)
+        alert("enrolment_link_redeemed", account_id, kind=kind)
+        return cookie
+
+
+def _label(body: dict[str, Any], default: str) -> str:
+    label = body.get("label")
+    if label is None:
+        return default
+    if not isinstance(label, str) or not label.strip() or len(label) > 64 or not label.isprintable():
+        raise BadRequest("field 'label' must be a printable string of at most 64 characters")
+    return label.strip()

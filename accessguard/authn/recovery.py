@@ -1,0 +1,70 @@
+"""Recovery codes: ten single-use codes per account, stored hashed, good for an aal2 step-up.
+
+A code carries 80 random bits, so a plain SHA-256 (salted with the account id)
+is enough to keep it unusable if the database leaks; an attacker cannot
+enumerate 2^80 candidates. Using a code is one atomic update, so a code can
+never be spent twice, even by two processes at once.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import secrets
+
+from accessguard.authn.database import Database
+
+CODE_COUNT = 10
+_CODE_BYTES = 10  # 80 bits → 16 base32 characters, shown as four groups of four
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS recovery_codes (
+    account_id TEXT NOT NULL, code_hash TEXT NOT NULL, issued INTEGER NOT NULL, used INTEGER,
+    PRIMARY KEY (account_id, code_hash));
+"""
+
+
+def _normalise(code: str) -> str:
+    return "".join(c for c in code.upper() if c.isalnum())
+
+
+def _hash(account_id: str, code: str) -> str:
+    return hashlib.sha256(f"{account_id}\0{_normalise(code)}".encode()).hexdigest()
+
+
+def _new_code() -> str:
+    raw = base64.b32encode(secrets.token_bytes(_CODE_BYTES)).decode()
+    return "-".join(raw[i : i + 4] for i in range(0, len(raw), 4)).lower()
+
+
+class RecoveryCodes:
+    def __init__(self, database: Database) -> None:
+        self._db = database
+        database.create(_SCHEMA)
+
+    def issue(self, account_id: str, now: float) -> list[str]:
+        """A fresh set of codes, replacing any earlier set; shown to the professional once."""
+        codes = [_new_code() for _ in range(CODE_COUNT)]
+        with self._db.transaction() as db:
+            db.execute("DELETE FROM recovery_codes WHERE account_id = ?", (account_id,))
+            db.executemany(
+                "INSERT INTO recovery_codes VALUES (?, ?, ?, NULL)", [(account_id, _hash(account_id, code), int(now)) for code in codes]
+            )
+        return codes
+
+    def ever_issued(self, account_id: str) -> bool:
+        return bool(self._db.execute("SELECT 1 FROM recovery_codes WHERE account_id = ? LIMIT 1", (account_id,)))
+
+    def remaining(self, account_id: str) -> int:
+        rows = self._db.execute("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ? AND used IS NULL", (account_id,))
+        return int(str(rows[0][0]))
+
+    def use(self, account_id: str, code: str, now: float) -> bool:
+        """Spend a code; True once per code, False for an unknown or already used one."""
+        if not 8 <= len(_normalise(code)) <= 32:
+            return False
+        rows = self._db.execute(
+            "UPDATE recovery_codes SET used = ? WHERE account_id = ? AND code_hash = ? AND used IS NULL RETURNING 1",
+            (int(now), account_id, _hash(account_id, code)),
+        )
+        return bool(rows)

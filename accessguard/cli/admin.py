@@ -1,0 +1,184 @@
+"""``accessguard admin``: accounts and their authenticators, enrolment links, containment.
+
+Exit codes: 0 done, 1 the user or authenticator named does not exist (or has
+nothing left to revoke), 2 bad usage or configuration. The command line never
+needs the encryption key: it handles no TOTP seed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import getpass
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from accessguard.admin import actions
+from accessguard.authn.accounts import Accounts
+from accessguard.authn.authenticators import KINDS, WEBAUTHN, Authenticator, Authenticators
+from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, EnrolmentLinks
+from accessguard.cli.common import add_data_dir
+from accessguard.errors import ConfigurationError
+from accessguard.store import open_store
+
+NOT_FOUND = 1
+
+
+def register(commands: Any) -> None:
+    admin = commands.add_parser("admin", help="manage accounts, authenticators, enrolment links and containment")
+    groups = admin.add_subparsers(dest="admin_command", required=True)
+
+    users = groups.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
+    listing = users.add_parser("list", help="list the accounts with their authenticators")
+    add_data_dir(listing)
+    listing.set_defaults(run=users_list)
+
+    authenticators = groups.add_parser("authenticators", help="an account's authenticators").add_subparsers(
+        dest="authenticators_command", required=True
+    )
+    listing = authenticators.add_parser("list", help="list a user's authenticators")
+    listing.add_argument("user")
+    add_data_dir(listing)
+    listing.set_defaults(run=authenticators_list)
+    revoke = authenticators.add_parser("revoke", help="revoke one authenticator (ID) or all of them (--all)")
+    revoke.add_argument("user")
+    which = revoke.add_mutually_exclusive_group(required=True)
+    which.add_argument("id", nargs="?", help="the authenticator's ID (see `authenticators list`)")
+    which.add_argument("--all", action="store_true", help="revoke every authenticator of the user")
+    add_data_dir(revoke)
+    revoke.set_defaults(run=authenticators_revoke)
+
+    link = groups.add_parser("enroll-link", help="print a one-time enrolment link for a user (last line)")
+    link.add_argument("user")
+    link.add_argument("--kind", choices=KINDS, default=WEBAUTHN, help="what the link may enrol (default: %(default)s)")
+    link.add_argument("--ttl", type=int, default=DEFAULT_LINK_TTL_S // 60, metavar="MINUTES", help="validity (default: %(default)s)")
+    link.add_argument("--base-url", default="http://localhost:8000", help="the service's address (default: %(default)s)")
+    add_data_dir(link)
+    link.set_defaults(run=enroll_link)
+
+    contain = groups.add_parser("contain", help="hold back authenticators enrolled after TIME until re-verified")
+    contain.add_argument("--enrolled-after", required=True, metavar="TIME", help="ISO 8601 (2025-09-08T10:00Z) or Unix seconds")
+    contain.add_argument("--store", metavar="URL", help="the session store (default: the SQLite store in the data directory)")
+    add_data_dir(contain)
+    contain.set_defaults(run=contain_after)
+
+
+def _open(data_dir: Path) -> tuple[Accounts, Authenticators]:
+    path = Path(data_dir) / "accounts.db"
+    if not path.is_file():
+        raise ConfigurationError(f"no account directory at {path}; pass --data-dir (the demo's is .accessguard)")
+    accounts = Accounts(path)
+    return accounts, Authenticators(accounts.database)
+
+
+def _who() -> str:
+    return f"cli:{getpass.getuser()}"
+
+
+def _when(epoch: int | None) -> str:
+    return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ") if epoch else "-"
+
+
+def _table(headings: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headings)] if rows else [len(h) for h in headings]
+    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in [headings, *rows]]
+    return "\n".join(lines)
+
+
+def _authenticator_rows(authenticators: Sequence[Authenticator]) -> list[list[str]]:
+    return [[a.id, a.kind, a.label, a.state, _when(a.created), _when(a.last_used), a.enrolled_via] for a in authenticators]
+
+
+AUTHENTICATOR_HEADINGS = ("ID", "KIND", "LABEL", "STATE", "ENROLLED", "LAST USED", "VIA")
+
+
+def _unknown_user(user: str) -> int:
+    print(f"accessguard: no user {user!r}", file=sys.stderr)
+    return NOT_FOUND
+
+
+def users_list(args: argparse.Namespace) -> int:
+    accounts, authenticators = _open(args.data_dir)
+    rows = []
+    for account in accounts.all():
+        held = [a for a in authenticators.of_account(account.id) if a.state in ("active", "contained")]
+        kinds = ", ".join(f"{sum(a.kind == k for a in held)} {k}" for k in KINDS if any(a.kind == k for a in held)) or "none"
+        rows.append([account.id, account.kind, ",".join(account.roles), account.organisation, account.status, kinds])
+    print(_table(("USER", "KIND", "ROLES", "ORGANISATION", "STATUS", "AUTHENTICATORS"), rows))
+    return 0
+
+
+def authenticators_list(args: argparse.Namespace) -> int:
+    accounts, authenticators = _open(args.data_dir)
+    if accounts.get(args.user) is None:
+        return _unknown_user(args.user)
+    print(_table(AUTHENTICATOR_HEADINGS, _authenticator_rows([a for a in authenticators.of_account(args.user) if a.state != "pending"])))
+    return 0
+
+
+def authenticators_revoke(args: argparse.Namespace) -> int:
+    accounts, authenticators = _open(args.data_dir)
+    if accounts.get(args.user) is None:
+        return _unknown_user(args.user)
+    revoked = actions.revoke(authenticators, args.user, None if args.all else args.id, by=_who())
+    if not revoked:
+        target = "no live authenticator" if args.all else f"no live authenticator {args.id!r}"
+        print(f"accessguard: {args.user} has {target}", file=sys.stderr)
+        return NOT_FOUND
+    print(_table(AUTHENTICATOR_HEADINGS, _authenticator_rows(revoked)))
+    print(f"revoked {len(revoked)} authenticator(s) of {args.user}; each stops working at its next use")
+    return 0
+
+
+def enroll_link(args: argparse.Namespace) -> int:
+    accounts, _ = _open(args.data_dir)
+    account = accounts.get(args.user)
+    if account is None:
+        return _unknown_user(args.user)
+    if account.status != "active":
+        print(f"accessguard: {args.user} is {account.status}; resume the account first", file=sys.stderr)
+        return NOT_FOUND
+    if args.ttl <= 0:
+        raise ConfigurationError("--ttl: must be a positive number of minutes")
+    now = datetime.datetime.now(datetime.UTC).timestamp()
+    url = actions.enrolment_link(EnrolmentLinks(accounts.database), args.user, args.kind, args.ttl * 60, args.base_url, now, by=_who())
+    print(f"One-time link for {args.user} to enrol a {args.kind} authenticator, valid {args.ttl} minutes.")
+    print("Hand it over out of band (in person, by phone); whoever opens it first can enrol.")
+    print(url)
+    return 0
+
+
+def parse_time(value: str) -> float:
+    """ISO 8601 (naive means UTC) or Unix seconds."""
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        parsed = datetime.datetime.fromisoformat(value)
+    except ValueError:
+        raise ConfigurationError(f"--enrolled-after: {value!r} is neither ISO 8601 nor Unix seconds") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)).timestamp()
+
+
+def contain_after(args: argparse.Namespace) -> int:
+    after = parse_time(args.enrolled_after)
+    _, authenticators = _open(args.data_dir)
+    store = open_store(args.store or f"sqlite:///{Path(args.data_dir) / 'accessguard.db'}")
+    try:
+        contained = actions.contain(authenticators, store, after, by=_who())
+    finally:
+        store.close()
+    if not contained:
+        print(f"no active authenticator was enrolled after {_when(int(after))}")
+        return 0
+    print(
+        _table(
+            ("USER", *AUTHENTICATOR_HEADINGS),
+            [[a.account_id, *row] for a, row in zip(contained, _authenticator_rows(contained), strict=True)],
+        )
+    )
+    users = sorted({a.account_id for a in contained})
+    print(f"contained {len(contained)} authenticator(s) of {len(users)} user(s); their sessions are ended.")
+    print("Each counts again only once re-verified from a session that passed an older factor of the same strength.")
+    return 0

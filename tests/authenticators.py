@@ -1,0 +1,65 @@
+"""Helpers for the authenticator tests: enrolment links, security-key ceremonies over HTTP."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import httpx
+
+from accessguard.admin.actions import enrolment_link
+from tests.conftest import Demo
+from tests.softkey import SoftKey
+
+ORIGIN = "http://localhost"
+BULK_PAGE = "/patients?limit=50"  # above the page size that needs a phishing-resistant factor
+
+
+def link_url(demo: Demo, username: str, kind: str = "webauthn", ttl_s: int = 3600) -> str:
+    return enrolment_link(demo.guard.ceremonies.links, username, kind, ttl_s, ORIGIN, demo.clock(), by="test")
+
+
+def open_link(demo: Demo, username: str, kind: str = "webauthn") -> httpx.Client:
+    """A client holding the enrolment-only session an administrator's link opens."""
+    client = demo.client()
+    response = client.get(link_url(demo, username, kind).removeprefix(ORIGIN), follow_redirects=False)
+    assert response.status_code == 303, response.text
+    assert response.headers["location"] == "/accessguard/enroll"
+    return client
+
+
+def begin(client: httpx.Client, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:
+    response = client.post(path, json=body or {})
+    assert response.status_code == 200, response.text
+    options: dict[str, Any] = response.json()["publicKey"]
+    return options
+
+
+def register(client: httpx.Client, key: SoftKey, *, origin: str = ORIGIN, **create: Any) -> httpx.Response:
+    options = begin(client, "/accessguard/enroll/webauthn/begin")
+    return client.post("/accessguard/enroll/webauthn/complete", json=key.create(options, origin, **create))
+
+
+def assertion(client: httpx.Client, key: SoftKey, *, origin: str = ORIGIN, **get: Any) -> httpx.Response:
+    options = begin(client, "/accessguard/step-up/webauthn/begin")
+    return client.post("/accessguard/step-up/webauthn/complete", json=key.get(options, origin, **get))
+
+
+def enrolled_key(demo: Demo, username: str, **create: Any) -> SoftKey:
+    """A software key enrolled for the professional through an administrator's link."""
+    key = SoftKey()
+    response = register(open_link(demo, username), key, **create)
+    assert response.status_code == 200, response.text
+    return key
+
+
+def key_session(demo: Demo, username: str, key: SoftKey) -> httpx.Client:
+    """Password, then a security-key step-up with user verification."""
+    client = demo.login(username, totp=False)
+    response = assertion(client, key)
+    assert response.status_code == 200, response.text
+    return client
+
+
+def reasons(response: httpx.Response) -> list[str]:
+    found: list[str] = response.json().get("reasons", [])
+    return found

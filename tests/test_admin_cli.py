@@ -1,0 +1,115 @@
+"""``accessguard admin``: listing, revocation, enrolment links and containment on a demo data directory."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from accessguard.cli import main
+from tests.authenticators import ORIGIN, assertion, enrolled_key, key_session, reasons
+from tests.conftest import Demo
+
+
+def _admin(demo: Demo, capsys: pytest.CaptureFixture[str], *args: str) -> tuple[int, str, str]:
+    capsys.readouterr()
+    code = main(["admin", *args, "--data-dir", str(demo.guard.settings.data_dir)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_users_list_is_a_table(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    enrolled_key(asgi_demo, "dr.martin")
+    code, out, _ = _admin(asgi_demo, capsys, "users", "list")
+    assert code == 0
+    lines = out.splitlines()
+    assert lines[0].split() == ["USER", "KIND", "ROLES", "ORGANISATION", "STATUS", "AUTHENTICATORS"]
+    martin = next(line for line in lines if line.startswith("dr.martin "))
+    assert martin.split()[1:5] == ["professional", "doctor", "chu-caen", "active"]
+    assert martin.endswith("1 totp, 1 webauthn")
+    assert len(lines) == 1 + 7
+
+
+def test_authenticators_list_and_revoke_one(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    enrolled_key(asgi_demo, "dr.martin")
+    code, out, _ = _admin(asgi_demo, capsys, "authenticators", "list", "dr.martin")
+    assert code == 0
+    rows = [line.split() for line in out.splitlines()[1:]]
+    assert sorted(r[1] for r in rows) == ["totp", "webauthn"]
+    key_id = next(r[0] for r in rows if r[1] == "webauthn")
+    client = asgi_demo.login("dr.martin", totp=False)
+    code, out, _ = _admin(asgi_demo, capsys, "authenticators", "revoke", "dr.martin", key_id)
+    assert code == 0
+    assert "revoked 1 authenticator(s)" in out
+    assert reasons(client.post("/accessguard/step-up/webauthn/begin", json={})) == ["authenticator_unknown"]
+    assert client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")}).status_code == 200
+    code, _, err = _admin(asgi_demo, capsys, "authenticators", "revoke", "dr.martin", key_id)
+    assert code == 1
+    assert "no live authenticator" in err
+
+
+def test_revoke_all(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    enrolled_key(asgi_demo, "dr.martin")
+    client = asgi_demo.login("dr.martin", totp=False)
+    code, out, _ = _admin(asgi_demo, capsys, "authenticators", "revoke", "dr.martin", "--all")
+    assert code == 0
+    assert "revoked 2 authenticator(s)" in out
+    assert reasons(client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")})) == ["invalid_code"]
+    assert reasons(client.post("/accessguard/step-up/webauthn/begin", json={})) == ["authenticator_unknown"]
+
+
+def test_unknown_user_and_bad_usage(asgi_demo: Demo, capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    assert _admin(asgi_demo, capsys, "authenticators", "list", "nobody")[0:1] == (1,)
+    assert "no user 'nobody'" in _admin(asgi_demo, capsys, "enroll-link", "nobody")[2]
+    with pytest.raises(SystemExit) as exited:
+        main(["admin", "authenticators", "revoke", "dr.martin", "--data-dir", str(tmp_path)])  # neither ID nor --all
+    assert exited.value.code == 2
+    capsys.readouterr()
+    assert main(["admin", "users", "list", "--data-dir", str(tmp_path / "missing")]) == 2
+    assert "no account directory" in capsys.readouterr().err
+    assert _admin(asgi_demo, capsys, "contain", "--enrolled-after", "last tuesday")[0] == 2
+
+
+def test_enroll_link_prints_the_link_last_and_it_works(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = _admin(asgi_demo, capsys, "enroll-link", "inf.dubois", "--kind", "webauthn", "--ttl", "30", "--base-url", ORIGIN)
+    assert code == 0
+    url = out.splitlines()[-1]
+    assert url.startswith(f"{ORIGIN}/accessguard/enroll?token=")
+    client = asgi_demo.client()
+    assert client.get(url.removeprefix(ORIGIN), follow_redirects=False).status_code == 303
+    assert client.post("/accessguard/enroll/webauthn/begin", json={}).status_code == 200
+
+
+def test_contain_ends_sessions_and_holds_back_keys(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    asgi_demo.clock.now = max(a.created for a in asgi_demo.guard.authenticators.of_account("dr.martin")) + 3600
+    compromise = int(asgi_demo.clock.now)
+    asgi_demo.clock.advance(60)
+    key = enrolled_key(asgi_demo, "dr.martin")
+    live = key_session(asgi_demo, "dr.martin", key)
+    code, out, _ = _admin(asgi_demo, capsys, "contain", "--enrolled-after", str(compromise))
+    assert code == 0
+    assert "contained 1 authenticator(s) of 1 user(s)" in out
+    assert live.get("/patients/pat-0001").status_code == 401
+    assert reasons(assertion(asgi_demo.login("dr.martin", totp=False), key)) == ["authenticator_contained"]
+    code, out, _ = _admin(asgi_demo, capsys, "contain", "--enrolled-after", "2999-01-01T00:00Z")
+    assert (code, out.startswith("no active authenticator")) == (0, True)
+
+
+def test_installed_command_runs(asgi_demo: Demo) -> None:
+    done = subprocess.run(
+        [
+            str(Path(sys.executable).with_name("accessguard")),
+            "admin",
+            "users",
+            "list",
+            "--data-dir",
+            str(asgi_demo.guard.settings.data_dir),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "dr.martin" in done.stdout

@@ -1,0 +1,186 @@
+"""Enrolment that resists takeover: fresh-enough factors, one-time links, containment."""
+
+from __future__ import annotations
+
+import logging
+
+import pyotp
+import pytest
+
+from tests.authenticators import (
+    ORIGIN,
+    assertion,
+    enrolled_key,
+    key_session,
+    link_url,
+    open_link,
+    reasons,
+    register,
+)
+from tests.conftest import Demo
+from tests.softkey import SoftKey
+
+
+def test_relayed_password_and_totp_cannot_add_a_security_key(demo: Demo) -> None:
+    phished = demo.login("dr.martin")  # what a real-time phishing proxy holds
+    response = phished.post("/accessguard/enroll/webauthn/begin", json={})
+    assert response.status_code == 403
+    assert reasons(response) == ["enrolment_not_allowed"]
+    assert "security key" in response.json()["detail"]
+
+
+def test_password_alone_cannot_add_anything(asgi_demo: Demo) -> None:
+    client = asgi_demo.login("dr.martin", totp=False)
+    for kind in ("totp", "webauthn"):
+        assert reasons(client.post(f"/accessguard/enroll/{kind}/begin", json={})) == ["enrolment_not_allowed"]
+
+
+def test_factor_older_than_15_minutes_does_not_count(asgi_demo: Demo) -> None:
+    client = asgi_demo.login("dr.martin")
+    asgi_demo.clock.advance(15 * 60)
+    assert reasons(client.post("/accessguard/enroll/totp/begin", json={})) == ["enrolment_not_allowed"]
+
+
+def test_key_without_user_verification_cannot_add_a_key(asgi_demo: Demo) -> None:
+    key = enrolled_key(asgi_demo, "dr.martin")
+    client = asgi_demo.login("dr.martin", totp=False)
+    assert assertion(client, key, uv=False).status_code == 200
+    assert reasons(client.post("/accessguard/enroll/webauthn/begin", json={})) == ["enrolment_not_allowed"]
+    assert client.post("/accessguard/enroll/totp/begin", json={}).status_code == 200
+
+
+def test_key_with_user_verification_can_add_a_key(asgi_demo: Demo) -> None:
+    key = enrolled_key(asgi_demo, "dr.martin")
+    client = key_session(asgi_demo, "dr.martin", key)
+    response = register(client, SoftKey())
+    assert response.status_code == 200
+    assert response.json()["authenticator"]["enrolled_via"] == "session:webauthn"
+
+
+def test_link_session_grants_no_patient_access_and_enrols_once(demo: Demo) -> None:
+    client = open_link(demo, "dr.martin")
+    response = client.get("/patients/pat-0001")
+    assert response.status_code == 401
+    assert reasons(response) == ["authentication_required"]
+    assert reasons(client.post("/accessguard/step-up/totp", json={"code": demo.code("dr.martin")})) == ["enrolment_only_session"]
+    assert reasons(client.post("/accessguard/enroll/totp/begin", json={})) == ["enrolment_not_allowed"]  # a key link
+    first = register(client, SoftKey())
+    assert first.status_code == 200
+    assert first.json()["session_ended"] is True
+    assert first.json()["authenticator"]["enrolled_via"] == "link"
+    assert client.post("/accessguard/enroll/webauthn/begin", json={}).status_code == 401
+
+
+def test_link_works_once_and_expires(asgi_demo: Demo) -> None:
+    url = link_url(asgi_demo, "dr.martin", ttl_s=600).removeprefix(ORIGIN)
+    assert asgi_demo.client().get(url, follow_redirects=False).status_code == 303
+    again = asgi_demo.client().get(url, follow_redirects=False)
+    assert again.status_code == 410
+    assert "already used" in again.text
+    expiring = link_url(asgi_demo, "dr.martin", ttl_s=600).removeprefix(ORIGIN)
+    asgi_demo.clock.advance(601)
+    assert asgi_demo.client().get(expiring, follow_redirects=False).status_code == 410
+    assert asgi_demo.client().get("/accessguard/enroll?token=guessed-token-value", follow_redirects=False).status_code == 410
+
+
+def test_link_for_a_suspended_account_opens_nothing(asgi_demo: Demo) -> None:
+    url = link_url(asgi_demo, "dr.martin").removeprefix(ORIGIN)
+    asgi_demo.guard.accounts.set_status("dr.martin", "suspended")
+    assert asgi_demo.client().get(url, follow_redirects=False).status_code == 410
+
+
+def test_totp_link_enrols_an_app(asgi_demo: Demo) -> None:
+    client = open_link(asgi_demo, "inf.dubois", "totp")
+    assert reasons(client.post("/accessguard/enroll/webauthn/begin", json={})) == ["enrolment_not_allowed"]
+    setup = client.post("/accessguard/enroll/totp/begin", json={}).json()
+    confirmed = client.post("/accessguard/enroll/totp/confirm", json={"code": pyotp.TOTP(setup["secret"]).at(asgi_demo.clock.now)})
+    assert confirmed.status_code == 200
+    assert confirmed.json()["session_ended"] is True
+
+
+def test_every_enrolment_raises_an_alert(asgi_demo: Demo, caplog: pytest.LogCaptureFixture) -> None:
+    with caplog.at_level(logging.WARNING, logger="accessguard.alerts"):
+        enrolled_key(asgi_demo, "dr.martin")
+    events = [r.alert for r in caplog.records if hasattr(r, "alert")]  # type: ignore[attr-defined]
+    assert [e["event"] for e in events] == [
+        "enrolment_link_issued",
+        "enrolment_link_redeemed",
+        "authenticator_enrolled",
+        "recovery_codes_issued",
+    ]
+    assert events[2]["account"] == "dr.martin" and events[2]["kind"] == "webauthn" and events[2]["via"] == "link"
+
+
+def _after_demo_seeds(demo: Demo) -> None:
+    """Move the clock past the demo's own TOTP seeds, which were made at the real time."""
+    demo.clock.now = max(a.created for a in demo.guard.authenticators.of_account("dr.martin")) + 3600
+
+
+def _contain(demo: Demo, after: float) -> list[str]:
+    from accessguard.admin.actions import contain
+
+    return [a.id for a in contain(demo.guard.authenticators, demo.guard.store, after, by="test")]
+
+
+def test_containment_holds_back_later_enrolments_until_reverified(asgi_demo: Demo) -> None:
+    _after_demo_seeds(asgi_demo)
+    compromise = asgi_demo.clock.now
+    asgi_demo.clock.advance(60)
+    thiefs_key = enrolled_key(asgi_demo, "dr.martin")
+    live = key_session(asgi_demo, "dr.martin", thiefs_key)
+    [contained] = _contain(asgi_demo, compromise)
+    assert live.get("/patients/pat-0001").status_code == 401  # the sessions of contained accounts end
+    client = asgi_demo.login("dr.martin", totp=False)
+    held = assertion(client, thiefs_key)
+    assert held.status_code == 403
+    assert reasons(held) == ["authenticator_contained"]
+    # the professional proves it is theirs from a session that passed an older factor of the same strength: with
+    # only a TOTP app from before the compromise, that takes an administrator's link
+    assert client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")}).status_code == 200
+    assert reasons(assertion(client, thiefs_key)) == ["authenticator_contained"]
+    assert asgi_demo.guard.authenticators.get(contained).state == "contained"  # type: ignore[union-attr]
+
+
+def test_contained_totp_is_reverified_after_an_older_factor(asgi_demo: Demo) -> None:
+    _after_demo_seeds(asgi_demo)
+    compromise = asgi_demo.clock.now
+    client = asgi_demo.login("dr.martin")
+    setup = client.post("/accessguard/enroll/totp/begin", json={}).json()
+    new_app = pyotp.TOTP(setup["secret"])
+    asgi_demo.clock.advance(30)
+    assert client.post("/accessguard/enroll/totp/confirm", json={"code": new_app.at(asgi_demo.clock.now)}).status_code == 200
+    [contained] = _contain(asgi_demo, compromise)
+    asgi_demo.clock.advance(30)
+    client = asgi_demo.login("dr.martin", totp=False)
+    assert reasons(client.post("/accessguard/step-up/totp", json={"code": new_app.at(asgi_demo.clock.now)})) == ["authenticator_contained"]
+    asgi_demo.clock.advance(30)
+    assert client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")}).status_code == 200  # older app
+    asgi_demo.clock.advance(30)
+    assert client.post("/accessguard/step-up/totp", json={"code": new_app.at(asgi_demo.clock.now)}).status_code == 200
+    assert asgi_demo.guard.authenticators.get(contained).state == "active"  # type: ignore[union-attr]
+
+
+def test_containment_leaves_earlier_enrolments_alone(asgi_demo: Demo) -> None:
+    _after_demo_seeds(asgi_demo)
+    key = enrolled_key(asgi_demo, "dr.martin")
+    asgi_demo.clock.advance(60)
+    assert _contain(asgi_demo, asgi_demo.clock.now) == []
+    assert key_session(asgi_demo, "dr.martin", key).get("/patients/pat-0001").status_code == 200
+
+
+def test_contained_key_is_reverified_after_an_older_key(asgi_demo: Demo) -> None:
+    _after_demo_seeds(asgi_demo)
+    older = enrolled_key(asgi_demo, "dr.martin")
+    asgi_demo.clock.advance(3600)
+    compromise = asgi_demo.clock.now
+    asgi_demo.clock.advance(60)
+    client = key_session(asgi_demo, "dr.martin", older)
+    newer = SoftKey()
+    assert register(client, newer).status_code == 200
+    assert len(_contain(asgi_demo, compromise)) == 1
+    client = asgi_demo.login("dr.martin", totp=False)
+    assert reasons(assertion(client, newer)) == ["authenticator_contained"]
+    assert assertion(client, older).status_code == 200
+    reverified = assertion(client, newer)
+    assert reverified.status_code == 200
+    assert reverified.json()["phishing_resistant"] is True
