@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import base64
+import json
 import logging
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
+from fido2.utils import websafe_encode
+from starlette.testclient import TestClient
 
+from accessguard.demo.app import build
 from tests.authenticators import BULK_PAGE, ORIGIN, assertion, begin, enrolled_key, key_session, open_link, reasons, register
 from tests.conftest import Clock, Demo, _accounts, _copy_demo
 from tests.softkey import AttestationCA, SoftKey
@@ -166,9 +172,6 @@ def test_cross_origin_frame_is_refused(asgi_demo: Demo) -> None:
     client = open_link(asgi_demo, "dr.martin")
     options = begin(client, "/accessguard/enroll/webauthn/begin")
     answer = SoftKey().create(options, ORIGIN)
-    import base64
-    import json
-
     client_data = json.loads(base64.urlsafe_b64decode(answer["response"]["clientDataJSON"] + "=="))
     client_data["crossOrigin"] = True
     answer["response"]["clientDataJSON"] = base64.urlsafe_b64encode(json.dumps(client_data).encode()).decode().rstrip("=")
@@ -203,10 +206,8 @@ def vendor() -> AttestationCA:
 
 
 @pytest.fixture
-def allow_listed(demo_template: Path, tmp_path: Path, vendor: AttestationCA) -> tuple[Demo, SoftKey]:
+def allow_listed(demo_template: Path, tmp_path: Path, vendor: AttestationCA) -> Iterator[tuple[Demo, SoftKey]]:
     """A demo that admits one key model, attested by ``vendor``; and a key of that model."""
-    from accessguard.demo.app import build
-
     roots = tmp_path / "roots.pem"
     roots.write_bytes(vendor.root.public_bytes(Encoding.PEM))
     model = SoftKey()
@@ -214,9 +215,7 @@ def allow_listed(demo_template: Path, tmp_path: Path, vendor: AttestationCA) -> 
     data_dir = _copy_demo(demo_template, tmp_path / "data")
     clock = Clock()
     app, guard = build(data_dir, clock=clock, webauthn_allowed_aaguids=[str(model.aaguid)], webauthn_attestation_roots=[roots])
-    from starlette.testclient import TestClient
-
-    yield Demo(guard, clock, _accounts(data_dir), lambda: TestClient(app, base_url="http://localhost")), model  # type: ignore[misc]
+    yield Demo(guard, clock, _accounts(data_dir), lambda: TestClient(app, base_url="http://localhost")), model
     guard.close()
 
 
@@ -249,6 +248,20 @@ def test_claimed_aaguid_without_trusted_attestation_is_refused(allow_listed: tup
 
 
 def _ids(key: SoftKey) -> list[str]:
-    from fido2.utils import websafe_encode
-
     return [websafe_encode(c) for c in key.credentials]
+
+
+@pytest.mark.parametrize(
+    ("host", "expected"),
+    [("localhost:8000", "localhost"), ("Annuaire.Example.FR", "annuaire.example.fr"), ("[::1]:8000", None), ("10.0.0.1", None), ("", None)],
+)
+def test_relying_party_id_is_the_host_name(host: str, expected: str | None) -> None:
+    from accessguard.authn.webauthn import relying_party_id
+    from accessguard.errors import BadRequest
+
+    if expected is None:
+        with pytest.raises(BadRequest):
+            relying_party_id(host, None)
+    else:
+        assert relying_party_id(host, None) == expected
+    assert relying_party_id(host, "annuaire.example.fr") == "annuaire.example.fr"

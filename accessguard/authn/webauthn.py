@@ -63,7 +63,7 @@ def relying_party_id(host: str | None, configured: str | None) -> str:
     """The RP ID: the configured one, else the request's host name (never an IP address)."""
     if configured:
         return configured
-    name = (host or "").rsplit(":", 1)[0].strip().lower() if not (host or "").startswith("[") else ""
+    name = (host or "").strip().lower().rsplit(":", 1)[0]  # an IPv6 literal "[::1]:8000" leaves "[" and fails the pattern
     if not _HOST_NAME.match(name) or name.replace(".", "").isdigit():
         raise BadRequest("security keys need the service to be opened by its host name (for the demo: http://localhost:PORT)")
     return name

@@ -38,7 +38,8 @@ def run(args: argparse.Namespace) -> int:
     if args.policies:
         overrides.update(policy_dir=args.policies, watch_policies=True)
     app, guard = build(args.data_dir, **overrides)
-    print(f"accessguard demo: http://{args.host}:{args.port}  (accounts in {args.data_dir / 'demo-accounts.json'})")
+    host = "localhost" if args.host in ("127.0.0.1", "::1") else args.host  # security keys refuse IP addresses
+    print(f"accessguard demo: http://{host}:{args.port}  (accounts in {args.data_dir / 'demo-accounts.json'})")
     print(f"policies: {guard.settings.policy_dir} on the {args.engine} engine, revision {guard.engine.revision}", flush=True)
     try:
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning")

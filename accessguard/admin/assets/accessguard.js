@@ -47,7 +47,7 @@ function enrolled(result) {
   const after = result.session_ended ? " This enrolment link is now used up: log in as usual." : "";
   show(`Added “${result.authenticator.label}” (${result.authenticator.id}).${after}`, "ok");
   showRecoveryCodes(result.recovery_codes);
-  document.querySelectorAll("form, #regenerate").forEach((element) => element.setAttribute("hidden", ""));
+  document.querySelectorAll("section:has(form), section:has(#regenerate)").forEach((section) => section.setAttribute("hidden", ""));
 }
 
 async function securityKeyAssertion(button) {
