@@ -87,9 +87,10 @@ def test_malformed_login_bodies(demo: Demo, body: bytes, content_type: str, stat
 
 
 def test_wrong_method_on_a_guard_route_is_405(demo: Demo) -> None:
-    response = demo.client().get("/login")
+    response = demo.client().get("/accessguard/logout")  # GET /login is the login page
     assert response.status_code == 405
     assert response.headers["allow"] == "POST"
+    assert demo.client().delete("/login").headers["allow"] == "GET, POST"
 
 
 def test_wrong_password_and_unknown_user_look_the_same(demo: Demo) -> None:

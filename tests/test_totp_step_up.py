@@ -58,4 +58,5 @@ def test_concurrent_submissions_of_one_code_succeed_once(asgi_demo: Demo) -> Non
         thread.start()
     for thread in threads:
         thread.join()
-    assert sorted(results) == [200] + [401] * 5
+    assert results.count(200) == 1
+    assert all(r in (401, 429) for r in results if r != 200)  # 429: the sixth attempt may find the codes locked
