@@ -10,10 +10,12 @@ from accessguard.errors import AccessGuardError, ConfigurationError, PolicyCompi
 from accessguard.guard import Guard
 from accessguard.middleware.asgi import AccessGuardMiddleware
 from accessguard.middleware.wsgi import WSGIAccessGuard
-from accessguard.routes import ProtectedRoute
+from accessguard.routes import REPORTED_BY_APP, ProtectedRoute
 from accessguard.settings import Settings
+from accessguard.signals.usage import report_served
 
 __all__ = [
+    "REPORTED_BY_APP",
     "AccessGuardError",
     "AccessGuardMiddleware",
     "ConfigurationError",
@@ -24,5 +26,6 @@ __all__ = [
     "ProtectedRoute",
     "Settings",
     "WSGIAccessGuard",
+    "report_served",
 ]
 __version__ = "0.1.0"

@@ -27,6 +27,10 @@ REASON_CODES = frozenset(
         "page_too_large",
         "account_suspended",
         "policy_error",
+        "concurrent_distant_sessions",
+        "no_care_relationship_soft_limit",
+        "no_care_relationship_hard_limit",
+        "organisation_read_limit",
     }
 )
 

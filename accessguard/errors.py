@@ -28,6 +28,10 @@ class StoreError(AccessGuardError):
     """The state store failed; the caller fails closed."""
 
 
+class HookError(AccessGuardError):
+    """An application hook failed or answered something unexpected; the caller fails closed."""
+
+
 class BadRequest(AccessGuardError):
     """Input from outside is malformed; answered with a 4xx."""
 

@@ -39,12 +39,14 @@ from accessguard.policy.opa import OpaEngine
 from accessguard.policy.policyset import PolicySet, load_policy_set
 from accessguard.policy.reload import PolicyReloader
 from accessguard.problem import Response, insufficient_user_authentication, invalid_token, problem
-from accessguard.routes import ProtectedRoute, served_ids
+from accessguard.routes import REPORTED_BY_APP, ProtectedRoute, served_ids
 from accessguard.settings import Settings
+from accessguard.signals.care import care_relationship
 from accessguard.signals.geo import GeoLocator, Location
-from accessguard.signals.velocity import movement
+from accessguard.signals.usage import ServedRecords, no_usage
+from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store import open_store
-from accessguard.store.base import Reservation, Session
+from accessguard.store.base import WINDOWS, ReadRequest, Reservation, Session
 
 log = logging.getLogger("accessguard")
 
@@ -55,12 +57,15 @@ class Verdict:
 
     ``response`` is what to send instead of calling the app; None means the
     app may serve the request, after which the adapter calls ``Guard.settle``.
+    ``served`` goes into the request's scope or environ (``SERVED_KEY``) for
+    handlers that report the ids they served.
     """
 
     response: Response | None
     route: ProtectedRoute | None = None
     reservation: Reservation | None = None
     location: Location | None = None
+    served: ServedRecords | None = None
 
 
 PASS_THROUGH = Verdict(None)
@@ -178,12 +183,13 @@ class Guard:
         reservation = None
         try:
             requested = route.count_requested(facts.query())
-            subject, authn = self._subject(facts)
+            subject, authn, session_id = self._subject(facts)
             address = client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)
             location = self.geo.locate(address)
             now = self._clock()
+            care = "unknown"
             if subject.kind != "anonymous":
-                reservation = self.store.reserve_reads(subject.id, requested if route.resource == "patient_identity" else 0, now)
+                care, reservation = self._reserve(route, params, requested, subject, session_id, location, now)
             policy_input = build_input(
                 now=now,
                 request=RequestContext(
@@ -193,8 +199,9 @@ class Guard:
                 authn=authn,
                 location=location,
                 movement=movement(reservation.previous if reservation else None, location, now),
-                identity_reads=dict(reservation.identity_reads) if reservation else {"1m": 0, "1h": 0, "24h": 0},
-                distinct_patients_24h=reservation.distinct_patients_24h if reservation else 0,
+                live_sessions=live_sessions(reservation.live_sessions, location, now) if reservation else [],
+                usage=reservation.usage if reservation else no_usage(WINDOWS),
+                care_relationship=care,
             )
             decision = self.engine.evaluate(policy_input)
         except InvalidToken as exc:
@@ -221,24 +228,41 @@ class Guard:
             )
         )
         if decision.allowed:
-            return Verdict(None, route, reservation, location)
+            return Verdict(None, route, reservation, location, ServedRecords())
         self._release(reservation)
         return Verdict(self._enforce(decision, decision_id, facts))
 
-    def _subject(self, facts: RequestFacts) -> tuple[Subject, AuthnState]:
-        """From a bearer token when OIDC is configured and one is sent, else from the session cookie."""
+    def _subject(self, facts: RequestFacts) -> tuple[Subject, AuthnState, str | None]:
+        """From a bearer token when OIDC is configured and one is sent, else from the session cookie; and the session id."""
         token = bearer_credentials(facts.headers.get("authorization")) if self.oidc else None
         if self.oidc is not None and token is not None:
             subject, authn = self.oidc.authenticate(token)
             account = self.accounts.get(subject.id)  # so that suspending the account still works
-            return (replace(subject, status=account.status) if account else subject), authn
+            return (replace(subject, status=account.status) if account else subject), authn, None
         session = self._session(facts)
         if session is None or is_enrolment_only(session):
-            return ANONYMOUS, AuthnState()  # an enrolment link grants no patient access
+            return ANONYMOUS, AuthnState(), None  # an enrolment link grants no patient access
         account = self.accounts.get(session.professional_id)
         if account is None:
             raise BadRequest("the session's account no longer exists; log in again", status=401)
-        return account.subject, AuthnState(session.factors)
+        return account.subject, AuthnState(session.factors), session.id
+
+    def _reserve(
+        self,
+        route: ProtectedRoute,
+        params: dict[str, str],
+        requested: int,
+        subject: Subject,
+        session_id: str | None,
+        location: Location,
+        now: float,
+    ) -> tuple[str, Reservation]:
+        """The care relationship, then every stored signal with the records asked for held (one store round trip)."""
+        if route.resource != "patient_identity":
+            return "unknown", self.store.reserve_reads(ReadRequest(subject.id, subject.organisation, session_id, 0, location=location), now)
+        care = care_relationship(self.settings.care_relationship, subject, tuple(v for k, v in params.items() if k == "id"))
+        request = ReadRequest(subject.id, subject.organisation, session_id, requested, care == "none", location)
+        return care, self.store.reserve_reads(request, now)
 
     def _release(self, reservation: Reservation | None) -> None:
         if reservation is None:
@@ -291,7 +315,12 @@ class Guard:
         if verdict.reservation is None or verdict.route is None:
             return
         patients: list[str] = []
-        if 200 <= status < 300 and verdict.route.served_ids and body:
+        if verdict.route.served_ids == REPORTED_BY_APP and 200 <= status < 300:
+            if verdict.served is None or verdict.served.ids is None:
+                log.error("route %s: the handler reported no served ids; keeping the read hold", verdict.route.name)
+                return
+            patients = verdict.served.ids
+        elif 200 <= status < 300 and verdict.route.served_ids and body:
             try:
                 patients = served_ids(json.loads(body), verdict.route.served_ids)
             except (UnicodeDecodeError, json.JSONDecodeError):

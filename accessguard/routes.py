@@ -11,6 +11,9 @@ from accessguard.errors import BadRequest, ConfigurationError
 
 _PARAM = re.compile(r"\{([a-zA-Z_][a-zA-Z0-9_]*)\}")
 
+#: ``served_ids`` of a route whose handler reports the ids itself (``accessguard.report_served``).
+REPORTED_BY_APP = "@app"
+
 
 @dataclass(frozen=True)
 class ProtectedRoute:
@@ -21,7 +24,8 @@ class ProtectedRoute:
     query parameter (``"limit"``) whose value is used, ``default_count`` when
     absent and never more than ``max_count`` before the policy sees it.
     ``served_ids`` names the response field holding the ids of the patient
-    identity records actually served (``"patients[].id"`` or ``"id"``).
+    identity records actually served (``"patients[].id"`` or ``"id"``), or
+    is ``REPORTED_BY_APP`` when the handler reports them with ``report_served``.
     """
 
     pattern: str

@@ -18,6 +18,7 @@ from accessguard.facts import IPNetwork
 from accessguard.oidc.settings import OIDCSettings
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR
 from accessguard.routes import ProtectedRoute
+from accessguard.signals.care import CareRelationship
 
 #: acr values named in RFC 9470 challenges, per step-up method.
 DEFAULT_ACR_VALUES: Mapping[str, str] = {
@@ -33,12 +34,14 @@ class Settings:
 
     ``session_key`` signs cookies, ``pseudonym_key`` keys patient pseudonyms,
     ``encryption_key`` (a Fernet key) seals TOTP seeds. ``store_url``
-    defaults to ``sqlite:///<data_dir>/accessguard.db``. ``oidc`` names an
+    defaults to ``sqlite:///<data_dir>/accessguard.db``; ``redis://HOST:PORT/DB``
+    shares state between hosts. ``oidc`` names an
     OpenID provider whose tokens are accepted (docs/oidc.md); its claim
     mapping then supplies the acr values that challenges ask for. ``opa_url``
     set: decisions come from that OPA server, the policy set pushed to it at
     start. ``watch_policies``: changes to ``policy_dir`` go live once proven
-    (policy/reload.py).
+    (policy/reload.py). ``care_relationship`` is the app's hook (see
+    ``signals/care.py``).
 
     ``webauthn_rp_id`` pins the WebAuthn relying-party id (default: the
     request's host name; pin it in production, the Host header comes from the
@@ -69,6 +72,7 @@ class Settings:
     webauthn_rp_id: str | None = None
     webauthn_allowed_aaguids: Sequence[str] = ()
     webauthn_attestation_roots: Sequence[Path] = ()
+    care_relationship: CareRelationship | None = None
     clock: Callable[[], float] = time.time
 
     def validate(self) -> None:

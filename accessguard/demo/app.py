@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import secrets
 import sqlite3
@@ -57,8 +58,9 @@ def initialise(data_dir: Path, guard: Guard) -> None:
 
 
 def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
+    """The demo's settings; ``overrides`` replace any of them (tests swap the geo database, say)."""
     keys = local_keys(data_dir)
-    return Settings(
+    settings = Settings(
         data_dir=data_dir,
         session_key=keys["session_key"],
         pseudonym_key=keys["pseudonym_key"],
@@ -68,8 +70,8 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
         trusted_proxies=("127.0.0.1/32",),
         login_path="/login",
         cookie_secure=False,
-        **overrides,
     )
+    return dataclasses.replace(settings, **overrides)
 
 
 class PatientDirectory:

@@ -9,6 +9,7 @@ from accessguard.endpoints import MAX_BODY_BYTES
 from accessguard.facts import RequestFacts
 from accessguard.guard import Guard
 from accessguard.problem import Response
+from accessguard.signals.usage import SERVED_KEY
 
 Scope = MutableMapping[str, Any]
 Message = MutableMapping[str, Any]
@@ -49,7 +50,7 @@ class AccessGuardMiddleware:
             await send(message)
 
         try:
-            await self.app(scope, receive, observe)
+            await self.app({**scope, SERVED_KEY: verdict.served}, receive, observe)
         finally:
             self.guard.settle(verdict, status, b"".join(chunks))
 

@@ -10,6 +10,7 @@ from accessguard.endpoints import MAX_BODY_BYTES
 from accessguard.facts import RequestFacts
 from accessguard.guard import Guard
 from accessguard.problem import Response, problem
+from accessguard.signals.usage import SERVED_KEY
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
@@ -44,6 +45,7 @@ class WSGIAccessGuard:
             return start_response(status_line, headers, exc_info)
 
         chunks: list[bytes] = []
+        environ[SERVED_KEY] = verdict.served
         result = self.app(environ, observe)
         try:
             chunks.extend(result)

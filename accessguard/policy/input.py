@@ -11,6 +11,7 @@ from typing import Any
 
 from accessguard.authn.state import AuthnState, Subject
 from accessguard.signals.geo import Location
+from accessguard.signals.usage import Usage
 from accessguard.signals.velocity import Movement
 
 SCHEMA_PATH = Path(__file__).with_name("input-v1.schema.json")
@@ -36,8 +37,9 @@ def build_input(
     authn: AuthnState,
     location: Location,
     movement: Movement,
-    identity_reads: dict[str, int],
-    distinct_patients_24h: int,
+    live_sessions: list[dict[str, Any]],
+    usage: Usage,
+    care_relationship: str,
 ) -> dict[str, Any]:
     """Assemble input v1 from request facts, subject, authentication state and signals."""
     return {
@@ -75,8 +77,9 @@ def build_input(
             "distance_km": movement.distance_km,
             "elapsed_s": movement.elapsed_s,
             "speed_kmh": movement.speed_kmh,
+            "live_sessions": live_sessions,
         },
-        "usage": {"identity_reads": identity_reads, "distinct_patients_24h": distinct_patients_24h},
-        "care": {"relationship": "none"},
+        "usage": usage.document(),
+        "care": {"relationship": care_relationship},
         "emergency": {"declared": False},
     }

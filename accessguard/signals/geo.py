@@ -10,6 +10,7 @@ import ipaddress
 import logging
 import os
 import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -34,13 +35,25 @@ class Location:
 UNRESOLVED = Location(resolved=False)
 
 
-class GeoLocator:
-    """Looks addresses up in an ``.mmdb`` file; reopens it when the file changes."""
+#: How often, at most, the database file is checked for a change, in seconds.
+RELOAD_CHECK_S = 1.0
 
-    def __init__(self, path: Path | str | None) -> None:
+
+class GeoLocator:
+    """Looks addresses up in an ``.mmdb`` file; reopens it when the file changes.
+
+    The file is checked at most every ``check_interval_s`` seconds (one
+    ``stat``), so a database replaced in place, or renamed over the old one,
+    is picked up without a restart. A replacement that does not open keeps
+    the previous database and logs why.
+    """
+
+    def __init__(self, path: Path | str | None, check_interval_s: float = RELOAD_CHECK_S) -> None:
         self.path = Path(path) if path else None
         self._reader: Any = None
-        self._mtime = 0.0
+        self._version: tuple[int, int, int] | None = None
+        self._check_interval_s = check_interval_s
+        self._next_check = 0.0
         self._lock = threading.Lock()
         if self.path is not None:
             if not self.path.is_file():
@@ -49,29 +62,38 @@ class GeoLocator:
 
     def _open(self) -> None:
         assert self.path is not None
+        version = None
         try:
-            mtime = os.stat(self.path).st_mtime
+            version = _version(self.path)
             reader = maxminddb.open_database(str(self.path))
         except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
             if self._reader is None:
                 raise ConfigurationError(f"geoip_database: cannot open {str(self.path)!r}: {exc}") from None
             log.error("geo database %s could not be reloaded, keeping the previous one: %s", self.path, exc)
+            self._version = version or self._version  # a broken file is not retried until it changes again
             return
-        self._reader, self._mtime = reader, mtime
+        if self._reader is not None:
+            log.info("geo database %s reloaded", self.path)
+        self._reader, self._version = reader, version
 
     def _current(self) -> Any:
         if self.path is None:
             return None
-        try:
-            changed = os.stat(self.path).st_mtime != self._mtime
-        except OSError:
-            changed = False
-        if changed:
+        now = time.monotonic()
+        if now >= self._next_check:
             with self._lock:
-                self._open()
+                self._next_check = now + self._check_interval_s
+                try:
+                    changed = _version(self.path) != self._version
+                except OSError:
+                    changed = False  # the file is being replaced: keep the current one
+                if changed:
+                    self._open()
         return self._reader
 
     def locate(self, address: IPAddress | None) -> Location:
+        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+            address = address.ipv4_mapped
         if address is None or _is_local(address):
             return UNRESOLVED
         reader = self._current()
@@ -84,12 +106,18 @@ class GeoLocator:
         return _location(record)
 
 
+def _version(path: Path) -> tuple[int, int, int]:
+    """What changes when the file is rewritten or replaced."""
+    stat = os.stat(path)
+    return stat.st_ino, stat.st_size, stat.st_mtime_ns
+
+
 _LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
 
 
 def _is_local(address: IPAddress) -> bool:
     """Addresses that can never be located: private, loopback, link-local and the like."""
-    if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified:
+    if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
         return True
     return any(address in network for network in _LOCAL_NETWORKS if network.version == address.version)
 

@@ -1,4 +1,5 @@
-"""Velocity: how far and how fast a professional moved since last seen.
+"""Velocity: how far and how fast a professional moved since last seen,
+and how far away the professional's other live sessions are.
 
 Rego has no trigonometry, so distances are computed here; the policy only
 compares them with its thresholds.
@@ -7,6 +8,7 @@ compares them with its thresholds.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,3 +59,26 @@ def movement(previous: LastSeen | None, current: Location, now: float) -> Moveme
     distance = haversine_km(before.lat, before.lon, current.lat, current.lon)
     elapsed = max(1.0, now - previous.time)
     return Movement(previous, round(distance, 1), round(elapsed, 1), round(distance / (elapsed / 3600.0), 1))
+
+
+def live_sessions(others: Sequence[LastSeen], current: Location, now: float) -> list[dict[str, Any]]:
+    """The professional's other live sessions seen from a resolved place: where, how far from here, how long ago.
+
+    Unresolved places (here or there) give nothing to compare, never a reason.
+    """
+    if not current.resolved:
+        return []
+    assert current.lat is not None and current.lon is not None
+    found = []
+    for other in others:
+        where = other.location
+        if where.resolved and where.lat is not None and where.lon is not None:
+            found.append(
+                {
+                    "country": where.country,
+                    "city": where.city,
+                    "distance_km": round(haversine_km(where.lat, where.lon, current.lat, current.lon), 1),
+                    "elapsed_s": round(max(0.0, now - other.time), 1),
+                }
+            )
+    return found

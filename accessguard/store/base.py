@@ -2,6 +2,11 @@
 
 Every method is atomic across processes. A store fault raises StoreError,
 which the guard turns into a fail-closed 503.
+
+Identity reads are counted in three *scopes*: the professional, the
+professional's reads of patients without a care relationship, and the
+professional's organisation. Each scope keeps, per patient, the time of the
+latest read, so "distinct patients read since T" is one range count.
 """
 
 from __future__ import annotations
@@ -10,12 +15,17 @@ from dataclasses import dataclass, field
 from typing import Protocol
 
 from accessguard.signals.geo import Location
+from accessguard.signals.usage import Usage
 from accessguard.signals.velocity import LastSeen
 
 #: Sliding windows over which identity reads are counted, in seconds.
 WINDOWS: dict[str, int] = {"1m": 60, "1h": 3600, "24h": 86400}
 #: A reservation not settled within this time (crashed worker) stops counting.
 RESERVATION_TTL_S = 120
+#: Other sessions of a professional seen within this time are reported as live.
+LIVE_SESSION_S = 3600
+#: At most this many other live sessions are reported.
+MAX_LIVE_SESSIONS = 10
 
 
 @dataclass
@@ -28,19 +38,39 @@ class Session:
 
 
 @dataclass(frozen=True)
-class Reservation:
-    """A snapshot of a professional's signals, with ``requested`` reads held.
+class ReadRequest:
+    """Who asks for how many patient identity records, from where, before the decision.
 
-    ``identity_reads`` counts distinct patients per window plus reads held
-    by other requests in flight, *not* this request's own ``requested``.
+    ``without_care`` is true when the app said the professional has no care
+    relationship with the patients: those reads also count in that scope.
+    ``organisation`` empty means the professional belongs to none (no
+    organisation totals). ``session_id`` None: a bearer token, no session.
+    A resolved ``location`` becomes the session's "seen" place whatever the
+    decision, so a challenged request still shows where that session is.
+    """
+
+    professional_id: str
+    organisation: str
+    session_id: str | None
+    requested: int
+    without_care: bool = False
+    location: Location | None = None
+
+
+@dataclass(frozen=True)
+class Reservation:
+    """A snapshot of a professional's signals, taken while holding ``request.requested`` reads.
+
+    ``usage`` counts distinct patients per window plus reads held by other
+    requests in flight, *not* this request's own hold. ``live_sessions`` are
+    the professional's other live sessions and where each was last seen.
     """
 
     id: str | None
-    professional_id: str
-    requested: int
+    request: ReadRequest
     previous: LastSeen | None
-    identity_reads: dict[str, int]
-    distinct_patients_24h: int
+    live_sessions: tuple[LastSeen, ...]
+    usage: Usage
 
 
 class Store(Protocol):
@@ -66,14 +96,39 @@ class Store(Protocol):
         """Take a value out: each value is returned at most once, and never after it expired."""
         ...
 
-    def reserve_reads(self, professional_id: str, requested: int, now: float) -> Reservation:
-        """Read the signals and hold ``requested`` reads, in one atomic step."""
+    def reserve_reads(self, request: ReadRequest, now: float) -> Reservation:
+        """Read every signal and hold ``request.requested`` reads, in one atomic step."""
         ...
 
     def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:
-        """Replace the hold with the patients actually served; remember where the professional was."""
+        """Replace the hold with the patients actually served; remember where the professional was last allowed from."""
         ...
 
     def release_reads(self, reservation: Reservation) -> None: ...
 
     def close(self) -> None: ...
+
+
+def read_scopes(request: ReadRequest) -> tuple[str, str, str | None]:
+    """The scopes a professional's reads are counted in: own, without care relationship, organisation."""
+    pid = request.professional_id
+    return f"pro:{pid}", f"care:{pid}", f"org:{request.organisation}" if request.organisation else None
+
+
+def hold_scopes(request: ReadRequest) -> list[str]:
+    """The scopes this request's reads are held and then recorded in."""
+    pro, care, organisation = read_scopes(request)
+    return [pro, *([care] if request.without_care else []), *([organisation] if organisation else [])]
+
+
+def usage_of(request: ReadRequest, counts: dict[str, dict[str, int]], held: dict[str, int]) -> Usage:
+    """Usage from distinct-patient counts per scope and window, and the reads held per scope."""
+    pro, care, organisation = read_scopes(request)
+
+    def windows(scope: str | None) -> dict[str, int]:
+        if scope is None:
+            return dict.fromkeys(WINDOWS, 0)
+        found = counts.get(scope, {})
+        return {window: found.get(window, 0) + held.get(scope, 0) for window in WINDOWS}
+
+    return Usage(windows(pro), counts.get(pro, {}).get("24h", 0), windows(care), windows(organisation))

@@ -1,4 +1,8 @@
-"""SQLite store: one file, many processes (WAL), one connection per thread."""
+"""SQLite store: one file, many processes (WAL), one connection per thread.
+
+Writers take the database lock first (BEGIN IMMEDIATE), so every
+read-then-write below is atomic across threads and processes.
+"""
 
 from __future__ import annotations
 
@@ -13,26 +17,48 @@ from pathlib import Path
 from accessguard.errors import StoreError
 from accessguard.signals.geo import Location
 from accessguard.signals.velocity import LastSeen
-from accessguard.store.base import RESERVATION_TTL_S, WINDOWS, Reservation, Session
+from accessguard.store.base import (
+    LIVE_SESSION_S,
+    MAX_LIVE_SESSIONS,
+    RESERVATION_TTL_S,
+    WINDOWS,
+    ReadRequest,
+    Reservation,
+    Session,
+    hold_scopes,
+    read_scopes,
+    usage_of,
+)
 
+#: How long a request waits for another process's write lock before failing closed.
 BUSY_TIMEOUT_MS = 2000
+#: Version 2 counts reads per scope and remembers where each session was last seen.
+SCHEMA_VERSION = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
     id TEXT PRIMARY KEY, professional_id TEXT NOT NULL,
-    created INTEGER NOT NULL, expires INTEGER NOT NULL, factors TEXT NOT NULL);
+    created INTEGER NOT NULL, expires INTEGER NOT NULL, factors TEXT NOT NULL,
+    seen_country TEXT, seen_city TEXT, seen_lat REAL, seen_lon REAL, seen_time REAL);
 CREATE INDEX IF NOT EXISTS sessions_by_professional ON sessions (professional_id);
 CREATE TABLE IF NOT EXISTS totp_steps (professional_id TEXT PRIMARY KEY, last_step INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS last_seen (
     professional_id TEXT PRIMARY KEY, country TEXT, city TEXT, lat REAL, lon REAL, time REAL NOT NULL);
 CREATE TABLE IF NOT EXISTS identity_reads (
-    professional_id TEXT NOT NULL, patient TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (professional_id, patient));
-CREATE INDEX IF NOT EXISTS identity_reads_by_professional ON identity_reads (professional_id, time);
+    scope TEXT NOT NULL, patient TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (scope, patient)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS identity_reads_by_time ON identity_reads (scope, time);
 CREATE TABLE IF NOT EXISTS read_holds (
-    id TEXT PRIMARY KEY, professional_id TEXT NOT NULL, count INTEGER NOT NULL, time REAL NOT NULL);
-CREATE INDEX IF NOT EXISTS read_holds_by_professional ON read_holds (professional_id, time);
+    id TEXT NOT NULL, scope TEXT NOT NULL, count INTEGER NOT NULL, time REAL NOT NULL, PRIMARY KEY (id, scope));
+CREATE INDEX IF NOT EXISTS read_holds_by_scope ON read_holds (scope, time);
 CREATE TABLE IF NOT EXISTS ephemeral (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
 """
+
+# Distinct patients per window: one index range scan over the widest window.
+_COUNT_READS = (
+    "SELECT scope, "
+    + ", ".join("SUM(time > ?)" for _ in WINDOWS)
+    + " FROM identity_reads WHERE scope IN (?, ?, ?) AND time > ? GROUP BY scope"
+)
 
 
 class SQLiteStore:
@@ -40,21 +66,33 @@ class SQLiteStore:
         self.path = str(path)
         self._local = threading.local()
         try:
-            self._connection().executescript(_SCHEMA)
+            self._connection()
         except sqlite3.Error as exc:
-            raise StoreError(f"sqlite store {self.path}: {exc}") from None
+            raise self._fault(exc) from None
 
     def _connection(self) -> sqlite3.Connection:
-        db = getattr(self._local, "db", None)
+        """This thread's connection; a new one creates the schema if needed, so a replaced file works at once."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
         if db is None:
+            db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
             try:
-                db = sqlite3.connect(self.path, timeout=BUSY_TIMEOUT_MS / 1000, isolation_level=None, check_same_thread=False)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
-            except sqlite3.Error as exc:
-                raise StoreError(f"sqlite store {self.path}: {exc}") from None
+                if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
+                    _create_schema(db)
+            except sqlite3.Error:
+                db.close()
+                raise
             self._local.db = db
         return db
+
+    def _fault(self, exc: sqlite3.Error) -> StoreError:
+        """Drop this thread's connection (the file may be repaired or replaced) and name the fault."""
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        self._local.db = None
+        if db is not None:
+            db.close()
+        return StoreError(f"sqlite store {self.path}: {exc}")
 
     @contextmanager
     def _transaction(self) -> Iterator[sqlite3.Connection]:
@@ -69,22 +107,20 @@ class SQLiteStore:
                 raise
             db.execute("COMMIT")
         except sqlite3.Error as exc:
-            self._local.db = None  # reconnect next time: the file may have been replaced or repaired
-            raise StoreError(f"sqlite store {self.path}: {exc}") from None
+            raise self._fault(exc) from None
 
     def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
         try:
             return self._connection().execute(sql, args).fetchall()
         except sqlite3.Error as exc:
-            self._local.db = None
-            raise StoreError(f"sqlite store {self.path}: {exc}") from None
+            raise self._fault(exc) from None
 
     # sessions
 
     def create_session(self, session: Session) -> None:
         with self._transaction() as db:
             db.execute(
-                "INSERT INTO sessions VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO sessions (id, professional_id, created, expires, factors) VALUES (?, ?, ?, ?, ?)",
                 (session.id, session.professional_id, session.created, session.expires, json.dumps(session.factors)),
             )
 
@@ -135,58 +171,65 @@ class SQLiteStore:
 
     # signals
 
-    def reserve_reads(self, professional_id: str, requested: int, now: float) -> Reservation:
-        hold_id = uuid.uuid4().hex if requested > 0 else None
+    def reserve_reads(self, request: ReadRequest, now: float) -> Reservation:
+        hold_id = uuid.uuid4().hex if request.requested > 0 else None
+        scopes = read_scopes(request)
         with self._transaction() as db:
             counts = {
-                window: int(
-                    db.execute(
-                        "SELECT COUNT(*) FROM identity_reads WHERE professional_id = ? AND time > ?",
-                        (professional_id, now - seconds),
-                    ).fetchone()[0]
+                str(scope): dict(zip(WINDOWS, (int(c) for c in found), strict=True))
+                for scope, *found in db.execute(
+                    _COUNT_READS, (*(now - seconds for seconds in WINDOWS.values()), *scopes, now - max(WINDOWS.values()))
                 )
-                for window, seconds in WINDOWS.items()
             }
-            held = int(
-                db.execute(
-                    "SELECT COALESCE(SUM(count), 0) FROM read_holds WHERE professional_id = ? AND time > ?",
-                    (professional_id, now - RESERVATION_TTL_S),
-                ).fetchone()[0]
-            )
+            db.execute("DELETE FROM read_holds WHERE scope IN (?, ?, ?) AND time <= ?", (*scopes, now - RESERVATION_TTL_S))
+            held = {
+                str(scope): int(total)
+                for scope, total in db.execute("SELECT scope, SUM(count) FROM read_holds WHERE scope IN (?, ?, ?) GROUP BY scope", scopes)
+            }
             seen = db.execute(
-                "SELECT country, city, lat, lon, time FROM last_seen WHERE professional_id = ?", (professional_id,)
+                "SELECT country, city, lat, lon, time FROM last_seen WHERE professional_id = ?", (request.professional_id,)
             ).fetchone()
+            live = db.execute(
+                "SELECT seen_country, seen_city, seen_lat, seen_lon, seen_time FROM sessions"
+                " WHERE professional_id = ? AND id IS NOT ? AND seen_time > ? AND expires > ? ORDER BY seen_time DESC LIMIT ?",
+                (request.professional_id, request.session_id, now - LIVE_SESSION_S, now, MAX_LIVE_SESSIONS),
+            ).fetchall()
+            where = request.location
+            if where is not None and where.resolved and request.session_id is not None:
+                db.execute(
+                    "UPDATE sessions SET seen_country = ?, seen_city = ?, seen_lat = ?, seen_lon = ?, seen_time = ? WHERE id = ?",
+                    (where.country, where.city, where.lat, where.lon, now, request.session_id),
+                )
             if hold_id is not None:
-                db.execute("INSERT INTO read_holds VALUES (?, ?, ?, ?)", (hold_id, professional_id, requested, now))
-        previous = None
-        if seen is not None:
-            country, city, lat, lon, seen_time = seen
-            previous = LastSeen(Location(lat is not None, country, city, lat, lon), float(seen_time))
+                db.executemany(
+                    "INSERT INTO read_holds VALUES (?, ?, ?, ?)",
+                    [(hold_id, scope, request.requested, now) for scope in hold_scopes(request)],
+                )
         return Reservation(
             id=hold_id,
-            professional_id=professional_id,
-            requested=requested,
-            previous=previous,
-            identity_reads={window: count + held for window, count in counts.items()},
-            distinct_patients_24h=counts["24h"],
+            request=request,
+            previous=_last_seen(seen) if seen else None,
+            live_sessions=tuple(_last_seen(row) for row in live),
+            usage=usage_of(request, counts, held),
         )
 
     def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:
-        pid = reservation.professional_id
+        request = reservation.request
+        scopes = hold_scopes(request)
         with self._transaction() as db:
             if reservation.id is not None:
                 db.execute("DELETE FROM read_holds WHERE id = ?", (reservation.id,))
-            # One row per (professional, patient) holding the latest read: a patient
-            # counts in a window exactly when its latest read falls inside it.
             db.executemany(
-                "INSERT INTO identity_reads VALUES (?, ?, ?) ON CONFLICT DO UPDATE SET time = MAX(time, excluded.time)",
-                [(pid, patient, now) for patient in patients],
+                "INSERT INTO identity_reads VALUES (?, ?, ?) ON CONFLICT (scope, patient) DO UPDATE SET time = max(time, excluded.time)",
+                [(scope, patient, now) for scope in scopes for patient in patients],
             )
-            db.execute("DELETE FROM identity_reads WHERE professional_id = ? AND time <= ?", (pid, now - WINDOWS["24h"]))
+            db.executemany(
+                "DELETE FROM identity_reads WHERE scope = ? AND time <= ?", [(scope, now - max(WINDOWS.values())) for scope in scopes]
+            )
             if location is not None and location.resolved:
                 db.execute(
                     "INSERT OR REPLACE INTO last_seen VALUES (?, ?, ?, ?, ?, ?)",
-                    (pid, location.country, location.city, location.lat, location.lon, now),
+                    (request.professional_id, location.country, location.city, location.lat, location.lon, now),
                 )
 
     def release_reads(self, reservation: Reservation) -> None:
@@ -200,3 +243,35 @@ class SQLiteStore:
         if db is not None:
             db.close()
             self._local.db = None
+
+
+def _create_schema(db: sqlite3.Connection) -> None:
+    """Create the tables; those of an older version hold only short-lived state (sessions, 24 h windows) and are replaced."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        version = db.execute("PRAGMA user_version").fetchone()[0]
+        if version > SCHEMA_VERSION:
+            raise sqlite3.DatabaseError(f"schema version {version} was written by a newer accessguard (this one knows {SCHEMA_VERSION})")
+        if version < SCHEMA_VERSION:
+            for table in ("sessions", "identity_reads", "read_holds"):
+                db.execute(f"DROP TABLE IF EXISTS {table}")
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {SCHEMA_VERSION}")
+        db.execute("COMMIT")
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+
+
+def _last_seen(row: tuple[object, ...]) -> LastSeen:
+    country, city, lat, lon, seen_time = row
+    resolved = lat is not None and lon is not None
+    return LastSeen(
+        Location(resolved, str(country) if country else None, str(city) if city else None, _float(lat), _float(lon)), float(str(seen_time))
+    )
+
+
+def _float(value: object) -> float | None:
+    return None if value is None else float(str(value))

@@ -12,6 +12,9 @@ phishing_resistant_reasons := {
 	"impossible_travel",
 	"country_not_allowed",
 	"bulk_read_soft_limit",
+	"concurrent_distant_sessions",
+	"no_care_relationship_soft_limit",
+	"organisation_read_limit",
 }
 
 outcome := "deny" if {

@@ -1,0 +1,293 @@
+"""Redis store: shared state for many hosts, every update atomic in one Lua script.
+
+A protected request costs at most one round trip for its signals: the
+reservation script reads the read windows, the holds, the last seen place
+and the other live sessions, and places the hold. Settling after the
+response is a second script. Sockets time out quickly; any Redis error
+becomes StoreError (the guard answers 503) and the next request reconnects.
+
+Keys (prefix ``accessguard:``): ``session:<id>`` (hash), ``sessions:<pro>``
+(set of session ids), ``totp:<pro>``, ``seen:<pro>`` (JSON),
+``reads:<scope>`` (sorted set: patient → latest read time),
+``holds:<scope>`` (sorted set: ``<hold id>:<count>`` → time).
+One script touches keys of a professional and of an organisation, so the
+store needs a standalone Redis (or Sentinel), not Redis Cluster.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+from typing import Any
+
+import redis
+from redis.backoff import NoBackoff
+from redis.retry import Retry
+
+from accessguard.errors import ConfigurationError, StoreError
+from accessguard.signals.geo import Location
+from accessguard.signals.velocity import LastSeen
+from accessguard.store.base import (
+    LIVE_SESSION_S,
+    MAX_LIVE_SESSIONS,
+    RESERVATION_TTL_S,
+    WINDOWS,
+    ReadRequest,
+    Reservation,
+    Session,
+    hold_scopes,
+    read_scopes,
+    usage_of,
+)
+
+PREFIX = "accessguard:"
+#: Seconds a command may take before the request fails closed (overridable in the URL: ``?socket_timeout=``).
+SOCKET_TIMEOUT_S = 0.5
+READS_TTL_S = max(WINDOWS.values()) + 3600
+SEEN_TTL_S = 90 * 86400
+TOTP_TTL_S = 3600
+
+# KEYS: reads:<scope>... holds:<scope>... (n of each), seen:<pro>, sessions:<pro>, session:<id>
+# ARGV: n, hold member ("" for none), hold mask ("1" per scope holding), session id,
+#       where this session is seen now (JSON or ""), hold cutoff, window cutoffs…, now
+# Returns: distinct patients per scope and window, held reads per scope,
+#          last seen (JSON or false), then where each other live session was seen (JSON).
+_RESERVE = """
+local n = tonumber(ARGV[1])
+local member, mask, session_id, seen_now, hold_cutoff = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
+local now = ARGV[#ARGV]
+local result = {}
+for i = 1, n do
+  for w = 7, #ARGV - 1 do
+    result[#result + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[w], '+inf')
+  end
+end
+for i = 1, n do
+  local holds = KEYS[n + i]
+  redis.call('ZREMRANGEBYSCORE', holds, '-inf', hold_cutoff)
+  local total = 0
+  for _, held in ipairs(redis.call('ZRANGE', holds, 0, -1)) do
+    total = total + tonumber(string.match(held, ':(%d+)$'))
+  end
+  result[#result + 1] = total
+  if member ~= '' and string.sub(mask, i, i) == '1' then
+    redis.call('ZADD', holds, now, member)
+    redis.call('EXPIRE', holds, $HOLD_TTL)
+  end
+end
+result[#result + 1] = redis.call('GET', KEYS[2 * n + 1])
+local sessions = KEYS[2 * n + 2]
+for _, sid in ipairs(redis.call('SMEMBERS', sessions)) do
+  if sid ~= session_id then
+    local seen = redis.call('HMGET', '$PREFIXsession:' .. sid, 'expires', 'seen')
+    if not seen[1] then
+      redis.call('SREM', sessions, sid)
+    elseif tonumber(seen[1]) > tonumber(now) and seen[2] then
+      result[#result + 1] = seen[2]
+    end
+  end
+end
+if seen_now ~= '' and redis.call('EXISTS', KEYS[2 * n + 3]) == 1 then
+  redis.call('HSET', KEYS[2 * n + 3], 'seen', seen_now)
+end
+return result
+""".replace("$PREFIX", PREFIX).replace("$HOLD_TTL", str(2 * RESERVATION_TTL_S))
+
+# KEYS: reads:<scope>... holds:<scope>... (n of each), seen:<pro>
+# ARGV: hold member ("" for none), prune cutoff, where seen (JSON or ""), now, patients…
+_SETTLE = """
+local n = (#KEYS - 1) / 2
+local member, cutoff, seen, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
+for i = 1, n do
+  local reads = KEYS[i]
+  if member ~= '' then redis.call('ZREM', KEYS[n + i], member) end
+  for p = 5, #ARGV do redis.call('ZADD', reads, 'GT', now, ARGV[p]) end
+  redis.call('ZREMRANGEBYSCORE', reads, '-inf', cutoff)
+  if #ARGV >= 5 then redis.call('EXPIRE', reads, $READS_TTL) end
+end
+if seen ~= '' then redis.call('SET', KEYS[2 * n + 1], seen, 'EX', $SEEN_TTL) end
+return 0
+""".replace("$READS_TTL", str(READS_TTL_S)).replace("$SEEN_TTL", str(SEEN_TTL_S))
+
+# KEYS: session:<id>; ARGV: factor, time
+_RECORD_FACTOR = """
+local factors = redis.call('HGET', KEYS[1], 'factors')
+if not factors then return 0 end
+local decoded = cjson.decode(factors)
+decoded[ARGV[1]] = tonumber(ARGV[2])
+redis.call('HSET', KEYS[1], 'factors', cjson.encode(decoded))
+return 1
+"""
+
+# KEYS: session:<id>; ARGV: prefix
+_DELETE_SESSION = """
+local pro = redis.call('HGET', KEYS[1], 'professional_id')
+redis.call('DEL', KEYS[1])
+if pro then redis.call('SREM', ARGV[1] .. 'sessions:' .. pro, string.sub(KEYS[1], #ARGV[1] + 9)) end
+return 0
+"""
+
+# KEYS: sessions:<pro>; ARGV: prefix
+_REVOKE_SESSIONS = """
+local revoked = 0
+for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  revoked = revoked + redis.call('DEL', ARGV[1] .. 'session:' .. sid)
+end
+redis.call('DEL', KEYS[1])
+return revoked
+"""
+
+# KEYS: totp:<pro>; ARGV: step
+_CLAIM_TOTP_STEP = """
+local last = redis.call('GET', KEYS[1])
+if last and tonumber(last) >= tonumber(ARGV[1]) then return 0 end
+redis.call('SET', KEYS[1], ARGV[1], 'EX', $TTL)
+return 1
+""".replace("$TTL", str(TOTP_TTL_S))
+
+
+class RedisStore:
+    """Store on a standalone Redis server, from a ``redis://`` (or ``rediss://``, ``unix://``) URL."""
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        try:
+            self._redis = redis.Redis.from_url(
+                url,
+                decode_responses=True,
+                socket_timeout=SOCKET_TIMEOUT_S,
+                socket_connect_timeout=SOCKET_TIMEOUT_S,
+                # one retry on a fresh connection after a restart dropped a pooled one; never on a timeout
+                retry=Retry(NoBackoff(), 1, supported_errors=(redis.ConnectionError,)),
+            )
+        except ValueError as exc:
+            raise ConfigurationError(f"store_url: {exc}") from None
+        self._reserve = self._redis.register_script(_RESERVE)
+        self._settle = self._redis.register_script(_SETTLE)
+        self._record_factor = self._redis.register_script(_RECORD_FACTOR)
+        self._delete_session = self._redis.register_script(_DELETE_SESSION)
+        self._revoke_sessions = self._redis.register_script(_REVOKE_SESSIONS)
+        self._claim_totp_step = self._redis.register_script(_CLAIM_TOTP_STEP)
+
+    def _fault(self, exc: redis.RedisError) -> StoreError:
+        server = self._redis.connection_pool.connection_kwargs  # named without the URL: it may hold a password
+        where = server.get("path") or f"{server.get('host')}:{server.get('port')}"
+        return StoreError(f"redis store {where}: {type(exc).__name__}: {exc}")
+
+    def _run(self, script: Any, keys: list[str], args: list[Any]) -> Any:
+        try:
+            return script(keys, args)
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+
+    # sessions
+
+    def create_session(self, session: Session) -> None:
+        key, owned = f"{PREFIX}session:{session.id}", f"{PREFIX}sessions:{session.professional_id}"
+        ttl = max(1, session.expires - session.created)
+        fields: list[str | int] = ["professional_id", session.professional_id, "created", session.created]
+        fields += ["expires", session.expires, "factors", json.dumps(session.factors)]
+        try:
+            with self._redis.pipeline(transaction=True) as pipe:
+                pipe.hset(key, items=fields)
+                pipe.expire(key, ttl)
+                pipe.sadd(owned, session.id)
+                pipe.expire(owned, ttl, nx=True)
+                pipe.expire(owned, ttl, gt=True)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+
+    def get_session(self, session_id: str) -> Session | None:
+        try:
+            fields: dict[str, str] = self._redis.hgetall(f"{PREFIX}session:{session_id}")  # type: ignore[assignment]
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+        if not fields:
+            return None
+        return Session(session_id, fields["professional_id"], int(fields["created"]), int(fields["expires"]), json.loads(fields["factors"]))
+
+    def record_factor(self, session_id: str, factor: str, at: int) -> None:
+        self._run(self._record_factor, [f"{PREFIX}session:{session_id}"], [factor, at])
+
+    def delete_session(self, session_id: str) -> None:
+        self._run(self._delete_session, [f"{PREFIX}session:{session_id}"], [PREFIX])
+
+    def revoke_sessions(self, professional_id: str) -> int:
+        return int(self._run(self._revoke_sessions, [f"{PREFIX}sessions:{professional_id}"], [PREFIX]))
+
+    def claim_totp_step(self, professional_id: str, step: int) -> bool:
+        return bool(self._run(self._claim_totp_step, [f"{PREFIX}totp:{professional_id}"], [step]))
+
+    # signals
+
+    def reserve_reads(self, request: ReadRequest, now: float) -> Reservation:
+        hold_id = uuid.uuid4().hex if request.requested > 0 else None
+        scopes = [s for s in read_scopes(request) if s is not None]
+        holding = hold_scopes(request)
+        pid = request.professional_id
+        keys = [*(f"{PREFIX}reads:{s}" for s in scopes), *(f"{PREFIX}holds:{s}" for s in scopes)]
+        keys += [f"{PREFIX}seen:{pid}", f"{PREFIX}sessions:{pid}", f"{PREFIX}session:{request.session_id or ''}"]
+        where = request.location
+        args: list[Any] = [
+            len(scopes),
+            f"{hold_id}:{request.requested}" if hold_id else "",
+            "".join("1" if s in holding else "0" for s in scopes),
+            request.session_id or "",
+            _encode_seen(where, now) if where is not None and where.resolved and request.session_id else "",
+            repr(now - RESERVATION_TTL_S),
+            *(f"({now - seconds!r}" for seconds in WINDOWS.values()),
+            repr(now),
+        ]
+        result: list[Any] = self._run(self._reserve, keys, args)
+        width = len(WINDOWS)
+        counts = {s: dict(zip(WINDOWS, result[i * width : (i + 1) * width], strict=True)) for i, s in enumerate(scopes)}
+        rest = result[len(scopes) * width :]
+        held = dict(zip(scopes, rest[: len(scopes)], strict=True))
+        previous, *others = rest[len(scopes) :]
+        live = sorted((_decode_seen(raw) for raw in others), key=lambda seen: seen.time, reverse=True)
+        return Reservation(
+            id=hold_id,
+            request=request,
+            previous=_decode_seen(previous) if previous else None,
+            live_sessions=tuple(seen for seen in live if seen.time > now - LIVE_SESSION_S)[:MAX_LIVE_SESSIONS],
+            usage=usage_of(request, counts, held),
+        )
+
+    def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:
+        request = reservation.request
+        scopes = hold_scopes(request)
+        keys = [*(f"{PREFIX}reads:{s}" for s in scopes), *(f"{PREFIX}holds:{s}" for s in scopes)]
+        keys.append(f"{PREFIX}seen:{request.professional_id}")
+        seen = _encode_seen(location, now) if location is not None and location.resolved else ""
+        args = [_hold_member(reservation), repr(now - max(WINDOWS.values())), seen, repr(now), *patients]
+        self._run(self._settle, keys, args)
+
+    def release_reads(self, reservation: Reservation) -> None:
+        if reservation.id is None:
+            return
+        member = _hold_member(reservation)
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for scope in hold_scopes(reservation.request):
+                    pipe.zrem(f"{PREFIX}holds:{scope}", member)
+                pipe.execute()
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+
+    def close(self) -> None:
+        self._redis.close()
+
+
+def _hold_member(reservation: Reservation) -> str:
+    return f"{reservation.id}:{reservation.request.requested}" if reservation.id else ""
+
+
+def _encode_seen(location: Location, now: float) -> str:
+    return json.dumps({"country": location.country, "city": location.city, "lat": location.lat, "lon": location.lon, "time": now})
+
+
+def _decode_seen(raw: str) -> LastSeen:
+    seen = json.loads(raw)
+    resolved = seen["lat"] is not None and seen["lon"] is not None
+    return LastSeen(Location(resolved, seen["country"], seen["city"], seen["lat"], seen["lon"]), float(seen["time"]))
