@@ -21,6 +21,12 @@ def register(commands: Any) -> None:
     parser.add_argument("--engine", choices=("embedded", "opa"), default="embedded", help="policy engine (default: %(default)s)")
     parser.add_argument("--opa-url", default="http://127.0.0.1:8181", help="OPA server for --engine opa (default: %(default)s)")
     parser.add_argument("--policies", type=Path, help="policy directory to serve and watch; changes go live once proven")
+    parser.add_argument(
+        "--store",
+        metavar="URL",
+        help="shared state: redis://HOST:PORT/DB (several demo processes then share sessions and limits);"
+        " default: SQLite in the data directory",
+    )
     parser.set_defaults(run=run)
 
 
@@ -30,7 +36,7 @@ def run(args: argparse.Namespace) -> int:
     from accessguard.demo.app import build
     from accessguard.oidc.settings import OIDCSettings
 
-    overrides: dict[str, Any] = {"opa_url": args.opa_url if args.engine == "opa" else None}
+    overrides: dict[str, Any] = {"opa_url": args.opa_url if args.engine == "opa" else None, "store_url": args.store}
     if args.oidc_issuer or args.oidc_audience:
         if not (args.oidc_issuer and args.oidc_audience):
             raise ConfigurationError("--oidc-issuer and --oidc-audience go together")
