@@ -153,3 +153,14 @@ def asgi_demo(demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
 
     yield Demo(guard, clock, _accounts(data_dir), factory)
     guard.close()
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """One redis-server for the session (Debian's, on a free loopback port); tests flush it as they need."""
+    from tests.redis_server import REDIS_SERVER, RedisServer
+
+    require_part(REDIS_SERVER is not None, "redis-server")
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

@@ -1,0 +1,161 @@
+"""One test suite, two stores: SQLite and Redis behave the same."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accessguard.errors import ConfigurationError
+from accessguard.signals.geo import UNRESOLVED, Location
+from accessguard.store import open_store
+from accessguard.store.base import LIVE_SESSION_S, RESERVATION_TTL_S, ReadRequest, Session, Store
+
+NOW = 1_790_000_000.0
+CAEN = Location(True, "FR", "Caen", 49.18, -0.37)
+LAGOS = Location(True, "NG", "Lagos", 6.52, 3.38)
+
+
+def store_url(kind: str, tmp_path: Path, redis_server: Any) -> str:
+    """A fresh store of that kind. Redis gets a generous timeout here: a loaded test machine is no fault (test_store_faults)."""
+    if kind == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    redis_server.client().flushall()
+    return f"{redis_server.url}?socket_timeout=5"
+
+
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.realpart)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+    server = request.getfixturevalue("redis_server") if request.param == "redis" else None
+    opened = open_store(store_url(request.param, tmp_path, server))
+    yield opened
+    opened.close()
+
+
+def reads(pro: str = "pro-1", requested: int = 1, *, org: str = "chu-caen", session: str | None = None, **kw: Any) -> ReadRequest:
+    return ReadRequest(pro, org, session, requested, **kw)
+
+
+def serve(store: Store, request: ReadRequest, patients: list[str], now: float = NOW, location: Location | None = None) -> None:
+    store.settle_reads(store.reserve_reads(request, now), patients, location, now)
+
+
+# sessions
+
+
+def test_session_round_trip(store: Store) -> None:
+    store.create_session(Session("s1", "pro-1", 100, 200, {"pwd": 100}))
+    store.record_factor("s1", "otp", 150)
+    session = store.get_session("s1")
+    assert session == Session("s1", "pro-1", 100, 200, {"pwd": 100, "otp": 150})
+    store.delete_session("s1")
+    assert store.get_session("s1") is None
+    store.record_factor("s1", "otp", 160)  # no session: nothing recorded, no error
+    assert store.get_session("s1") is None
+
+
+def test_revoke_sessions_ends_only_that_professionals(store: Store) -> None:
+    for sid, pro in (("a1", "pro-a"), ("a2", "pro-a"), ("b1", "pro-b")):
+        store.create_session(Session(sid, pro, 100, 200))
+    assert store.revoke_sessions("pro-a") == 2
+    assert store.get_session("a1") is None and store.get_session("a2") is None
+    assert store.get_session("b1") is not None
+    assert store.revoke_sessions("pro-a") == 0
+
+
+def test_totp_step_is_claimed_once_and_only_forward(store: Store) -> None:
+    assert store.claim_totp_step("pro-1", 1000)
+    assert not store.claim_totp_step("pro-1", 1000)
+    assert not store.claim_totp_step("pro-1", 999)
+    assert store.claim_totp_step("pro-1", 1001)
+    assert store.claim_totp_step("pro-2", 1000)
+
+
+# reads
+
+
+def test_reads_count_distinct_patients_per_window(store: Store) -> None:
+    serve(store, reads(requested=3), ["p1", "p2", "p1"], NOW)
+    serve(store, reads(requested=2), ["p2", "p3"], NOW + 30)
+    usage = store.reserve_reads(reads(requested=0), NOW + 40).usage
+    assert usage.identity_reads == {"1m": 3, "1h": 3, "24h": 3}
+    assert usage.distinct_patients_24h == 3
+    usage = store.reserve_reads(reads(requested=0), NOW + 61).usage
+    assert usage.identity_reads == {"1m": 2, "1h": 3, "24h": 3}  # p1 was last read at NOW
+    usage = store.reserve_reads(reads(requested=0), NOW + 86_400 + 31).usage
+    assert usage.identity_reads == {"1m": 0, "1h": 0, "24h": 0}
+
+
+def test_a_hold_counts_for_others_until_settled_with_what_was_served(store: Store) -> None:
+    first = store.reserve_reads(reads(requested=20), NOW)
+    assert first.usage.identity_reads["1m"] == 0  # its own hold is not in its snapshot
+    second = store.reserve_reads(reads(requested=5), NOW)
+    assert second.usage.identity_reads == {"1m": 20, "1h": 20, "24h": 20}
+    assert second.usage.distinct_patients_24h == 0
+    store.settle_reads(first, ["p1", "p2"], None, NOW)  # a short page gives back 18
+    assert store.reserve_reads(reads(requested=0), NOW).usage.identity_reads["1m"] == 2 + 5
+    store.release_reads(second)
+    assert store.reserve_reads(reads(requested=0), NOW).usage.identity_reads["1m"] == 2
+
+
+def test_an_unsettled_hold_expires(store: Store) -> None:
+    store.reserve_reads(reads(requested=50), NOW)
+    assert store.reserve_reads(reads(requested=0), NOW + RESERVATION_TTL_S - 1).usage.identity_reads["1m"] == 50
+    assert store.reserve_reads(reads(requested=0), NOW + RESERVATION_TTL_S + 1).usage.identity_reads["1m"] == 0
+
+
+def test_organisation_totals_add_up_colleagues_only(store: Store) -> None:
+    serve(store, reads("pro-1"), ["p1", "p2"])
+    serve(store, reads("pro-2"), ["p2", "p3"])
+    serve(store, reads("pro-3", org="chu-lille"), ["p4"])
+    store.reserve_reads(reads("pro-2", requested=4), NOW)  # in flight
+    usage = store.reserve_reads(reads("pro-1", requested=0), NOW).usage
+    assert usage.identity_reads["1h"] == 2
+    assert usage.organisation_reads["1h"] == 3 + 4
+    assert store.reserve_reads(reads("pro-3", requested=0, org="chu-lille"), NOW).usage.organisation_reads["1h"] == 1
+    assert store.reserve_reads(reads("pro-4", requested=0, org=""), NOW).usage.organisation_reads == {"1m": 0, "1h": 0, "24h": 0}
+
+
+def test_reads_without_care_relationship_count_apart(store: Store) -> None:
+    serve(store, reads(requested=2), ["p1", "p2"])
+    serve(store, reads(requested=1, without_care=True), ["p3"])
+    store.reserve_reads(reads(requested=5, without_care=True), NOW)  # in flight
+    usage = store.reserve_reads(reads(requested=0), NOW).usage
+    assert usage.identity_reads["1h"] == 3 + 5
+    assert usage.without_care_reads["1h"] == 1 + 5
+
+
+def test_last_seen_moves_only_to_resolved_places(store: Store) -> None:
+    assert store.reserve_reads(reads(), NOW).previous is None
+    serve(store, reads(), ["p1"], NOW, CAEN)
+    serve(store, reads(), ["p2"], NOW + 10, UNRESOLVED)
+    previous = store.reserve_reads(reads(), NOW + 20).previous
+    assert previous is not None
+    assert previous.location == CAEN and previous.time == NOW
+
+
+def test_live_sessions_are_the_others_still_valid_and_recent(store: Store) -> None:
+    for sid in ("mine", "other", "revoked", "expired", "old"):
+        store.create_session(Session(sid, "pro-1", int(NOW), int(NOW) + (10 if sid == "expired" else 40_000)))
+    store.create_session(Session("colleague", "pro-2", int(NOW), int(NOW) + 40_000))
+    store.reserve_reads(reads(session="old", location=LAGOS), NOW - LIVE_SESSION_S)
+    for sid in ("other", "revoked", "expired", "mine"):
+        store.reserve_reads(reads(session=sid, location=LAGOS), NOW)
+    store.reserve_reads(reads("pro-2", session="colleague", location=LAGOS), NOW)
+    store.reserve_reads(reads(session="other", location=UNRESOLVED), NOW + 5)  # unresolved: keeps Lagos
+    store.delete_session("revoked")
+    live = store.reserve_reads(reads(session="mine", location=CAEN), NOW + 20).live_sessions
+    assert [(seen.location.city, seen.time) for seen in live] == [("Lagos", NOW)]
+
+
+def test_bearer_requests_see_every_live_session(store: Store) -> None:
+    store.create_session(Session("s1", "pro-1", int(NOW), int(NOW) + 1000))
+    store.reserve_reads(reads(session="s1", location=CAEN), NOW)
+    assert len(store.reserve_reads(reads(session=None), NOW + 1).live_sessions) == 1
+
+
+def test_unknown_store_url_is_a_configuration_error() -> None:
+    with pytest.raises(ConfigurationError, match="store_url"):
+        open_store("postgres://localhost/x")
