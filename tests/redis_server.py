@@ -22,7 +22,7 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """One redis-server process; data kept in an append-only file so a restart keeps it."""
+    """One redis-server process; data kept in an append-only file (flushed on a clean stop) so a restart keeps it."""
 
     def __init__(self, directory: Path) -> None:
         assert REDIS_SERVER is not None
@@ -37,7 +37,7 @@ class RedisServer:
             [
                 str(REDIS_SERVER),
                 *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)),
-                *("--save", "", "--appendonly", "yes", "--appendfsync", "always", "--logfile", "redis.log"),
+                *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--logfile", "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -53,12 +53,10 @@ CREATE INDEX IF NOT EXISTS read_holds_by_scope ON read_holds (scope, time);
 CREATE TABLE IF NOT EXISTS ephemeral (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
 """
 
-# Distinct patients per window: one index range scan over the widest window.
-_COUNT_READS = (
-    "SELECT scope, "
-    + ", ".join("SUM(time > ?)" for _ in WINDOWS)
-    + " FROM identity_reads WHERE scope IN (?, ?, ?) AND time > ? GROUP BY scope"
-)
+# Distinct patients per scope and window, in one statement: one row per patient and
+# scope holds its latest read, so each count is a range count on the (scope, time)
+# index (several times faster than one scan summing a condition per row).
+_COUNT_READS = " UNION ALL ".join(["SELECT COUNT(*) FROM identity_reads WHERE scope = ? AND time > ?"] * (3 * len(WINDOWS)))
 
 
 class SQLiteStore:
@@ -175,12 +173,13 @@ class SQLiteStore:
         hold_id = uuid.uuid4().hex if request.requested > 0 else None
         scopes = read_scopes(request)
         with self._transaction() as db:
-            counts = {
-                str(scope): dict(zip(WINDOWS, (int(c) for c in found), strict=True))
-                for scope, *found in db.execute(
-                    _COUNT_READS, (*(now - seconds for seconds in WINDOWS.values()), *scopes, now - max(WINDOWS.values()))
+            found = iter(
+                int(count)
+                for (count,) in db.execute(
+                    _COUNT_READS, [value for scope in scopes for seconds in WINDOWS.values() for value in (scope, now - seconds)]
                 )
-            }
+            )
+            counts = {str(scope): {window: next(found) for window in WINDOWS} for scope in scopes}
             db.execute("DELETE FROM read_holds WHERE scope IN (?, ?, ?) AND time <= ?", (*scopes, now - RESERVATION_TTL_S))
             held = {
                 str(scope): int(total)
