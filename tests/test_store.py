@@ -73,6 +73,16 @@ def test_totp_step_is_claimed_once_and_only_forward(store: Store) -> None:
     assert store.claim_totp_step("pro-2", 1000)
 
 
+def test_an_ephemeral_value_is_taken_once_and_never_after_it_expired(store: Store) -> None:
+    store.put_ephemeral("challenge:s1", "state-1", NOW, 60)
+    store.put_ephemeral("challenge:s1", "state-2", NOW, 60)  # replaces
+    assert store.pop_ephemeral("challenge:s1", NOW + 10) == "state-2"
+    assert store.pop_ephemeral("challenge:s1", NOW + 10) is None
+    store.put_ephemeral("challenge:s2", "state-3", NOW, 60)
+    assert store.pop_ephemeral("challenge:s2", NOW + 61) is None
+    assert store.pop_ephemeral("challenge:s2", NOW) is None  # an expired value is gone, not kept
+
+
 # reads
 
 

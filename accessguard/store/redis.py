@@ -7,7 +7,7 @@ response is a second script. Sockets time out quickly; any Redis error
 becomes StoreError (the guard answers 503) and the next request reconnects.
 
 Keys (prefix ``accessguard:``): ``session:<id>`` (hash), ``sessions:<pro>``
-(set of session ids), ``totp:<pro>``, ``seen:<pro>`` (JSON),
+(set of session ids), ``totp:<pro>``, ``ephemeral:<key>`` (JSON), ``seen:<pro>`` (JSON),
 ``reads:<scope>`` (sorted set: patient → latest read time),
 ``holds:<scope>`` (sorted set: ``<hold id>:<count>`` → time).
 One script touches keys of a professional and of an organisation, so the
@@ -218,6 +218,25 @@ class RedisStore:
 
     def claim_totp_step(self, professional_id: str, step: int) -> bool:
         return bool(self._run(self._claim_totp_step, [f"{PREFIX}totp:{professional_id}"], [step]))
+
+    # short-lived values
+
+    def put_ephemeral(self, key: str, value: str, now: float, ttl_s: int) -> None:
+        # the expiry travels with the value, so it is judged by the guard's clock like on SQLite
+        try:
+            self._redis.set(f"{PREFIX}ephemeral:{key}", json.dumps([now + ttl_s, value]), ex=max(1, ttl_s))
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+
+    def pop_ephemeral(self, key: str, now: float) -> str | None:
+        try:
+            raw: str | None = self._redis.getdel(f"{PREFIX}ephemeral:{key}")  # type: ignore[assignment]
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+        if raw is None:
+            return None
+        expires, value = json.loads(raw)
+        return str(value) if float(expires) > now else None
 
     # signals
 
