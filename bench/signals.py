@@ -137,6 +137,49 @@ def round_trips(server: redis.Redis, guard: Guard, cookie: str, requests: int) -
     return sum(seen.values()) / requests, {name: count / requests for name, count in sorted(seen.items())}
 
 
+def measure(redis_url: str, data_dir: Path, requests: int) -> dict[str, Any]:
+    admin = redis.Redis.from_url(redis_url, decode_responses=True)
+    admin.flushdb()
+    _, initialiser = build(data_dir)  # accounts, patients, keys
+    initialiser.close()
+    guards = {"sqlite": Guard(demo_settings(data_dir)), "redis": Guard(demo_settings(data_dir, store_url=redis_url))}
+    geo = GeoLocator(DEMO_DATABASE)
+    now = time.time()
+    sessions = {kind: prefill(guard.store, now) for kind, guard in guards.items()}
+    cookies = {}
+    for kind, guard in guards.items():
+        session, cookie = guard.sessions.start(PRO, "pwd", int(now))
+        guard.store.record_factor(session.id, "otp", int(now))
+        cookies[kind] = cookie
+
+    timings: dict[str, dict[str, list[int]]] = {kind: collections.defaultdict(list) for kind in guards}
+    for n in range(BLOCK):  # warm-up
+        for kind, guard in guards.items():
+            signals_once(guard.store, geo, sessions[kind], recent(n), timings[kind])
+            guarded_once(guard, cookies[kind], directory(n), timings[kind])
+    timings = {kind: collections.defaultdict(list) for kind in guards}
+    ping: list[int] = []
+    for block in range(0, requests, BLOCK):
+        for kind, guard in guards.items():
+            for n in range(block, block + BLOCK):
+                signals_once(guard.store, geo, sessions[kind], recent(n), timings[kind])
+            for n in range(block, block + BLOCK):
+                guarded_once(guard, cookies[kind], directory(n), timings[kind])
+        for _ in range(BLOCK):
+            started = time.perf_counter_ns()
+            admin.ping()
+            ping.append(time.perf_counter_ns() - started)
+
+    per_request, by_command = round_trips(admin, guards["redis"], cookies["redis"], 200)
+    results: dict[str, Any] = {kind: {figure: summary(values) for figure, values in timings[kind].items()} for kind in guards}
+    results["redis_ping"] = summary(ping)
+    results["redis_round_trips_per_request"] = round(per_request, 2)
+    results["redis_round_trips_by_command"] = by_command
+    for guard in guards.values():
+        guard.close()
+    return results
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--requests", type=int, default=2000, help="measured requests per store and figure")
@@ -144,58 +187,20 @@ def main() -> None:
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args()
 
-    redis_server = None
-    redis_url = args.redis
     with tempfile.TemporaryDirectory() as tmp:
-        if redis_url is None:
+        if args.redis:
+            results = measure(args.redis, Path(tmp) / "data", args.requests)
+        else:
             sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' redis-server helper
             from tests.redis_server import RedisServer
 
-            redis_server = RedisServer(Path(tmp) / "redis").start()
-            redis_url = redis_server.url
-        admin = redis.Redis.from_url(redis_url, decode_responses=True)
-        admin.flushdb()
-        data_dir = Path(tmp) / "data"
-        _, initialiser = build(data_dir)  # accounts, patients, keys
-        initialiser.close()
-        guards = {"sqlite": Guard(demo_settings(data_dir)), "redis": Guard(demo_settings(data_dir, store_url=redis_url))}
-        geo = GeoLocator(DEMO_DATABASE)
-        now = time.time()
-        sessions = {kind: prefill(guard.store, now) for kind, guard in guards.items()}
-        cookies = {}
-        for kind, guard in guards.items():
-            session, cookie = guard.sessions.start(PRO, "pwd", int(now))
-            guard.store.record_factor(session.id, "otp", int(now))
-            cookies[kind] = cookie
+            server = RedisServer(Path(tmp) / "redis").start()
+            try:
+                results = measure(server.url, Path(tmp) / "data", args.requests)
+            finally:
+                server.stop()
 
-        timings: dict[str, dict[str, list[int]]] = {kind: collections.defaultdict(list) for kind in guards}
-        for n in range(BLOCK):  # warm-up
-            for kind, guard in guards.items():
-                signals_once(guard.store, geo, sessions[kind], recent(n), timings[kind])
-                guarded_once(guard, cookies[kind], directory(n), timings[kind])
-        timings = {kind: collections.defaultdict(list) for kind in guards}
-        ping: list[int] = []
-        for block in range(0, args.requests, BLOCK):
-            for kind, guard in guards.items():
-                for n in range(block, block + BLOCK):
-                    signals_once(guard.store, geo, sessions[kind], recent(n), timings[kind])
-                for n in range(block, block + BLOCK):
-                    guarded_once(guard, cookies[kind], directory(n), timings[kind])
-            for _ in range(BLOCK):
-                started = time.perf_counter_ns()
-                admin.ping()
-                ping.append(time.perf_counter_ns() - started)
-
-        per_request, by_command = round_trips(admin, guards["redis"], cookies["redis"], 200)
-        results: dict[str, Any] = {kind: {figure: summary(values) for figure, values in timings[kind].items()} for kind in guards}
-        results["redis_ping"] = summary(ping)
-        results["redis_round_trips_per_request"] = round(per_request, 2)
-        results["redis_round_trips_by_command"] = by_command
-        for guard in guards.values():
-            guard.close()
-        if redis_server is not None:
-            redis_server.stop()
-
+    by_command = results["redis_round_trips_by_command"]
     print(f"{args.requests} requests per store and figure; p50 / p99 in µs")
     print(f"{'figure':<10} {'SQLite':>18} {'Redis':>18}")
     for figure in ("signals", "settle", "guard"):
