@@ -26,6 +26,7 @@ REASON_CODES = frozenset(
         "bulk_read_hard_limit",
         "page_too_large",
         "account_suspended",
+        "emergency_access",
         "policy_error",
         "concurrent_distant_sessions",
         "no_care_relationship_soft_limit",

@@ -40,8 +40,13 @@ def build_input(
     live_sessions: list[dict[str, Any]],
     usage: Usage,
     care_relationship: str,
+    emergency_declared_at: float | None = None,
 ) -> dict[str, Any]:
-    """Assemble input v1 from request facts, subject, authentication state and signals."""
+    """Assemble input v1 from request facts, subject, authentication state and signals.
+
+    ``emergency_declared_at`` is when the subject declared an emergency for
+    the patient this request names (break-the-glass), None when they did not.
+    """
     return {
         "version": 1,
         "time": int(now),
@@ -81,5 +86,7 @@ def build_input(
         },
         "usage": usage.document(),
         "care": {"relationship": care_relationship},
-        "emergency": {"declared": False},
+        "emergency": {"declared": False}
+        if emergency_declared_at is None
+        else {"declared": True, "declared_at": int(emergency_declared_at)},
     }

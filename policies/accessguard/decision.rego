@@ -1,5 +1,6 @@
 # The decision document: combines the reasons raised by the other modules
-# of this package into one outcome. Deny reasons beat step-up reasons.
+# of this package into one outcome. Deny reasons beat step-up reasons; a
+# declared emergency lifts the reasons in cfg.emergency.lifts (emergency.rego).
 package accessguard.policy
 
 import rego.v1
@@ -17,20 +18,26 @@ phishing_resistant_reasons := {
 	"organisation_read_limit",
 }
 
+denied := deny - lifted
+
+challenged := step_up - lifted
+
 outcome := "deny" if {
-	count(deny) > 0
+	count(denied) > 0
 } else := "step_up" if {
-	count(step_up) > 0
+	count(challenged) > 0
 } else := "allow"
 
-reasons := sort([r | some r in deny]) if {
+reasons := sort([r | some r in denied]) if {
 	outcome == "deny"
-} else := sort([r | some r in step_up]) if {
+} else := sort([r | some r in challenged]) if {
 	outcome == "step_up"
+} else := ["emergency_access"] if {
+	emergency_access
 } else := []
 
 needs_phishing_resistant_factor if {
-	some r in step_up
+	some r in challenged
 	r in phishing_resistant_reasons
 }
 
@@ -39,7 +46,7 @@ step_up_methods := ["webauthn"] if {
 } else := ["otp", "webauthn"]
 
 # The freshest constraint wins when several reasons set a maximum age.
-step_up_max_ages contains action_max_age if "stale_authentication" in step_up
+step_up_max_ages contains action_max_age if "stale_authentication" in challenged
 
 step_up_max_ages contains cfg.phishing_resistant.max_age if needs_phishing_resistant_factor
 
@@ -52,9 +59,12 @@ step_up_requirement := {"methods": step_up_methods, "max_age": min(step_up_max_a
 
 alerts := sort([r | some r in reasons; r in cfg.alert_reasons])
 
-obligations := {"alert": alerts} if {
-	count(alerts) > 0
-} else := {}
+reviews := [r | some r in reasons; r == "emergency_access"]
+
+obligations[name] := codes if {
+	some name, codes in {"alert": alerts, "review": reviews}
+	count(codes) > 0
+}
 
 decision := {
 	"outcome": outcome,

@@ -1,0 +1,29 @@
+# Break-the-glass. A professional who declared an emergency for a patient
+# (POST /accessguard/emergency, which needs a fresh phishing-resistant factor)
+# may read that patient's record for cfg.emergency.duration_s, even past the
+# reasons listed in cfg.emergency.lifts, from a session that holds a
+# phishing-resistant factor. Every such access carries the obligation
+# "review": it joins the after-the-fact review queue.
+package accessguard.policy
+
+import rego.v1
+
+emergency_access if {
+	authenticated
+	protected_resource
+	input.emergency.declared
+	input.authn.phishing_resistant
+	input.request.resource.requested_count <= 1
+	input.time - input.emergency.declared_at <= cfg.emergency.duration_s
+}
+
+lifted contains reason if {
+	emergency_access
+	some reason in cfg.emergency.lifts
+}
+
+step_up contains "phishing_resistant_required" if {
+	authenticated
+	input.request.action == "declare_emergency"
+	not phishing_resistant_fresh
+}
