@@ -1,7 +1,7 @@
 """The Guard: one object, built once from Settings, that decides and enforces.
 
 Data flows one way: facts → subject and signals → input → engine → decision
-→ response, then the decision log; after an allowed response, ``settle``
+→ response, then the access log; after an allowed response, ``settle``
 records what was actually served.
 """
 
@@ -16,7 +16,8 @@ from pathlib import Path
 from typing import Any
 
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
-from accessguard.audit.decision_log import DecisionLog, DecisionRecord
+from accessguard.audit.access_log import AccessLog, DecisionRecord
+from accessguard.audit.alerts import AlertDispatcher
 from accessguard.audit.pseudonym import Pseudonymiser
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import Authenticators
@@ -26,6 +27,7 @@ from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
 from accessguard.decision import Decision, Outcome
+from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, Refused, StoreError
 from accessguard.facts import RequestFacts, client_address, cross_site
@@ -66,6 +68,7 @@ class Verdict:
     reservation: Reservation | None = None
     location: Location | None = None
     served: ServedRecords | None = None
+    decision_id: str | None = None
 
 
 PASS_THROUGH = Verdict(None)
@@ -86,7 +89,10 @@ class Guard:
         self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
         self.geo = GeoLocator(settings.geoip_database)
         self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
-        self.decision_log = DecisionLog(Path(settings.data_dir) / "decision-log.jsonl")
+        audit_db = Path(settings.data_dir) / "audit.db"
+        self.alerts = AlertDispatcher(audit_db, settings.audit)
+        self.access_log = AccessLog(audit_db, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
+        self.alerts.start()
         self.endpoints = Endpoints(
             self.accounts,
             self.sessions,
@@ -115,6 +121,7 @@ class Guard:
         )
         self.endpoints.routes.update(self.ceremonies.routes)
         self.endpoints.routes.update(Pages(settings, self.accounts, self.authenticators, self.ceremonies, cookie=self._cookie).routes)
+        self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
         self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None
 
     def _engine_for(self, policy_set: PolicySet) -> PolicyEngine:
@@ -176,11 +183,14 @@ class Guard:
         for route in self.settings.routes:
             params = route.match(facts.method, facts.path)
             if params is not None:
-                break
-        else:
-            return PASS_THROUGH
+                return self.decide(facts, route, params)
+        return PASS_THROUGH
+
+    def decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:
+        """Decide on a request to ``route``, log the decision, and enforce it."""
         started = time.perf_counter()
         reservation = None
+        emergency = None
         try:
             requested = route.count_requested(facts.query())
             subject, authn, session_id = self._subject(facts)
@@ -190,6 +200,8 @@ class Guard:
             care = "unknown"
             if subject.kind != "anonymous":
                 care, reservation = self._reserve(route, params, requested, subject, session_id, location, now)
+                if "id" in params:
+                    emergency = self.access_log.emergency(subject.id, params["id"])
             policy_input = build_input(
                 now=now,
                 request=RequestContext(
@@ -202,8 +214,23 @@ class Guard:
                 live_sessions=live_sessions(reservation.live_sessions, location, now) if reservation else [],
                 usage=reservation.usage if reservation else no_usage(WINDOWS),
                 care_relationship=care,
+                emergency_declared_at=emergency.declared_at if emergency else None,
             )
             decision = self.engine.evaluate(policy_input)
+            decision_id = uuid.uuid4().hex
+            self.access_log.write(
+                DecisionRecord(
+                    decision_id,
+                    now,
+                    subject.id,
+                    route.name,
+                    str(address) if address else None,
+                    tuple(self.pseudonymise(v) for k, v in params.items() if k == "id"),
+                    decision,
+                    int((time.perf_counter() - started) * 1e6),
+                    emergency.id if emergency else None,
+                )
+            )
         except InvalidToken as exc:
             log.info("%s %s: bearer token refused: %s", facts.method, facts.path, exc.detail)
             return Verdict(invalid_token(exc.detail))
@@ -214,21 +241,8 @@ class Guard:
             self._release(reservation)
             log.error("%s %s failed closed: %s", facts.method, facts.path, exc)
             return Verdict(_unavailable())
-        decision_id = uuid.uuid4().hex
-        self.decision_log.write(
-            DecisionRecord(
-                decision_id,
-                now,
-                subject.id,
-                route.name,
-                str(address) if address else None,
-                tuple(self.pseudonymise(v) for k, v in params.items() if k == "id"),
-                decision,
-                int((time.perf_counter() - started) * 1e6),
-            )
-        )
         if decision.allowed:
-            return Verdict(None, route, reservation, location, ServedRecords())
+            return Verdict(None, route, reservation, location, ServedRecords(), decision_id)
         self._release(reservation)
         return Verdict(self._enforce(decision, decision_id, facts))
 
@@ -311,7 +325,7 @@ class Guard:
         return problem(403, "access-denied", "Access denied", "access denied: " + ", ".join(reasons), **common)
 
     def settle(self, verdict: Verdict, status: int, body: bytes | None) -> None:
-        """After the app answered: count the patient identity records actually served."""
+        """After the app answered: log and count the patient identity records actually served."""
         if verdict.reservation is None or verdict.route is None:
             return
         patients: list[str] = []
@@ -326,8 +340,10 @@ class Guard:
             except (UnicodeDecodeError, json.JSONDecodeError):
                 log.error("route %s: response is not JSON; served ids unknown, keeping the read hold", verdict.route.name)
                 return
+        now = self._clock()
         try:
-            self.store.settle_reads(verdict.reservation, [self.pseudonymise(p) for p in patients], verdict.location, self._clock())
+            self.access_log.served(verdict.decision_id, verdict.reservation.request.professional_id, verdict.route.name, patients, now)
+            self.store.settle_reads(verdict.reservation, [self.pseudonymise(p) for p in patients], verdict.location, now)
         except StoreError as exc:
             log.error("could not record %d served reads (the hold stays until it expires): %s", len(patients), exc)
 
@@ -337,7 +353,8 @@ class Guard:
         self.engine.close()
         self.store.close()
         self.accounts.close()
-        self.decision_log.close()
+        self.access_log.close()
+        self.alerts.close()
 
 
 def _unavailable(**extra: Any) -> Response:

@@ -13,6 +13,7 @@ from pathlib import Path
 
 from cryptography.fernet import Fernet
 
+from accessguard.audit.settings import AuditSettings
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
 from accessguard.oidc.settings import OIDCSettings
@@ -41,7 +42,8 @@ class Settings:
     set: decisions come from that OPA server, the policy set pushed to it at
     start. ``watch_policies``: changes to ``policy_dir`` go live once proven
     (policy/reload.py). ``care_relationship`` is the app's hook (see
-    ``signals/care.py``).
+    ``signals/care.py``). ``audit`` configures the access log
+    (``<data_dir>/audit.db``) and alert sinks (audit/settings.py).
 
     ``webauthn_rp_id`` pins the WebAuthn relying-party id (default: the
     request's host name; pin it in production, the Host header comes from the
@@ -73,6 +75,7 @@ class Settings:
     webauthn_allowed_aaguids: Sequence[str] = ()
     webauthn_attestation_roots: Sequence[Path] = ()
     care_relationship: CareRelationship | None = None
+    audit: AuditSettings = field(default_factory=AuditSettings)
     clock: Callable[[], float] = time.time
 
     def validate(self) -> None:
@@ -103,6 +106,7 @@ class Settings:
                 raise ConfigurationError(f"webauthn_allowed_aaguids: {aaguid!r} is not an AAGUID (a UUID)") from None
         if self.webauthn_allowed_aaguids and not self.webauthn_attestation_roots:
             raise ConfigurationError("webauthn_attestation_roots: an AAGUID allow-list needs the attestation roots that prove it")
+        self.audit.validate()
 
     def trusted_networks(self) -> list[IPNetwork]:
         try:
@@ -121,14 +125,16 @@ def local_keys(data_dir: Path) -> dict[str, str]:
     For the demo and single-host set-ups; production passes keys from a secret store.
     """
     path = Path(data_dir) / "keys.json"
-    if path.exists():
-        keys: dict[str, str] = json.loads(path.read_text())
-        return keys
-    keys = {
-        "session_key": secrets.token_urlsafe(48),
-        "pseudonym_key": secrets.token_urlsafe(48),
-        "encryption_key": Fernet.generate_key().decode(),
+    keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
+    made: dict[str, Callable[[], str]] = {
+        "session_key": lambda: secrets.token_urlsafe(48),
+        "pseudonym_key": lambda: secrets.token_urlsafe(48),
+        "encryption_key": lambda: Fernet.generate_key().decode(),
+        "audit_key": lambda: secrets.token_urlsafe(48),
     }
-    path.touch(mode=0o600)
-    path.write_text(json.dumps(keys, indent=2))
+    missing = {name: make() for name, make in made.items() if name not in keys}
+    if missing:
+        keys.update(missing)
+        path.touch(mode=0o600)
+        path.write_text(json.dumps(keys, indent=2))
     return keys

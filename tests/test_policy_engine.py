@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import shutil
+import sqlite3
 from pathlib import Path
 
 import pyotp
@@ -85,12 +86,14 @@ def test_engine_fault_is_503_through_the_middleware(demo_template: Path, tmp_pat
     assert "pat-0001" not in response.text
 
 
-def test_decision_log_pseudonymises_patients(demo: Demo) -> None:
+def test_access_log_pseudonymises_patients(demo: Demo) -> None:
     client = demo.login("dr.martin")
     assert client.get("/patients/pat-0042").status_code == 200
-    log_text = (Path(demo.guard.settings.data_dir) / "decision-log.jsonl").read_text()
-    assert "pat-0042" not in log_text
-    entry = json.loads(log_text.splitlines()[-1])
+    demo.guard.access_log.flush()
+    with sqlite3.connect(demo.guard.access_log.path) as db:
+        rows = db.execute("SELECT kind, patient, detail FROM entries ORDER BY seq").fetchall()
+    assert "pat-0042" not in repr(rows)
+    entry = json.loads(next(detail for kind, _, detail in reversed(rows) if kind == "decision"))
     assert entry["patients"] == [demo.guard.pseudonymise("pat-0042")]
     assert entry["outcome"] == "allow" and entry["policy_revision"] == demo.guard.engine.revision
 

@@ -15,6 +15,7 @@ from starlette.requests import Request
 from starlette.responses import JSONResponse
 from starlette.routing import Route
 
+from accessguard.audit.settings import AuditSettings
 from accessguard.authn import totp
 from accessguard.demo.geodb import DEMO_DATABASE
 from accessguard.demo.patients import create_directory
@@ -60,6 +61,7 @@ def initialise(data_dir: Path, guard: Guard) -> None:
 def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
     """The demo's settings; ``overrides`` replace any of them (tests swap the geo database, say)."""
     keys = local_keys(data_dir)
+    audit: AuditSettings = overrides.pop("audit", AuditSettings())
     settings = Settings(
         data_dir=data_dir,
         session_key=keys["session_key"],
@@ -70,6 +72,7 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
         trusted_proxies=("127.0.0.1/32",),
         login_path="/login",
         cookie_secure=False,
+        audit=dataclasses.replace(audit, key=audit.key or keys["audit_key"]),
     )
     return dataclasses.replace(settings, **overrides)
 

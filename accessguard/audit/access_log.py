@@ -1,0 +1,432 @@
+"""The access log: every decision and every patient identity record served, hash-chained in SQLite.
+
+The request path only enqueues (a lock and a list append). One writer thread
+per process commits what is queued in one transaction per batch (group
+commit), with ``synchronous=FULL``: an entry is **acknowledged** when that
+commit has returned, and from then on it survives a crash of the process or
+of the machine. ``flush()`` waits until everything enqueued before the call is
+acknowledged; events (suspensions, emergency declarations, review closures)
+are always waited for. Several processes may share the file: each batch reads
+the chain's head inside its ``BEGIN IMMEDIATE`` transaction.
+
+The same transaction writes the alerts that decisions call for into the
+outbox (``alerts``), so an acknowledged decision never lacks its alert.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import sqlite3
+import threading
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
+from accessguard.audit.sealed_ids import PatientIdSealer
+from accessguard.audit.settings import AuditSettings
+from accessguard.decision import Decision
+from accessguard.errors import StoreError
+
+log = logging.getLogger("accessguard.audit")
+
+BUSY_TIMEOUT_S = 5.0
+MAX_BATCH = 5000
+#: The writer may fail this long (disk full, file locked) before requests are refused.
+FAILING_GRACE_S = 5.0
+PRUNE_EVERY_S = 3600.0
+PRUNE_CHUNK = 10_000
+SEALED_CACHE = 100_000
+
+SCHEMA = """
+CREATE TABLE IF NOT EXISTS entries (
+    seq INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
+    route TEXT, patient TEXT, decision_id TEXT, detail TEXT, hash BLOB NOT NULL);
+CREATE INDEX IF NOT EXISTS entries_served ON entries (subject, time, patient) WHERE kind = 'served';
+CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, time REAL NOT NULL, hash BLOB NOT NULL, signature TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS head (
+    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, time REAL NOT NULL, hash BLOB NOT NULL, signature TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS patients (pseudonym TEXT PRIMARY KEY, sealed BLOB NOT NULL, last_served REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS emergencies (
+    id TEXT PRIMARY KEY, subject TEXT NOT NULL, patient TEXT NOT NULL, reason TEXT NOT NULL, declared_at REAL NOT NULL,
+    accesses INTEGER NOT NULL DEFAULT 0, last_access REAL, closed_at REAL, closed_by TEXT, note TEXT);
+CREATE INDEX IF NOT EXISTS emergencies_by_subject ON emergencies (subject, patient, declared_at);
+CREATE TABLE IF NOT EXISTS alerts (
+    id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, sink TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL,
+    attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL DEFAULT 0, lease_until REAL NOT NULL DEFAULT 0,
+    delivered REAL, last_error TEXT, UNIQUE (alert_id, sink));
+CREATE INDEX IF NOT EXISTS alerts_due ON alerts (sink, next_attempt) WHERE delivered IS NULL;
+"""
+
+#: Fan-out marker: an alert row waiting to be copied to every sink of the dispatching process.
+ANY_SINK = "*"
+
+
+class AuditUnavailable(StoreError):
+    """The access log cannot take entries (writer failing, backlog full, closed): refuse the request."""
+
+
+@dataclass(frozen=True)
+class DecisionRecord:
+    decision_id: str
+    time: float
+    subject: str
+    route: str
+    ip: str | None
+    patients: tuple[str, ...]
+    decision: Decision
+    eval_us: int
+    emergency: str | None = None  # the emergency declaration the decision relied on
+
+
+@dataclass(frozen=True)
+class Declaration:
+    """An emergency (break-the-glass) declaration as the request path sees it."""
+
+    id: str
+    declared_at: float
+
+
+@dataclass(frozen=True)
+class _Served:
+    decision_id: str | None
+    subject: str
+    route: str
+    patients: tuple[str, ...]
+    time: float
+
+
+@dataclass(frozen=True)
+class _Event:
+    subject: str
+    time: float
+    detail: dict[str, Any]
+    patient: str | None = None
+    alert: tuple[str, ...] = ()
+    effects: tuple[tuple[str, tuple[Any, ...]], ...] = field(default=())
+
+
+_Item = DecisionRecord | _Served | _Event
+
+
+def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
+    """A connection to the audit database (WAL, set once by AccessLog; durable commits)."""
+    target = f"file:{path}?mode=ro" if readonly else str(path)
+    db = sqlite3.connect(target, uri=readonly, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
+    db.execute("PRAGMA synchronous=FULL")
+    return db
+
+
+class AccessLog:
+    """Append-only, hash-chained, batched. Build once per process; ``close()`` flushes."""
+
+    def __init__(
+        self,
+        path: Path | str,
+        settings: AuditSettings,
+        pseudonym_key: str,
+        clock: Callable[[], float] = time.time,
+        on_alert: Callable[[], None] | None = None,
+    ) -> None:
+        self.path = Path(path)
+        self.settings = settings
+        self.clock = clock
+        self._on_alert = on_alert
+        self._signer = CheckpointSigner(settings.key, pseudonym_key)
+        self._sealer = PatientIdSealer(pseudonym_key)
+        self.pseudonymise = self._sealer.pseudonymise
+        self._sealed: dict[str, bytes] = {}
+        self._readers = threading.local()
+        try:
+            db = connect(self.path)
+            db.execute("PRAGMA journal_mode=WAL")
+            db.executescript(SCHEMA)
+            db.close()
+        except sqlite3.Error as exc:
+            raise StoreError(f"access log {self.path}: {exc}") from None
+        self._cond = threading.Condition()
+        self._pending: list[_Item] = []
+        self._enqueued = 0
+        self._acknowledged = 0
+        self._failing_since: float | None = None
+        self._closed = False
+        self._writer = threading.Thread(target=self._run, name="accessguard-access-log", daemon=True)
+        self._writer.start()
+
+    # the request path
+
+    def write(self, record: DecisionRecord) -> None:
+        """Enqueue a decision; AuditUnavailable when the log cannot take it (the caller fails closed)."""
+        self._put([record])
+
+    def served(self, decision_id: str | None, subject: str, route: str, patients: list[str], now: float) -> None:
+        """Enqueue the patient identity records (clear ids) served under a decision."""
+        if patients:
+            self._put([_Served(decision_id, subject, route, tuple(patients), now)])
+
+    def emergency(self, subject: str, patient: str) -> Declaration | None:
+        """The latest open emergency declaration of ``subject`` for ``patient`` (clear id), if any."""
+        try:
+            db = getattr(self._readers, "db", None) or self._reader()
+            row = db.execute(
+                "SELECT id, declared_at FROM emergencies WHERE subject = ? AND patient = ? AND closed_at IS NULL"
+                " ORDER BY declared_at DESC LIMIT 1",
+                (subject, self.pseudonymise(patient)),
+            ).fetchone()
+        except sqlite3.Error as exc:
+            self._readers.db = None
+            raise StoreError(f"access log {self.path}: {exc}") from None
+        return Declaration(str(row[0]), float(row[1])) if row else None
+
+    def _reader(self) -> sqlite3.Connection:
+        db = self._readers.db = connect(self.path)
+        return db
+
+    # events: waited for, so the caller knows they are durable
+
+    def event(
+        self,
+        subject: str,
+        detail: dict[str, Any],
+        *,
+        patient: str | None = None,
+        alert: tuple[str, ...] = (),
+        effects: tuple[tuple[str, tuple[Any, ...]], ...] = (),
+        timeout: float = 10.0,
+    ) -> None:
+        """Append an event (``detail["event"]`` names it) and wait until it is acknowledged.
+
+        ``patient`` is a clear id (stored pseudonymised and sealed); ``alert``
+        lists reason codes to alert on; ``effects`` are SQL statements run in
+        the same transaction as the entry.
+        """
+        ticket = self._put([_Event(subject, self.clock(), detail, patient, alert, effects)])
+        self._wait(ticket, timeout)
+
+    def flush(self, timeout: float = 10.0) -> None:
+        """Wait until every entry enqueued so far is acknowledged; AuditUnavailable on timeout."""
+        with self._cond:
+            ticket = self._enqueued
+        self._wait(ticket, timeout)
+
+    def close(self) -> None:
+        with self._cond:
+            self._closed = True
+            self._cond.notify_all()
+        self._writer.join(timeout=30)
+        db = getattr(self._readers, "db", None)
+        if db is not None:
+            db.close()
+        with self._cond:
+            if self._pending:
+                log.error("access log %s: %d entries could not be written before closing", self.path, len(self._pending))
+
+    def _put(self, items: list[_Item]) -> int:
+        with self._cond:
+            if self._closed:
+                raise AuditUnavailable("the access log is closed")
+            if len(self._pending) >= self.settings.max_backlog:
+                raise AuditUnavailable(f"access log {self.path}: {len(self._pending)} entries waiting to be written")
+            if self._failing_since is not None and time.monotonic() - self._failing_since > FAILING_GRACE_S:
+                raise AuditUnavailable(f"access log {self.path}: writes have been failing for more than {FAILING_GRACE_S:.0f} s")
+            self._pending.extend(items)
+            self._enqueued += len(items)
+            self._cond.notify()
+            return self._enqueued
+
+    def _wait(self, ticket: int, timeout: float) -> None:
+        with self._cond:
+            if not self._cond.wait_for(lambda: self._acknowledged >= ticket, timeout):
+                raise AuditUnavailable(f"access log {self.path}: entries not acknowledged within {timeout} s")
+
+    # the writer thread
+
+    def _run(self) -> None:
+        db: sqlite3.Connection | None = None
+        backoff = 0.05
+        last_prune = float("-inf")
+        while True:
+            with self._cond:
+                self._cond.wait_for(lambda: bool(self._pending) or self._closed)
+                if not self._pending:
+                    break
+                batch = self._pending[:MAX_BATCH]
+            try:
+                db = db or connect(self.path)
+                alerts, checkpoint = self._commit(db, batch)
+            except sqlite3.Error as exc:
+                log.error("access log %s: commit of %d entries failed, retrying: %s", self.path, len(batch), exc)
+                _rollback(db)
+                db = None
+                with self._cond:
+                    if self._failing_since is None:
+                        self._failing_since = time.monotonic()
+                    if self._closed and backoff > 1.0:
+                        break
+                time.sleep(backoff)
+                backoff = min(backoff * 2, 2.0)
+                continue
+            backoff = 0.05
+            with self._cond:
+                del self._pending[: len(batch)]
+                self._acknowledged += len(batch)
+                self._failing_since = None
+                self._cond.notify_all()
+            if checkpoint is not None:
+                log.info("access log checkpoint #%d %s (%s)", checkpoint.seq, checkpoint.hash.hex(), self.path)
+            if alerts and self._on_alert is not None:
+                self._on_alert()
+            if time.monotonic() - last_prune > PRUNE_EVERY_S:
+                last_prune = time.monotonic()
+                try:
+                    prune(db, self.clock() - self.settings.retention_days * 86400.0)
+                except sqlite3.Error as exc:
+                    log.error("access log %s: retention pruning failed (will retry): %s", self.path, exc)
+                    _rollback(db)
+        if db is not None:
+            db.close()
+
+    def _commit(self, db: sqlite3.Connection, batch: list[_Item]) -> tuple[int, Checkpoint | None]:
+        """Append one batch in one transaction; returns the number of alerts queued and the checkpoint written."""
+        db.execute("BEGIN IMMEDIATE")
+        top = db.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
+        seq, chain = (int(top[0]), bytes(top[1])) if top else (0, GENESIS)
+        rows: list[tuple[Any, ...]] = []
+        patients: dict[str, tuple[bytes, float]] = {}
+        alerts: list[tuple[Any, ...]] = []
+        effects: list[tuple[str, tuple[Any, ...]]] = []
+
+        def append(
+            entry_time: float, kind: str, subject: str, route: str | None, patient: str | None, decision_id: str | None, detail: str | None
+        ) -> int:
+            nonlocal seq, chain
+            seq += 1
+            chain = Entry(seq, entry_time, kind, subject, route, patient, decision_id, detail).chained_to(chain)
+            rows.append((seq, entry_time, kind, subject, route, patient, decision_id, detail, chain))
+            return seq
+
+        def remember(patient_id: str, at: float) -> str:
+            pseudonym = self.pseudonymise(patient_id)
+            patients[pseudonym] = (self._seal(pseudonym, patient_id), at)
+            return pseudonym
+
+        def alert(reasons: list[str], at: float, document: dict[str, Any]) -> None:
+            alert_id = uuid.uuid4().hex
+            payload = {"alert_id": alert_id, "time": at, "reasons": reasons, **document}
+            alerts.append((alert_id, ANY_SINK, json.dumps(payload, separators=(",", ":")), at))
+
+        for item in batch:
+            if isinstance(item, DecisionRecord):
+                decision = item.decision
+                detail = {
+                    "outcome": decision.outcome.value,
+                    "reasons": list(decision.reasons),
+                    "obligations": decision.obligations,
+                    "policy_revision": decision.policy_revision,
+                    "ip": item.ip,
+                    "patients": list(item.patients),
+                    "eval_us": item.eval_us,
+                }
+                if item.emergency is not None:
+                    detail["emergency"] = item.emergency
+                entry_time = float(item.time)
+                number = append(entry_time, "decision", item.subject, item.route, None, item.decision_id, _json(detail))
+                reasons = [str(r) for r in decision.obligations.get("alert", ())]
+                if reasons:
+                    alert(
+                        reasons,
+                        entry_time,
+                        {
+                            "kind": "decision",
+                            "seq": number,
+                            "decision_id": item.decision_id,
+                            "subject": item.subject,
+                            "route": item.route,
+                            "outcome": decision.outcome.value,
+                            "ip": item.ip,
+                            "patients": list(item.patients),
+                        },
+                    )
+                if item.emergency is not None and decision.obligations.get("review"):
+                    effects.append(
+                        ("UPDATE emergencies SET accesses = accesses + 1, last_access = ? WHERE id = ?", (entry_time, item.emergency))
+                    )
+            elif isinstance(item, _Served):
+                entry_time = float(item.time)
+                for patient_id in item.patients:
+                    append(entry_time, "served", item.subject, item.route, remember(patient_id, entry_time), item.decision_id, None)
+            else:
+                entry_time = float(item.time)
+                pseudonym = remember(item.patient, entry_time) if item.patient is not None else None
+                number = append(entry_time, "event", item.subject, None, pseudonym, None, _json(item.detail))
+                if item.alert:
+                    alert(list(item.alert), entry_time, {"kind": "event", "seq": number, "subject": item.subject, **item.detail})
+                effects.extend(item.effects)
+        db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
+        db.executemany(
+            "INSERT INTO patients VALUES (?, ?, ?)"
+            " ON CONFLICT (pseudonym) DO UPDATE SET last_served = max(last_served, excluded.last_served)",
+            [(pseudonym, sealed, at) for pseudonym, (sealed, at) in patients.items()],
+        )
+        db.executemany("INSERT INTO alerts (alert_id, sink, payload, created) VALUES (?, ?, ?, ?)", alerts)
+        for sql, args in effects:
+            db.execute(sql, args)
+        now = self.clock()
+        last = db.execute("SELECT seq, time FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
+        last_seq, last_time = (int(last[0]), float(last[1])) if last else (0, float("-inf"))
+        checkpoint = None
+        if seq - last_seq >= self.settings.checkpoint_every or (seq > last_seq and now - last_time >= self.settings.checkpoint_interval_s):
+            checkpoint = self._signer.checkpoint("checkpoint", seq, now, chain)
+            db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?)", (seq, now, chain, checkpoint.signature))
+        head = self._signer.checkpoint("head", seq, now, chain)
+        db.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?, ?, ?)", (seq, now, chain, head.signature))
+        db.execute("COMMIT")
+        return len(alerts), checkpoint
+
+    def _seal(self, pseudonym: str, patient_id: str) -> bytes:
+        sealed = self._sealed.get(pseudonym)
+        if sealed is None:
+            if len(self._sealed) >= SEALED_CACHE:
+                self._sealed.clear()
+            sealed = self._sealed[pseudonym] = self._sealer.seal(pseudonym, patient_id)
+        return sealed
+
+
+def prune(db: sqlite3.Connection, cutoff: float) -> int:
+    """Delete entries up to the newest checkpoint older than ``cutoff``; that checkpoint stays as the chain's anchor.
+
+    Returns the number of entries deleted. Patient ids, closed reviews and
+    delivered alerts older than the cutoff go too.
+    """
+    anchor = db.execute("SELECT seq FROM checkpoints WHERE time < ? ORDER BY seq DESC LIMIT 1", (cutoff,)).fetchone()
+    deleted = 0
+    if anchor is not None:
+        while True:
+            db.execute("BEGIN IMMEDIATE")
+            first = db.execute("SELECT min(seq) FROM entries").fetchone()[0]
+            if first is None or first > anchor[0]:
+                db.execute("COMMIT")
+                break
+            deleted += db.execute("DELETE FROM entries WHERE seq <= ?", (min(anchor[0], first + PRUNE_CHUNK - 1),)).rowcount
+            db.execute("COMMIT")
+        db.execute("DELETE FROM checkpoints WHERE seq < ?", (anchor[0],))
+    db.execute("DELETE FROM patients WHERE last_served < ?", (cutoff,))
+    db.execute("DELETE FROM emergencies WHERE closed_at IS NOT NULL AND declared_at < ?", (cutoff,))
+    db.execute("DELETE FROM alerts WHERE delivered IS NOT NULL AND created < ?", (cutoff,))
+    return deleted
+
+
+def _json(document: dict[str, Any]) -> str:
+    return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def _rollback(db: sqlite3.Connection | None) -> None:
+    if db is None or not db.in_transaction:
+        return
+    with contextlib.suppress(sqlite3.Error):
+        db.execute("ROLLBACK")

@@ -1,0 +1,47 @@
+"""Breach scope: which patients' identity records an account was served in a window, resolved for the DPO."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from accessguard.audit.access_log import connect
+from accessguard.audit.sealed_ids import PatientIdSealer
+
+_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class Exposure:
+    """One patient exposed to the account: how often, first and last time (Unix seconds)."""
+
+    patient: str | None  # None when the pseudonym cannot be resolved
+    pseudonym: str
+    count: int
+    first: float
+    last: float
+
+
+def breach_scope(path: Path | str, sealer: PatientIdSealer, subject: str, since: float, until: float) -> list[Exposure]:
+    """Patients served to ``subject`` with ``since <= time < until``, by first access."""
+    db = connect(path, readonly=True)
+    try:
+        db.execute("BEGIN")
+        rows = db.execute(
+            "SELECT patient, count(*), min(time), max(time) FROM entries"
+            " WHERE kind = 'served' AND subject = ? AND time >= ? AND time < ? GROUP BY patient",
+            (subject, since, until),
+        ).fetchall()
+        sealed: dict[str, bytes] = {}
+        pseudonyms = [str(row[0]) for row in rows]
+        for start in range(0, len(pseudonyms), _CHUNK):
+            chunk = pseudonyms[start : start + _CHUNK]
+            marks = ", ".join("?" for _ in chunk)
+            sealed.update(db.execute(f"SELECT pseudonym, sealed FROM patients WHERE pseudonym IN ({marks})", chunk).fetchall())
+    finally:
+        db.close()
+    exposures = [
+        Exposure(sealer.resolve(pseudonym, sealed.get(pseudonym)), pseudonym, int(count), float(first), float(last))
+        for pseudonym, count, first, last in rows
+    ]
+    return sorted(exposures, key=lambda e: (e.first, e.patient or "", e.pseudonym))

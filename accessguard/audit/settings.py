@@ -1,0 +1,54 @@
+"""Settings of the audit trail: the access log, its checkpoints and retention, alert sinks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from urllib.parse import urlsplit
+
+from accessguard.errors import ConfigurationError
+
+MIN_KEY_LENGTH = 32
+
+
+@dataclass(frozen=True)
+class AuditSettings:
+    """Configuration of the access log and of alert delivery.
+
+    ``key`` signs checkpoints (HMAC-SHA-256); when None it is derived from the
+    pseudonym key, which lets whoever resolves pseudonyms also re-sign the log:
+    production sets its own. ``webhook_url`` adds a webhook sink to the log
+    sink; its requests are signed with ``webhook_key``.
+    """
+
+    key: str | None = None
+    retention_days: int = 365
+    checkpoint_every: int = 1000
+    checkpoint_interval_s: float = 60.0
+    max_backlog: int = 100_000
+    log_alerts: bool = True
+    webhook_url: str | None = None
+    webhook_key: str | None = None
+    webhook_timeout_s: float = 5.0
+    retry_base_s: float = 2.0
+    retry_max_s: float = 3600.0
+
+    def validate(self) -> None:
+        """Raise ConfigurationError naming the first bad audit setting."""
+        if self.key is not None and len(self.key) < MIN_KEY_LENGTH:
+            raise ConfigurationError(f"audit.key: must be at least {MIN_KEY_LENGTH} characters of secret")
+        for name in ("retention_days", "checkpoint_every", "max_backlog"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"audit.{name}: must be positive")
+        for name in ("checkpoint_interval_s", "webhook_timeout_s", "retry_base_s", "retry_max_s"):
+            if getattr(self, name) <= 0:
+                raise ConfigurationError(f"audit.{name}: must be positive")
+        if self.webhook_url is not None:
+            if urlsplit(self.webhook_url).scheme not in ("http", "https") or not urlsplit(self.webhook_url).netloc:
+                raise ConfigurationError(f"audit.webhook_url: {self.webhook_url!r} is not an http(s) URL")
+            if len(self.webhook_key or "") < MIN_KEY_LENGTH:
+                raise ConfigurationError(f"audit.webhook_key: a webhook needs a signing key of at least {MIN_KEY_LENGTH} characters")
+
+    @property
+    def sinks(self) -> tuple[str, ...]:
+        """The names of the configured alert sinks."""
+        return (*(("log",) if self.log_alerts else ()), *(("webhook",) if self.webhook_url else ()))

@@ -1,0 +1,170 @@
+"""Verification of the access log: the whole chain, every checkpoint, the signed head.
+
+What each tampering looks like:
+
+- an entry edited in place: its stored hash no longer matches (named exactly);
+- edited and every later hash recomputed: the next checkpoint or the head no
+  longer matches, and the attacker cannot re-sign it without the audit key;
+- deleted: a gap in the sequence numbers;
+- reordered: an entry's hash does not follow from its predecessor's;
+- truncated at the end: the signed head (updated with every commit) names a
+  later entry; at the start: no signed checkpoint anchors the first entry, or
+  the anchor is younger than the retention period.
+
+Entries removed from the end *together with* the head row and the checkpoints
+that cover them cannot be told from a shorter log by the file alone: compare
+with a checkpoint kept elsewhere (``expect``; each one is also written to the
+application log).
+"""
+
+from __future__ import annotations
+
+import sqlite3
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from accessguard.audit.access_log import connect
+from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
+
+
+@dataclass(frozen=True)
+class Verification:
+    ok: bool
+    entries: int
+    first_seq: int | None
+    last_seq: int | None
+    checkpoints: int
+    problem: str | None = None
+    bad_entry: int | None = None
+    notes: list[str] = field(default_factory=list)
+
+    def describe(self) -> str:
+        if not self.ok:
+            return f"TAMPERED: {self.problem}"
+        span = f"entries #{self.first_seq}..#{self.last_seq}" if self.entries else "no entries"
+        return f"ok: {span} ({self.entries}), {self.checkpoints} signed checkpoints, signed head at #{self.last_seq or 0}"
+
+
+class _Tampered(Exception):
+    def __init__(self, problem: str, bad_entry: int | None) -> None:
+        super().__init__(problem)
+        self.problem = problem
+        self.bad_entry = bad_entry
+
+
+def verify(
+    path: Path | str,
+    signer: CheckpointSigner,
+    *,
+    now: float,
+    retention_s: float,
+    expect: tuple[int, bytes] | None = None,
+) -> Verification:
+    """Check the access log at ``path``; the result names the first bad entry."""
+    if not Path(path).exists():
+        return Verification(False, 0, None, None, 0, f"{path} does not exist")
+    db = connect(path, readonly=True)
+    try:
+        db.execute("BEGIN")  # one snapshot, while writers go on
+        checkpoints = {
+            int(seq): Checkpoint(int(seq), float(t), bytes(h), str(s))
+            for seq, t, h, s in db.execute("SELECT seq, time, hash, signature FROM checkpoints")
+        }
+        row = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1").fetchone()
+        head = Checkpoint(int(row[0]), float(row[1]), bytes(row[2]), str(row[3])) if row else None
+        try:
+            count, first, last = _check(_entries(db), checkpoints, head, signer, now, retention_s, expect)
+        except _Tampered as exc:
+            return Verification(False, 0, None, None, len(checkpoints), exc.problem, exc.bad_entry)
+        return Verification(True, count, first, last, len(checkpoints))
+    except sqlite3.Error as exc:
+        return Verification(False, 0, None, None, 0, f"{path}: unreadable: {exc}")
+    finally:
+        db.close()
+
+
+def _entries(db: sqlite3.Connection) -> Iterator[tuple[Entry, bytes]]:
+    for seq, t, kind, subject, route, patient, decision_id, detail, stored in db.execute(
+        "SELECT seq, time, kind, subject, route, patient, decision_id, detail, hash FROM entries ORDER BY seq"
+    ):
+        yield Entry(seq, t, kind, subject, route, patient, decision_id, detail), bytes(stored)
+
+
+def _check(
+    entries: Iterator[tuple[Entry, bytes]],
+    checkpoints: dict[int, Checkpoint],
+    head: Checkpoint | None,
+    signer: CheckpointSigner,
+    now: float,
+    retention_s: float,
+    expect: tuple[int, bytes] | None,
+) -> tuple[int, int | None, int | None]:
+    """Walk the chain; returns (entries, first seq, last seq) or raises _Tampered."""
+    for point in sorted(checkpoints.values(), key=lambda p: p.seq):
+        if not signer.valid("checkpoint", point):
+            raise _Tampered(f"checkpoint at #{point.seq}: bad signature (forged, edited, or another audit key)", point.seq)
+    if head is not None and not signer.valid("head", head):
+        raise _Tampered(f"head at #{head.seq}: bad signature (forged, edited, or another audit key)", head.seq)
+    first: int | None = None
+    previous: int | None = None
+    chain = GENESIS
+    last_anchor = 0
+    count = 0
+    for entry, stored in entries:
+        if previous is None:
+            chain = _anchor(entry.seq, checkpoints, now, retention_s)
+            first, last_anchor = entry.seq, entry.seq - 1
+        elif entry.seq != previous + 1:
+            raise _Tampered(f"entry #{previous + 1} is missing (deleted)" + _range(previous + 1, entry.seq - 1), previous + 1)
+        expected = entry.chained_to(chain)
+        if expected != stored:
+            raise _Tampered(f"entry #{entry.seq} was altered or moved: its hash does not follow from entry #{entry.seq - 1}", entry.seq)
+        signed = checkpoints.get(entry.seq)
+        if signed is not None:
+            if signed.hash != expected:
+                raise _Tampered(
+                    f"entries #{last_anchor + 1}..#{entry.seq} were rewritten:"
+                    f" the chain no longer matches the checkpoint signed at #{entry.seq}",
+                    last_anchor + 1,
+                )
+            last_anchor = entry.seq
+        if expect is not None and expect[0] == entry.seq and expect[1] != expected:
+            raise _Tampered(f"entries up to #{entry.seq} differ from the external checkpoint", last_anchor + 1)
+        chain, previous = expected, entry.seq
+        count += 1
+    last = previous if previous is not None else max((p.seq for p in checkpoints.values()), default=0)
+    if head is None:
+        if count or checkpoints:
+            raise _Tampered("the signed head is missing (deleted), so the end of the log cannot be trusted", last)
+        return 0, None, None
+    if head.seq > last:
+        raise _Tampered(f"entry #{last + 1} is missing (truncated)" + _range(last + 1, head.seq), last + 1)
+    if head.seq < last:
+        raise _Tampered(f"entries #{head.seq + 1}..#{last} were added after the signed head", head.seq + 1)
+    if not count:
+        chain = checkpoints[last].hash if last in checkpoints else GENESIS
+    if head.hash != chain:
+        raise _Tampered(f"entries #{last_anchor + 1}..#{last} were rewritten: the chain no longer matches the signed head", last_anchor + 1)
+    beyond = [p.seq for p in checkpoints.values() if p.seq > last]
+    if beyond:
+        raise _Tampered(f"entry #{last + 1} is missing (truncated): a checkpoint is signed at #{max(beyond)}", last + 1)
+    if expect is not None and expect[0] > last:
+        raise _Tampered(f"entry #{last + 1} is missing (truncated): the external checkpoint is at #{expect[0]}", last + 1)
+    return count, first, previous
+
+
+def _anchor(first: int, checkpoints: dict[int, Checkpoint], now: float, retention_s: float) -> bytes:
+    """The hash the first remaining entry chains to: genesis, or the checkpoint retention pruning left."""
+    if first == 1:
+        return GENESIS
+    anchor = checkpoints.get(first - 1)
+    if anchor is None:
+        raise _Tampered("entry #1 is missing (deleted)" + _range(1, first - 1) + ", and no signed checkpoint anchors what remains", 1)
+    if anchor.time >= now - retention_s:
+        raise _Tampered(f"entries #1..#{first - 1} were removed before their retention period ended", 1)
+    return anchor.hash
+
+
+def _range(first: int, last: int) -> str:
+    return f" (entries #{first}..#{last})" if last > first else ""

@@ -1,0 +1,71 @@
+"""Containment: neutralise a compromised account in one step, and give it back.
+
+Order matters. The status changes first, in the account directory every
+process reads on every request: from then on no process lets the account log
+in, and any request that reaches the policy is denied ``account_suspended``.
+Then its sessions are revoked in the shared store, so a live session's next
+request finds none. A login that was already past its status check when the
+suspension began can still create a session after the revocation; that
+session is denied by the policy while the account is suspended, and
+``resume`` revokes sessions again, before the status changes back, so it
+never comes back to life.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from accessguard.audit.access_log import AccessLog
+from accessguard.authn.accounts import Accounts
+from accessguard.errors import AccessGuardError
+from accessguard.store.base import Store
+
+
+class UnknownAccount(AccessGuardError):
+    """No account has that id."""
+
+
+@dataclass(frozen=True)
+class Suspension:
+    account: str
+    sessions_revoked: int
+    authenticators_revoked: int
+
+
+def suspend(
+    accounts: Accounts,
+    store: Store,
+    access_log: AccessLog,
+    account_id: str,
+    reason: str,
+    *,
+    operator: str,
+    revoke_authenticators: bool = False,
+) -> Suspension:
+    """Suspend an account, revoke its sessions (and authenticators), log and alert."""
+    if not accounts.set_status(account_id, "suspended"):
+        raise UnknownAccount(f"no account {account_id!r}")
+    sessions = store.revoke_sessions(account_id)
+    authenticators = accounts.revoke_authenticators(account_id) if revoke_authenticators else 0
+    access_log.event(
+        account_id,
+        {
+            "event": "account_suspended",
+            "reason": reason,
+            "operator": operator,
+            "sessions_revoked": sessions,
+            "authenticators_revoked": authenticators,
+        },
+        alert=("account_suspended",),
+    )
+    return Suspension(account_id, sessions, authenticators)
+
+
+def resume(accounts: Accounts, store: Store, access_log: AccessLog, account_id: str, *, operator: str) -> int:
+    """Give a suspended account back, with no session alive; returns the sessions revoked on the way."""
+    if accounts.get(account_id) is None:
+        raise UnknownAccount(f"no account {account_id!r}")
+    sessions = store.revoke_sessions(account_id)  # before the status: a stale session must never see the account active
+    accounts.set_status(account_id, "active")
+    access_log.event(account_id, {"event": "account_resumed", "operator": operator, "sessions_revoked": sessions})
+    return sessions
