@@ -123,7 +123,12 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
 
 
 class AccessLog:
-    """Append-only, hash-chained, batched. Build once per process; ``close()`` flushes."""
+    """Append-only, hash-chained, batched. Build once per process; ``close()`` flushes.
+
+    With ``prune`` (the guard's process) the writer also deletes what the
+    retention period has expired, hourly; command-line tools, which may not
+    know the service's retention, pass ``prune=False``.
+    """
 
     def __init__(
         self,
@@ -132,8 +137,11 @@ class AccessLog:
         pseudonym_key: str,
         clock: Callable[[], float] = time.time,
         on_alert: Callable[[], None] | None = None,
+        *,
+        prune: bool = True,
     ) -> None:
         self.path = Path(path)
+        self._prune = prune
         self.settings = settings
         self.clock = clock
         self._on_alert = on_alert
@@ -281,7 +289,7 @@ class AccessLog:
                 log.info("access log checkpoint #%d %s (%s)", checkpoint.seq, checkpoint.hash.hex(), self.path)
             if alerts and self._on_alert is not None:
                 self._on_alert()
-            if time.monotonic() - last_prune > PRUNE_EVERY_S:
+            if self._prune and time.monotonic() - last_prune > PRUNE_EVERY_S:
                 last_prune = time.monotonic()
                 try:
                     prune(db, self.clock() - self.settings.retention_days * 86400.0)

@@ -26,6 +26,7 @@ import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 from accessguard.audit.access_log import ANY_SINK, connect
@@ -203,16 +204,23 @@ class AlertDispatcher:
             raise DeliveryFailed(f"HTTP {status}")
 
 
-def pending_alerts(path: Path | str) -> list[dict[str, object]]:
-    """Alerts not yet delivered to some sink (for ``accessguard audit alerts``)."""
-    db = connect(path)
+@dataclass(frozen=True)
+class PendingAlert:
+    alert_id: str
+    sink: str
+    attempts: int
+    next_attempt: float
+    last_error: str | None
+    reasons: list[str]
+
+
+def pending_alerts(path: Path | str) -> list[PendingAlert]:
+    """Alerts not yet delivered to some sink (``*``: not yet fanned out by a running guard)."""
+    db = connect(path, readonly=True)
     try:
         rows = db.execute(
             "SELECT alert_id, sink, attempts, next_attempt, last_error, payload FROM alerts WHERE delivered IS NULL ORDER BY id"
         ).fetchall()
     finally:
         db.close()
-    return [
-        {"alert_id": a, "sink": s, "attempts": n, "next_attempt": t, "last_error": e, "reasons": json.loads(p).get("reasons", [])}
-        for a, s, n, t, e, p in rows
-    ]
+    return [PendingAlert(a, s, n, t, e, list(json.loads(p).get("reasons", []))) for a, s, n, t, e, p in rows]

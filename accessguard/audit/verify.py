@@ -136,7 +136,7 @@ def _check(
     last = previous if previous is not None else max((p.seq for p in checkpoints.values()), default=0)
     if head is None:
         if count or checkpoints:
-            raise _Tampered("the signed head is missing (deleted), so the end of the log cannot be trusted", last)
+            raise _Tampered("the signed head is missing (deleted), so the end of the log cannot be trusted", last + 1)
         return 0, None, None
     if head.seq > last:
         raise _Tampered(f"entry #{last + 1} is missing (truncated)" + _range(last + 1, head.seq), last + 1)

@@ -6,13 +6,13 @@ import argparse
 import logging
 import sys
 
-from accessguard.cli import admin, demo, policy
+from accessguard.cli import account, admin, audit, demo, policy
 
 
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accessguard", description="Authorisation middleware for e-health patient directories.")
     commands = root.add_subparsers(dest="command", required=True)
-    for register in (demo.register, policy.register, admin.register):
+    for register in (demo.register, policy.register, admin.register, audit.register, account.register):
         register(commands)
     return root
 

@@ -1,12 +1,58 @@
-"""Options shared by every command."""
+"""Options and helpers shared by every command."""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+from datetime import UTC, datetime
 from pathlib import Path
+
+from accessguard.audit.access_log import AccessLog
+from accessguard.audit.settings import AuditSettings
+from accessguard.errors import AccessGuardError, ConfigurationError
 
 DEFAULT_DATA_DIR = Path(".accessguard")
 
 
+class CommandError(AccessGuardError):
+    """A command cannot run as asked; the message says why."""
+
+
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where state, keys and logs live (default: %(default)s)")
+
+
+def stored_key(data_dir: Path, name: str) -> str:
+    """A key from ``ACCESSGUARD_<NAME>`` or else ``DATA_DIR/keys.json``; never made up here."""
+    variable = "ACCESSGUARD_" + name.upper()
+    if os.environ.get(variable):
+        return os.environ[variable]
+    path = Path(data_dir) / "keys.json"
+    try:
+        keys = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, json.JSONDecodeError) as exc:
+        raise ConfigurationError(f"{path}: unreadable: {exc}") from None
+    if not isinstance(keys, dict) or not isinstance(keys.get(name), str):
+        raise ConfigurationError(f"{name}: set {variable} or keep it in {path}")
+    return str(keys[name])
+
+
+def iso_time(seconds: float) -> str:
+    """Unix seconds as ISO 8601 UTC, to the second."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def audit_key(data_dir: Path) -> str | None:
+    """The audit key, or None where the service derives it from the pseudonym key."""
+    try:
+        return stored_key(data_dir, "audit_key")
+    except ConfigurationError:
+        return None
+
+
+def open_access_log(data_dir: Path) -> AccessLog:
+    """The access log for a command that appends events; the service alone prunes (it knows the retention)."""
+    return AccessLog(
+        Path(data_dir) / "audit.db", AuditSettings(key=audit_key(data_dir)), stored_key(data_dir, "pseudonym_key"), prune=False
+    )

@@ -1,0 +1,190 @@
+"""``accessguard audit``: verify the access log, scope a breach, work the review queue, watch alerts.
+
+Keys come from ``ACCESSGUARD_PSEUDONYM_KEY`` / ``ACCESSGUARD_AUDIT_KEY`` or
+``DATA_DIR/keys.json``: ``scope`` and ``reviews`` need the pseudonym key
+(to resolve patients), ``verify`` the audit key (to check signatures).
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import getpass
+import io
+import json
+import re
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from accessguard.audit.alerts import pending_alerts
+from accessguard.audit.chain import CheckpointSigner
+from accessguard.audit.reviews import close_review, list_reviews
+from accessguard.audit.scope import breach_scope
+from accessguard.audit.sealed_ids import PatientIdSealer
+from accessguard.audit.settings import AuditSettings
+from accessguard.audit.verify import verify
+from accessguard.cli.common import CommandError, add_data_dir, audit_key, iso_time, open_access_log, stored_key
+
+_RELATIVE = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def register(commands: Any) -> None:
+    parser: argparse.ArgumentParser = commands.add_parser("audit", help="verify the access log, scope a breach, review emergencies")
+    actions = parser.add_subparsers(dest="audit_command", required=True)
+
+    check = actions.add_parser("verify", help="check the hash chain, checkpoints and signed head; exit 1 on any tampering")
+    add_data_dir(check)
+    check.add_argument(
+        "--retention-days", type=int, default=AuditSettings.retention_days, help="the service's retention (default: %(default)s)"
+    )
+    check.add_argument("--expect", metavar="SEQ:HASH", help="a checkpoint kept elsewhere (the application log) that must still hold")
+    check.set_defaults(run=run_verify)
+
+    scope = actions.add_parser("scope", help="patients whose identity records an account was served in a window")
+    add_data_dir(scope)
+    scope.add_argument("--subject", required=True, help="the account (professional id)")
+    scope.add_argument(
+        "--since", required=True, type=parse_time, help="ISO 8601 time (UTC unless an offset is given), Unix seconds, or 72h / 7d ago"
+    )
+    scope.add_argument("--until", type=parse_time, help="same forms; default: now")
+    scope.add_argument("--format", choices=("table", "csv", "json"), default="table")
+    scope.set_defaults(run=run_scope)
+
+    reviews = actions.add_parser("reviews", help="the after-the-fact review queue of emergency (break-the-glass) access")
+    review_actions = reviews.add_subparsers(dest="reviews_command", required=True)
+    listing = review_actions.add_parser("list", help="open reviews (--all: closed ones too)")
+    add_data_dir(listing)
+    listing.add_argument("--all", action="store_true")
+    listing.add_argument("--format", choices=("table", "json"), default="table")
+    listing.set_defaults(run=run_reviews_list)
+    closing = review_actions.add_parser("close", help="close a review with the reviewer's conclusion")
+    add_data_dir(closing)
+    closing.add_argument("review", help="the declaration id shown by `reviews list`")
+    closing.add_argument("--note", required=True, help="the conclusion (justified, escalated, ...)")
+    closing.add_argument("--by", default=getpass.getuser(), help="the reviewer (default: %(default)s)")
+    closing.set_defaults(run=run_reviews_close)
+
+    alerts = actions.add_parser("alerts", help="alerts not yet delivered to a sink, with their last error")
+    add_data_dir(alerts)
+    alerts.add_argument("--format", choices=("table", "json"), default="table")
+    alerts.set_defaults(run=run_alerts)
+
+
+def _audit_db(args: argparse.Namespace) -> Path:
+    path: Path = args.data_dir / "audit.db"
+    if not path.exists():
+        raise CommandError(f"no access log at {path}")
+    return path
+
+
+def parse_time(text: str) -> float:
+    """ISO 8601 (naive means UTC), Unix seconds, or a duration ago (``90m``, ``72h``, ``7d``)."""
+    relative = _RELATIVE.match(text)
+    if relative:
+        return time.time() - int(relative[1]) * _UNITS[relative[2]]
+    if text.isdigit():
+        return float(text)
+    try:
+        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a time (ISO 8601, Unix seconds, or 72h / 7d)") from None
+    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
+
+
+def run_verify(args: argparse.Namespace) -> int:
+    path = _audit_db(args)
+    expect = None
+    if args.expect:
+        seq, _, digest = args.expect.partition(":")
+        if not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
+            raise CommandError("--expect takes SEQ:HASH (the hex hash of a checkpoint line)")
+        expect = (int(seq), bytes.fromhex(digest))
+    signer = CheckpointSigner(audit_key(args.data_dir), stored_key(args.data_dir, "pseudonym_key"))
+    result = verify(path, signer, now=time.time(), retention_s=args.retention_days * 86400.0, expect=expect)
+    print(result.describe())
+    return 0 if result.ok else 1
+
+
+def run_scope(args: argparse.Namespace) -> int:
+    path = _audit_db(args)
+    since: float = args.since
+    until: float = args.until if args.until is not None else time.time()
+    if until <= since:
+        raise CommandError("--until must be after --since")
+    exposures = breach_scope(path, PatientIdSealer(stored_key(args.data_dir, "pseudonym_key")), args.subject, since, until)
+    records = [{"patient": e.patient, "count": e.count, "first": iso_time(e.first), "last": iso_time(e.last)} for e in exposures]
+    unresolved = [e.pseudonym for e in exposures if e.patient is None]
+    if args.format == "json":
+        print(json.dumps(records, indent=2))
+    elif args.format == "csv":
+        out = io.StringIO()
+        writer = csv.DictWriter(out, fieldnames=["patient", "count", "first", "last"], lineterminator="\n")
+        writer.writeheader()
+        writer.writerows(records)
+        print(out.getvalue(), end="")
+    else:
+        print(_table(["patient", "count", "first", "last"], [[r["patient"] or "?", r["count"], r["first"], r["last"]] for r in records]))
+        total = sum(e.count for e in exposures)
+        print(f"\n{len(records)} patients, {total} identity records served to {args.subject} from {iso_time(since)} to {iso_time(until)}")
+    if unresolved:
+        print(
+            f"accessguard: {len(unresolved)} pseudonyms could not be resolved (wrong pseudonym key or damaged log): "
+            + ", ".join(unresolved[:5]),
+            file=sys.stderr,
+        )
+        return 1
+    return 0
+
+
+def run_reviews_list(args: argparse.Namespace) -> int:
+    reviews = list_reviews(_audit_db(args), PatientIdSealer(stored_key(args.data_dir, "pseudonym_key")), include_closed=args.all)
+    if args.format == "json":
+        print(json.dumps([asdict(r) for r in reviews], indent=2))
+        return 0
+    rows = [
+        [
+            r.id,
+            r.subject,
+            r.patient or "?",
+            iso_time(r.declared_at),
+            r.accesses,
+            "open" if r.closed_at is None else f"closed by {r.closed_by}",
+            r.reason,
+        ]
+        for r in reviews
+    ]
+    print(_table(["review", "subject", "patient", "declared", "accesses", "status", "reason"], rows))
+    return 0
+
+
+def run_reviews_close(args: argparse.Namespace) -> int:
+    _audit_db(args)
+    access_log = open_access_log(args.data_dir)
+    try:
+        close_review(access_log, args.review, args.by, args.note)
+    finally:
+        access_log.close()
+    print(f"review {args.review} closed by {args.by}")
+    return 0
+
+
+def run_alerts(args: argparse.Namespace) -> int:
+    alerts = pending_alerts(_audit_db(args))
+    if args.format == "json":
+        print(json.dumps([asdict(a) for a in alerts], indent=2))
+        return 0
+    rows = [[a.alert_id, a.sink, a.attempts, ",".join(a.reasons), a.last_error or ""] for a in alerts]
+    print(_table(["alert", "sink", "attempts", "reasons", "last error"], rows))
+    return 0
+
+
+def _table(headers: list[str], rows: Sequence[Sequence[object]]) -> str:
+    cells = [[str(c) for c in row] for row in [headers, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
