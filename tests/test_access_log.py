@@ -12,15 +12,18 @@ import textwrap
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+import pyotp
 import pytest
+from starlette.testclient import TestClient
 
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
 from accessguard.audit.chain import GENESIS, CheckpointSigner, Entry
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import Verification, verify
 from accessguard.decision import Decision, Outcome
+from accessguard.demo.app import build
 from tests.audit_support import run_cli
-from tests.conftest import Clock
+from tests.conftest import CAEN, Clock, _accounts, _copy_demo
 
 AUDIT_KEY = "a" * 48
 PSEUDONYM_KEY = "p" * 48
@@ -288,3 +291,27 @@ def test_no_acknowledged_entry_is_lost_when_writers_are_killed(tmp_path: Path) -
             assert stored >= count, f"{name}: {count} acknowledged, {stored} stored"
     result = verify(path, CheckpointSigner(AUDIT_KEY, PSEUDONYM_KEY), now=0, retention_s=RETENTION_S)
     assert result.ok, result.problem
+
+
+def test_the_guard_refuses_rather_than_serve_unlogged(demo_template: Path, tmp_path: Path) -> None:
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    clock = Clock()
+    app, guard = build(data_dir, clock=clock, audit=AuditSettings(max_backlog=2))
+    try:
+        client = TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
+        doctor = _accounts(data_dir)["dr.martin"]
+        assert client.post("/login", json={"username": "dr.martin", "password": doctor.password}).status_code == 200
+        assert client.post("/accessguard/step-up/totp", json={"code": pyotp.TOTP(doctor.totp_secret).at(int(clock.now))}).status_code == 200
+        blocker = sqlite3.connect(data_dir / "audit.db", isolation_level=None)
+        blocker.execute("BEGIN EXCLUSIVE")  # the access log cannot commit
+        assert client.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200  # decision + served queued
+        refused = client.get("/patients/pat-0002", headers={"x-forwarded-for": CAEN})
+        assert refused.status_code == 503 and refused.headers["content-type"] == "application/problem+json"
+        blocker.execute("ROLLBACK")
+        blocker.close()
+        guard.access_log.flush(timeout=30)
+    finally:
+        guard.close()
+    with sqlite3.connect(data_dir / "audit.db") as db:
+        kinds = [kind for (kind,) in db.execute("SELECT kind FROM entries ORDER BY seq")]
+    assert kinds == ["decision", "served"]
