@@ -2,9 +2,10 @@
 
 The request path only enqueues (a lock and a list append). One writer thread
 per process commits what is queued in one transaction per batch (group
-commit), with ``synchronous=FULL``: an entry is **acknowledged** when that
-commit has returned, and from then on it survives a crash of the process or
-of the machine. ``flush()`` waits until everything enqueued before the call is
+commit; a small batch waits ``COMMIT_WINDOW_S`` for company), with
+``synchronous=FULL``: an entry is **acknowledged** when that commit has
+returned, and from then on it survives a crash of the process or of the
+machine. ``flush()`` waits until everything enqueued before the call is
 acknowledged; events (suspensions, emergency declarations, review closures)
 are always waited for. Several processes may share the file: each batch reads
 the chain's head inside its ``BEGIN IMMEDIATE`` transaction.
@@ -37,6 +38,9 @@ log = logging.getLogger("accessguard.audit")
 
 BUSY_TIMEOUT_S = 5.0
 MAX_BATCH = 5000
+#: Group commit: a small batch waits this long for more entries, since each commit (an fsync) costs far more than an entry.
+COMMIT_WINDOW_S = 0.005
+COMMIT_BATCH = 256
 #: The writer may fail this long (disk full, file locked) before requests are refused.
 FAILING_GRACE_S = 5.0
 PRUNE_EVERY_S = 3600.0
@@ -263,6 +267,10 @@ class AccessLog:
                 self._cond.wait_for(lambda: bool(self._pending) or self._closed)
                 if not self._pending:
                     break
+                linger = not self._closed and len(self._pending) < COMMIT_BATCH
+            if linger:
+                time.sleep(COMMIT_WINDOW_S)
+            with self._cond:
                 batch = self._pending[:MAX_BATCH]
             try:
                 db = db or connect(self.path)
