@@ -2,7 +2,7 @@
 
 The request path only enqueues (a lock and a list append). One writer thread
 per process commits what is queued in one transaction per batch (group
-commit; a small batch waits ``COMMIT_WINDOW_S`` for company), with
+commit; a small batch waits ``commit_window_s`` for company), with
 ``synchronous=FULL``: an entry is **acknowledged** when that commit has
 returned, and from then on it survives a crash of the process or of the
 machine. ``flush()`` waits until everything enqueued before the call is
@@ -37,9 +37,9 @@ from accessguard.errors import StoreError
 log = logging.getLogger("accessguard.audit")
 
 BUSY_TIMEOUT_S = 5.0
+#: Entries per transaction at most, so writers in other processes never wait long for the lock.
 MAX_BATCH = 5000
-#: Group commit: a small batch waits this long for more entries, since each commit (an fsync) costs far more than an entry.
-COMMIT_WINDOW_S = 0.005
+#: A batch this large is committed at once, without waiting out the commit window.
 COMMIT_BATCH = 256
 #: The writer may fail this long (disk full, file locked) before requests are refused.
 FAILING_GRACE_S = 5.0
@@ -269,9 +269,9 @@ class AccessLog:
                     break
                 linger = not self._closed and len(self._pending) < COMMIT_BATCH
             if linger:
-                time.sleep(COMMIT_WINDOW_S)
+                time.sleep(self.settings.commit_window_s)
             with self._cond:
-                batch = self._pending[:MAX_BATCH]
+                batch = _first_entries(self._pending, MAX_BATCH)
             try:
                 db = db or connect(self.path)
                 alerts, checkpoint = self._commit(db, batch)
@@ -411,6 +411,16 @@ class AccessLog:
                 self._sealed.clear()
             sealed = self._sealed[pseudonym] = self._sealer.seal(pseudonym, patient_id)
         return sealed
+
+
+def _first_entries(pending: list[_Item], limit: int) -> list[_Item]:
+    """The oldest queued items holding about ``limit`` entries (at least one item)."""
+    entries = 0
+    for count, item in enumerate(pending, start=1):
+        entries += len(item.patients) if isinstance(item, _Served) else 1
+        if entries >= limit:
+            return pending[:count]
+    return pending[:]
 
 
 def prune(db: sqlite3.Connection, cutoff: float) -> int:
