@@ -15,8 +15,10 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from accessguard.admin import actions
 from accessguard.audit.access_log import AccessLog
 from accessguard.authn.accounts import Accounts
+from accessguard.authn.authenticators import Authenticators
 from accessguard.errors import AccessGuardError
 from accessguard.store.base import Store
 
@@ -34,6 +36,7 @@ class Suspension:
 
 def suspend(
     accounts: Accounts,
+    authenticators: Authenticators,
     store: Store,
     access_log: AccessLog,
     account_id: str,
@@ -42,11 +45,11 @@ def suspend(
     operator: str,
     revoke_authenticators: bool = False,
 ) -> Suspension:
-    """Suspend an account, revoke its sessions (and authenticators), log and alert."""
+    """Suspend an account, revoke its sessions (and its TOTP apps and security keys), log and alert."""
     if not accounts.set_status(account_id, "suspended"):
         raise UnknownAccount(f"no account {account_id!r}")
     sessions = store.revoke_sessions(account_id)
-    authenticators = accounts.revoke_authenticators(account_id) if revoke_authenticators else 0
+    revoked = len(actions.revoke(authenticators, account_id, None, by=operator)) if revoke_authenticators else 0
     access_log.event(
         account_id,
         {
@@ -54,11 +57,11 @@ def suspend(
             "reason": reason,
             "operator": operator,
             "sessions_revoked": sessions,
-            "authenticators_revoked": authenticators,
+            "authenticators_revoked": revoked,
         },
         alert=("account_suspended",),
     )
-    return Suspension(account_id, sessions, authenticators)
+    return Suspension(account_id, sessions, revoked)
 
 
 def resume(accounts: Accounts, store: Store, access_log: AccessLog, account_id: str, *, operator: str) -> int:

@@ -124,7 +124,7 @@ def test_a_session_born_during_suspension_is_refused_and_never_revived(asgi_demo
     guard = asgi_demo.guard
     doctor = asgi_demo.login("dr.martin")
     assert doctor.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200
-    suspension = suspend(guard.accounts, guard.store, guard.access_log, "dr.martin", "phished", operator="soc")
+    suspension = suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "dr.martin", "phished", operator="soc")
     assert suspension.sessions_revoked == 1 and suspension.authenticators_revoked == 0
     # a login that passed its status check just before the suspension creates its session just after it
     session, cookie = guard.sessions.start("dr.martin", "pwd", int(asgi_demo.clock.now))
@@ -135,7 +135,7 @@ def test_a_session_born_during_suspension_is_refused_and_never_revived(asgi_demo
     assert response.status_code == 403 and response.json()["reasons"] == ["account_suspended"]
     assert resume(guard.accounts, guard.store, guard.access_log, "dr.martin", operator="soc") == 1
     assert late.get("/patients/pat-0002", headers={"x-forwarded-for": CAEN}).status_code == 401
-    assert guard.accounts.totp_secret("dr.martin") is not None  # authenticators stay unless asked
+    assert [a.state for a in guard.authenticators.of_account("dr.martin")] == ["active"]  # authenticators stay unless asked
 
 
 def test_suspension_is_logged_and_alerted(asgi_demo: Demo) -> None:

@@ -1,16 +1,20 @@
-"""``accessguard account suspend|resume``: containment of a compromised account, in one command."""
+"""``accessguard account suspend|resume``: containment of a compromised account, in one command.
+
+Like ``accessguard admin``, it needs no encryption key: it handles no TOTP seed.
+"""
 
 from __future__ import annotations
 
 import argparse
 import getpass
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from accessguard.audit.access_log import AccessLog
 from accessguard.authn.accounts import Accounts
-from accessguard.authn.sealing import Sealer
-from accessguard.cli.common import CommandError, add_data_dir, open_access_log, stored_key
+from accessguard.authn.authenticators import Authenticators
+from accessguard.cli.common import CommandError, add_data_dir, open_access_log
 from accessguard.containment import resume, suspend
 from accessguard.store import Store, open_store
 
@@ -21,7 +25,7 @@ def register(commands: Any) -> None:
     suspending = actions.add_parser("suspend", help="refuse the account everywhere: status, sessions, optionally authenticators")
     suspending.add_argument("user")
     suspending.add_argument("--reason", required=True, help="why (kept in the access log and sent with the alert)")
-    suspending.add_argument("--revoke-authenticators", action="store_true", help="also remove its TOTP and security keys")
+    suspending.add_argument("--revoke-authenticators", action="store_true", help="also revoke its TOTP apps and security keys")
     suspending.set_defaults(run=run_suspend)
     resuming = actions.add_parser("resume", help="give a suspended account back (its sessions stay revoked)")
     resuming.add_argument("user")
@@ -31,41 +35,57 @@ def register(commands: Any) -> None:
         action.add_argument("--store", metavar="URL", help="the state store the service uses (default: sqlite:///DATA_DIR/accessguard.db)")
 
 
-def _parts(args: argparse.Namespace) -> tuple[Accounts, Store, AccessLog]:
+@dataclass
+class _Parts:
+    accounts: Accounts
+    authenticators: Authenticators
+    store: Store
+    access_log: AccessLog
+
+    def close(self) -> None:
+        self.access_log.close()
+        self.store.close()
+        self.accounts.close()
+
+
+def _open(args: argparse.Namespace) -> _Parts:
     data_dir: Path = args.data_dir
     if not (data_dir / "accounts.db").exists():
         raise CommandError(f"no account directory at {data_dir / 'accounts.db'}")
-    accounts = Accounts(data_dir / "accounts.db", Sealer(stored_key(data_dir, "encryption_key")))
+    accounts = Accounts(data_dir / "accounts.db")
     store = open_store(args.store or f"sqlite:///{data_dir / 'accessguard.db'}")
-    return accounts, store, open_access_log(data_dir)
+    return _Parts(accounts, Authenticators(accounts.database), store, open_access_log(data_dir))
+
+
+def _operator() -> str:
+    return f"cli:{getpass.getuser()}"
 
 
 def run_suspend(args: argparse.Namespace) -> int:
-    accounts, store, access_log = _parts(args)
+    parts = _open(args)
     try:
         done = suspend(
-            accounts,
-            store,
-            access_log,
+            parts.accounts,
+            parts.authenticators,
+            parts.store,
+            parts.access_log,
             args.user,
             args.reason,
-            operator=getpass.getuser(),
+            operator=_operator(),
             revoke_authenticators=args.revoke_authenticators,
         )
     finally:
-        access_log.close()
-        store.close()
+        parts.close()
     revoked = f", {done.authenticators_revoked} authenticators revoked" if args.revoke_authenticators else ""
     print(f"suspended {done.account}: {done.sessions_revoked} sessions revoked{revoked}; logged and alerted")
     return 0
 
 
 def run_resume(args: argparse.Namespace) -> int:
-    accounts, store, access_log = _parts(args)
+    parts = _open(args)
     try:
-        sessions = resume(accounts, store, access_log, args.user, operator=getpass.getuser())
+        sessions = resume(parts.accounts, parts.store, parts.access_log, args.user, operator=_operator())
     finally:
-        access_log.close()
-        store.close()
+        parts.close()
     print(f"resumed {args.user} ({sessions} sessions revoked on the way; it must log in again)")
     return 0

@@ -7,6 +7,7 @@ import hashlib
 import hmac
 import json
 import re
+import sqlite3
 import time
 from pathlib import Path
 from typing import Any
@@ -92,8 +93,10 @@ def test_subject_unknown_here_is_taken_from_the_token(provider: TestProvider, oi
     tokens = provider.tokens("ext.nobody", "pwd,sc")
     assert demo.guard.accounts.get("ext.nobody") is None
     assert get_patient(demo.client(), tokens.access_token).status_code == 200
-    log = (Path(demo.guard.settings.data_dir) / "decision-log.jsonl").read_text().splitlines()
-    assert json.loads(log[-1])["subject"] == "ext.nobody"
+    demo.guard.access_log.flush()
+    with sqlite3.connect(demo.guard.access_log.path) as db:
+        subjects = [subject for (subject,) in db.execute("SELECT subject FROM entries WHERE kind = 'decision' ORDER BY seq")]
+    assert subjects[-1] == "ext.nobody"
 
 
 def test_other_authorization_schemes_are_not_tokens(provider: TestProvider, oidc_demo: DemoFactory) -> None:
