@@ -6,7 +6,6 @@ Like ``accessguard admin``, it needs no encryption key: it handles no TOTP seed.
 from __future__ import annotations
 
 import argparse
-import getpass
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -14,7 +13,7 @@ from typing import Any
 from accessguard.audit.access_log import AccessLog
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import Authenticators
-from accessguard.cli.common import CommandError, add_data_dir, open_access_log
+from accessguard.cli.common import CommandError, add_data_dir, open_access_log, operator
 from accessguard.containment import resume, suspend
 from accessguard.store import Store, open_store
 
@@ -57,10 +56,6 @@ def _open(args: argparse.Namespace) -> _Parts:
     return _Parts(accounts, Authenticators(accounts.database), store, open_access_log(data_dir))
 
 
-def _operator() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
 def run_suspend(args: argparse.Namespace) -> int:
     parts = _open(args)
     try:
@@ -71,7 +66,7 @@ def run_suspend(args: argparse.Namespace) -> int:
             parts.access_log,
             args.user,
             args.reason,
-            operator=_operator(),
+            operator=operator(),
             revoke_authenticators=args.revoke_authenticators,
         )
     finally:
@@ -84,7 +79,7 @@ def run_suspend(args: argparse.Namespace) -> int:
 def run_resume(args: argparse.Namespace) -> int:
     parts = _open(args)
     try:
-        sessions = resume(parts.accounts, parts.store, parts.access_log, args.user, operator=_operator())
+        sessions = resume(parts.accounts, parts.store, parts.access_log, args.user, operator=operator())
     finally:
         parts.close()
     print(f"resumed {args.user} ({sessions} sessions revoked on the way; it must log in again)")

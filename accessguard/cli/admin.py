@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import datetime
-import getpass
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -19,7 +18,7 @@ from accessguard.admin import actions
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import KINDS, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, EnrolmentLinks
-from accessguard.cli.common import add_data_dir
+from accessguard.cli.common import add_data_dir, operator, parse_time, table
 from accessguard.errors import ConfigurationError
 from accessguard.store import open_store
 
@@ -73,18 +72,8 @@ def _open(data_dir: Path) -> tuple[Accounts, Authenticators]:
     return accounts, Authenticators(accounts.database)
 
 
-def _who() -> str:
-    return f"cli:{getpass.getuser()}"
-
-
 def _when(epoch: int | None) -> str:
     return datetime.datetime.fromtimestamp(epoch, datetime.UTC).strftime("%Y-%m-%d %H:%M:%SZ") if epoch else "-"
-
-
-def _table(headings: Sequence[str], rows: Sequence[Sequence[str]]) -> str:
-    widths = [max(len(h), *(len(r[i]) for r in rows)) for i, h in enumerate(headings)] if rows else [len(h) for h in headings]
-    lines = ["  ".join(cell.ljust(width) for cell, width in zip(row, widths, strict=True)).rstrip() for row in [headings, *rows]]
-    return "\n".join(lines)
 
 
 def _authenticator_rows(authenticators: Sequence[Authenticator]) -> list[list[str]]:
@@ -106,7 +95,7 @@ def users_list(args: argparse.Namespace) -> int:
         held = [a for a in authenticators.of_account(account.id) if a.state in ("active", "contained")]
         kinds = ", ".join(f"{sum(a.kind == k for a in held)} {k}" for k in KINDS if any(a.kind == k for a in held)) or "none"
         rows.append([account.id, account.kind, ",".join(account.roles), account.organisation, account.status, kinds])
-    print(_table(("USER", "KIND", "ROLES", "ORGANISATION", "STATUS", "AUTHENTICATORS"), rows))
+    print(table(("USER", "KIND", "ROLES", "ORGANISATION", "STATUS", "AUTHENTICATORS"), rows))
     return 0
 
 
@@ -114,7 +103,7 @@ def authenticators_list(args: argparse.Namespace) -> int:
     accounts, authenticators = _open(args.data_dir)
     if accounts.get(args.user) is None:
         return _unknown_user(args.user)
-    print(_table(AUTHENTICATOR_HEADINGS, _authenticator_rows([a for a in authenticators.of_account(args.user) if a.state != "pending"])))
+    print(table(AUTHENTICATOR_HEADINGS, _authenticator_rows([a for a in authenticators.of_account(args.user) if a.state != "pending"])))
     return 0
 
 
@@ -122,12 +111,12 @@ def authenticators_revoke(args: argparse.Namespace) -> int:
     accounts, authenticators = _open(args.data_dir)
     if accounts.get(args.user) is None:
         return _unknown_user(args.user)
-    revoked = actions.revoke(authenticators, args.user, None if args.all else args.id, by=_who())
+    revoked = actions.revoke(authenticators, args.user, None if args.all else args.id, by=operator())
     if not revoked:
         target = "no live authenticator" if args.all else f"no live authenticator {args.id!r}"
         print(f"accessguard: {args.user} has {target}", file=sys.stderr)
         return NOT_FOUND
-    print(_table(AUTHENTICATOR_HEADINGS, _authenticator_rows(revoked)))
+    print(table(AUTHENTICATOR_HEADINGS, _authenticator_rows(revoked)))
     print(f"revoked {len(revoked)} authenticator(s) of {args.user}; each stops working at its next use")
     return 0
 
@@ -143,37 +132,26 @@ def enroll_link(args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         raise ConfigurationError("--ttl: must be a positive number of minutes")
     now = datetime.datetime.now(datetime.UTC).timestamp()
-    url = actions.enrolment_link(EnrolmentLinks(accounts.database), args.user, args.kind, args.ttl * 60, args.base_url, now, by=_who())
+    url = actions.enrolment_link(EnrolmentLinks(accounts.database), args.user, args.kind, args.ttl * 60, args.base_url, now, by=operator())
     print(f"One-time link for {args.user} to enrol a {args.kind} authenticator, valid {args.ttl} minutes.")
     print("Hand it over out of band (in person, by phone); whoever opens it first can enrol.")
     print(url)
     return 0
 
 
-def parse_time(value: str) -> float:
-    """ISO 8601 (naive means UTC) or Unix seconds."""
-    if value.replace(".", "", 1).isdigit():
-        return float(value)
-    try:
-        parsed = datetime.datetime.fromisoformat(value)
-    except ValueError:
-        raise ConfigurationError(f"--enrolled-after: {value!r} is neither ISO 8601 nor Unix seconds") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=datetime.UTC)).timestamp()
-
-
 def contain_after(args: argparse.Namespace) -> int:
-    after = parse_time(args.enrolled_after)
+    after = parse_time(args.enrolled_after, "--enrolled-after")
     _, authenticators = _open(args.data_dir)
     store = open_store(args.store or f"sqlite:///{Path(args.data_dir) / 'accessguard.db'}")
     try:
-        contained = actions.contain(authenticators, store, after, by=_who())
+        contained = actions.contain(authenticators, store, after, by=operator())
     finally:
         store.close()
     if not contained:
         print(f"no active authenticator was enrolled after {_when(int(after))}")
         return 0
     print(
-        _table(
+        table(
             ("USER", *AUTHENTICATOR_HEADINGS),
             [[a.account_id, *row] for a, row in zip(contained, _authenticator_rows(contained), strict=True)],
         )

@@ -9,15 +9,12 @@ from __future__ import annotations
 
 import argparse
 import csv
-import getpass
 import io
 import json
 import re
 import sys
 import time
-from collections.abc import Sequence
 from dataclasses import asdict
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -28,10 +25,7 @@ from accessguard.audit.scope import breach_scope
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import verify
-from accessguard.cli.common import CommandError, add_data_dir, audit_key, iso_time, open_access_log, stored_key
-
-_RELATIVE = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+from accessguard.cli.common import CommandError, add_data_dir, audit_key, iso_time, open_access_log, operator, parse_time, stored_key, table
 
 
 def register(commands: Any) -> None:
@@ -49,10 +43,8 @@ def register(commands: Any) -> None:
     scope = actions.add_parser("scope", help="patients whose identity records an account was served in a window")
     add_data_dir(scope)
     scope.add_argument("--subject", required=True, help="the account (professional id)")
-    scope.add_argument(
-        "--since", required=True, type=parse_time, help="ISO 8601 time (UTC unless an offset is given), Unix seconds, or 72h / 7d ago"
-    )
-    scope.add_argument("--until", type=parse_time, help="same forms; default: now")
+    scope.add_argument("--since", required=True, help="ISO 8601 time (UTC unless an offset is given), Unix seconds, or 72h / 7d ago")
+    scope.add_argument("--until", help="same forms; default: now")
     scope.add_argument("--format", choices=("table", "csv", "json"), default="table")
     scope.set_defaults(run=run_scope)
 
@@ -67,7 +59,7 @@ def register(commands: Any) -> None:
     add_data_dir(closing)
     closing.add_argument("review", help="the declaration id shown by `reviews list`")
     closing.add_argument("--note", required=True, help="the conclusion (justified, escalated, ...)")
-    closing.add_argument("--by", default=getpass.getuser(), help="the reviewer (default: %(default)s)")
+    closing.add_argument("--by", default=operator(), help="the reviewer (default: %(default)s)")
     closing.set_defaults(run=run_reviews_close)
 
     alerts = actions.add_parser("alerts", help="alerts not yet delivered to a sink, with their last error")
@@ -81,20 +73,6 @@ def _audit_db(args: argparse.Namespace) -> Path:
     if not path.exists():
         raise CommandError(f"no access log at {path}")
     return path
-
-
-def parse_time(text: str) -> float:
-    """ISO 8601 (naive means UTC), Unix seconds, or a duration ago (``90m``, ``72h``, ``7d``)."""
-    relative = _RELATIVE.match(text)
-    if relative:
-        return time.time() - int(relative[1]) * _UNITS[relative[2]]
-    if text.isdigit():
-        return float(text)
-    try:
-        moment = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a time (ISO 8601, Unix seconds, or 72h / 7d)") from None
-    return (moment if moment.tzinfo else moment.replace(tzinfo=UTC)).timestamp()
 
 
 def run_verify(args: argparse.Namespace) -> int:
@@ -113,8 +91,9 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_scope(args: argparse.Namespace) -> int:
     path = _audit_db(args)
-    since: float = args.since
-    until: float = args.until if args.until is not None else time.time()
+    now = time.time()
+    since = parse_time(args.since, "--since", now)
+    until = parse_time(args.until, "--until", now) if args.until else now
     if until <= since:
         raise CommandError("--until must be after --since")
     exposures = breach_scope(path, PatientIdSealer(stored_key(args.data_dir, "pseudonym_key")), args.subject, since, until)
@@ -129,7 +108,7 @@ def run_scope(args: argparse.Namespace) -> int:
         writer.writerows(records)
         print(out.getvalue(), end="")
     else:
-        print(_table(["patient", "count", "first", "last"], [[r["patient"] or "?", r["count"], r["first"], r["last"]] for r in records]))
+        print(table(["patient", "count", "first", "last"], [[r["patient"] or "?", r["count"], r["first"], r["last"]] for r in records]))
         total = sum(e.count for e in exposures)
         print(f"\n{len(records)} patients, {total} identity records served to {args.subject} from {iso_time(since)} to {iso_time(until)}")
     if unresolved:
@@ -159,7 +138,7 @@ def run_reviews_list(args: argparse.Namespace) -> int:
         ]
         for r in reviews
     ]
-    print(_table(["review", "subject", "patient", "declared", "accesses", "status", "reason"], rows))
+    print(table(["review", "subject", "patient", "declared", "accesses", "status", "reason"], rows))
     return 0
 
 
@@ -180,11 +159,5 @@ def run_alerts(args: argparse.Namespace) -> int:
         print(json.dumps([asdict(a) for a in alerts], indent=2))
         return 0
     rows = [[a.alert_id, a.sink, a.attempts, ",".join(a.reasons), a.last_error or ""] for a in alerts]
-    print(_table(["alert", "sink", "attempts", "reasons", "last error"], rows))
+    print(table(["alert", "sink", "attempts", "reasons", "last error"], rows))
     return 0
-
-
-def _table(headers: list[str], rows: Sequence[Sequence[object]]) -> str:
-    cells = [[str(c) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)

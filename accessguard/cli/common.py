@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import json
 import os
+import re
+from collections.abc import Sequence
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -36,6 +39,36 @@ def stored_key(data_dir: Path, name: str) -> str:
     if not isinstance(keys, dict) or not isinstance(keys.get(name), str):
         raise ConfigurationError(f"{name}: set {variable} or keep it in {path}")
     return str(keys[name])
+
+
+_AGO = re.compile(r"^(\d+)([smhd])$")
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def parse_time(value: str, option: str, now: float | None = None) -> float:
+    """Unix seconds from ISO 8601 (naive means UTC), Unix seconds, or a duration ago (``90m``, ``72h``, ``7d``)."""
+    ago = _AGO.match(value)
+    if ago:
+        return (datetime.now(UTC).timestamp() if now is None else now) - int(ago[1]) * _UNITS[ago[2]]
+    if value.replace(".", "", 1).isdigit():
+        return float(value)
+    try:
+        parsed = datetime.fromisoformat(value)
+    except ValueError:
+        raise CommandError(f"{option}: {value!r} is not a time (ISO 8601 like 2025-09-08T10:00Z, Unix seconds, 72h / 7d ago)") from None
+    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+
+
+def table(headings: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
+    """Rows under headings, in aligned columns."""
+    cells = [[str(c) for c in row] for row in [headings, *rows]]
+    widths = [max(len(row[i]) for row in cells) for i in range(len(headings))]
+    return "\n".join("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip() for row in cells)
+
+
+def operator() -> str:
+    """Who runs a command, as the logs and alerts name them."""
+    return f"cli:{getpass.getuser()}"
 
 
 def iso_time(seconds: float) -> str:
