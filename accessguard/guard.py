@@ -17,7 +17,7 @@ from typing import Any
 
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, DecisionRecord
-from accessguard.audit.alerts import AlertDispatcher
+from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.pseudonym import Pseudonymiser
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import Authenticators
@@ -93,6 +93,8 @@ class Guard:
         self.alerts = AlertDispatcher(audit_db, settings.audit)
         self.access_log = AccessLog(audit_db, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
         self.alerts.start()
+        self._alert_bridge = AlertBridge(self.access_log)
+        alert_log.addHandler(self._alert_bridge)
         self.endpoints = Endpoints(
             self.accounts,
             self.sessions,
@@ -353,6 +355,7 @@ class Guard:
         self.engine.close()
         self.store.close()
         self.accounts.close()
+        alert_log.removeHandler(self._alert_bridge)
         self.access_log.close()
         self.alerts.close()
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import socket
 import sqlite3
 import threading
@@ -16,7 +17,8 @@ import pyotp
 import pytest
 from starlette.testclient import TestClient
 
-from accessguard.audit.alerts import ALERT_ID_HEADER, SIGNATURE_HEADER, sign_webhook, verify_webhook
+from accessguard.admin import actions
+from accessguard.audit.alerts import ALERT_ID_HEADER, SIGNATURE_HEADER, pending_alerts, sign_webhook, verify_webhook
 from accessguard.audit.settings import AuditSettings
 from accessguard.demo.app import build
 from accessguard.errors import ConfigurationError
@@ -177,3 +179,28 @@ def test_a_webhook_needs_a_signing_key() -> None:
         AuditSettings(webhook_url="http://127.0.0.1:1/alerts").validate()
     with pytest.raises(ConfigurationError, match="webhook_url"):
         AuditSettings(webhook_url="file:///etc/passwd", webhook_key=WEBHOOK_KEY).validate()
+
+
+def test_authenticator_alerts_reach_the_webhook_once_on_the_log(
+    demo_template: Path, tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Alert lines from other components (here a revocation by an administrator) join the outbox."""
+    receiver.failures = 0
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    _, guard = _guard_with_webhook(data_dir, receiver.port, Clock())
+    try:
+        with caplog.at_level(logging.WARNING, logger="accessguard.alerts"):
+            [revoked] = actions.revoke(guard.authenticators, "dr.martin", None, by="admin:test")
+            wait_until(receiver.answered_ok, what="the webhook to receive the revocation")
+            wait_until(lambda: not pending_alerts(data_dir / "audit.db"), what="every sink to be done")
+    finally:
+        guard.close()
+    [(_, body, _)] = receiver.requests
+    alert = json.loads(body)
+    assert alert["reasons"] == ["authenticator_revoked"] and alert["subject"] == "dr.martin"
+    assert alert["authenticator"] == revoked.id and alert["by"] == "admin:test"
+    lines = [r.getMessage() for r in caplog.records if r.name == "accessguard.alerts"]
+    assert len([line for line in lines if "authenticator_revoked" in line]) == 1  # the log sink does not repeat it
+    with sqlite3.connect(data_dir / "audit.db") as db:
+        [(detail,)] = db.execute("SELECT detail FROM entries WHERE kind = 'event'").fetchall()
+    assert json.loads(detail)["event"] == "authenticator_revoked"

@@ -209,16 +209,20 @@ class AccessLog:
         patient: str | None = None,
         alert: tuple[str, ...] = (),
         effects: tuple[tuple[str, tuple[Any, ...]], ...] = (),
+        wait: bool = True,
         timeout: float = 10.0,
     ) -> None:
-        """Append an event (``detail["event"]`` names it) and wait until it is acknowledged.
+        """Append an event (``detail["event"]`` names it) and, unless ``wait`` is False, wait until it is acknowledged.
 
         ``patient`` is a clear id (stored pseudonymised and sealed); ``alert``
         lists reason codes to alert on; ``effects`` are SQL statements run in
-        the same transaction as the entry.
+        the same transaction as the entry. ``detail`` must be JSON: checked
+        here, so that nothing the writer cannot store ever reaches it.
         """
+        _json(detail)
         ticket = self._put([_Event(subject, self.clock(), detail, patient, alert, effects)])
-        self._wait(ticket, timeout)
+        if wait:
+            self._wait(ticket, timeout)
 
     def flush(self, timeout: float = 10.0) -> None:
         """Wait until every entry enqueued so far is acknowledged; AuditUnavailable on timeout."""

@@ -1,7 +1,10 @@
 """Alert delivery: from the outbox in the audit database to the sinks (the log, a signed webhook).
 
 The access log writes each alert once, for any sink (``*``), in the same
-transaction as the entry that raised it. A dispatcher (one thread per guard
+transaction as the entry that raised it. Alert lines other components log
+(``extra={"alert": {"event": …, "account": …}}``, as ``authn/alerts.py``
+does for enrolments, revocations and clone suspicion) join the same path
+through ``AlertBridge``. A dispatcher (one thread per guard
 process; several processes may share the outbox) copies it to each sink it
 has configured, then delivers at least once: a failed delivery is retried with
 exponential back-off and jitter, forever, and a claimed row is leased so two
@@ -29,8 +32,9 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from accessguard.audit.access_log import ANY_SINK, connect
+from accessguard.audit.access_log import ANY_SINK, AccessLog, connect
 from accessguard.audit.settings import AuditSettings
+from accessguard.errors import AccessGuardError
 
 log = logging.getLogger("accessguard.audit")
 alert_log = logging.getLogger("accessguard.alerts")
@@ -179,7 +183,8 @@ class AlertDispatcher:
 
     def _deliver(self, sink: str, alert_id: str, body: bytes) -> None:
         if sink == "log":
-            alert_log.warning("alert %s", body.decode())
+            if not json.loads(body).get("logged"):  # a bridged alert line is on the log already
+                alert_log.warning("alert %s", body.decode())
             return
         if sink != "webhook" or self.settings.webhook_url is None or self.settings.webhook_key is None:
             raise DeliveryFailed(f"sink {sink!r} is not configured in this process")
@@ -202,6 +207,29 @@ class AlertDispatcher:
             raise DeliveryFailed(str(getattr(exc, "reason", exc))) from None
         if not 200 <= status < 300:
             raise DeliveryFailed(f"HTTP {status}")
+
+
+class AlertBridge(logging.Handler):
+    """Carries alert log lines (``record.alert``) into the access log as events, and so to every sink.
+
+    The guard attaches it to the ``accessguard.alerts`` logger; it never blocks
+    the code that logs (the event is enqueued, not waited for).
+    """
+
+    def __init__(self, access_log: AccessLog) -> None:
+        super().__init__()
+        self._access_log = access_log
+
+    def emit(self, record: logging.LogRecord) -> None:
+        alert = getattr(record, "alert", None)
+        if not isinstance(alert, dict) or "event" not in alert:
+            return
+        event = str(alert["event"])
+        details = json.loads(json.dumps({k: v for k, v in alert.items() if k != "account"}, default=str))
+        try:
+            self._access_log.event(str(alert.get("account", "")), {**details, "event": event, "logged": True}, alert=(event,), wait=False)
+        except AccessGuardError:
+            self.handleError(record)
 
 
 @dataclass(frozen=True)

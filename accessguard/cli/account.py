@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import Any
 
 from accessguard.audit.access_log import AccessLog
+from accessguard.audit.alerts import AlertBridge, alert_log
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import Authenticators
 from accessguard.cli.common import CommandError, add_data_dir, open_access_log, operator
@@ -40,8 +41,10 @@ class _Parts:
     authenticators: Authenticators
     store: Store
     access_log: AccessLog
+    bridge: AlertBridge
 
     def close(self) -> None:
+        alert_log.removeHandler(self.bridge)
         self.access_log.close()
         self.store.close()
         self.accounts.close()
@@ -53,7 +56,10 @@ def _open(args: argparse.Namespace) -> _Parts:
         raise CommandError(f"no account directory at {data_dir / 'accounts.db'}")
     accounts = Accounts(data_dir / "accounts.db")
     store = open_store(args.store or f"sqlite:///{data_dir / 'accessguard.db'}")
-    return _Parts(accounts, Authenticators(accounts.database), store, open_access_log(data_dir))
+    access_log = open_access_log(data_dir)
+    bridge = AlertBridge(access_log)  # authenticator revocations reach the sinks too
+    alert_log.addHandler(bridge)
+    return _Parts(accounts, Authenticators(accounts.database), store, access_log, bridge)
 
 
 def run_suspend(args: argparse.Namespace) -> int:
