@@ -1,1 +1,1 @@
-"""Audit: the decision log and pseudonymisation of patient identifiers."""
+"""Audit: the hash-chained access log, breach scope, alerts, break-the-glass reviews, pseudonyms."""
