@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import time
-from collections.abc import Callable
 
 import httpx
 
@@ -26,12 +24,3 @@ def run_cli(*argv: str) -> tuple[int, str, str]:
 def session_id(client: httpx.Client, cookie_name: str = "accessguard_session") -> str:
     """The server-side session id behind a client's session cookie."""
     return str(client.cookies[cookie_name]).split(".")[0]
-
-
-def wait_until(condition: Callable[[], bool], timeout: float = 20.0, what: str = "condition") -> None:
-    """Poll until ``condition()`` holds; fail the test after ``timeout`` seconds (a bound, not a timing assertion)."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(0.02)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import logging
-import socket
 import sqlite3
 import threading
 import time
@@ -24,8 +23,10 @@ from accessguard.demo.app import build
 from accessguard.errors import ConfigurationError
 from accessguard.guard import Guard
 from accessguard.middleware.asgi import AccessGuardMiddleware
-from tests.audit_support import run_cli, wait_until
+from tests.audit_support import run_cli
 from tests.conftest import CAEN, LAGOS, Clock, _copy_demo
+from tests.demo_process import wait_for
+from tests.opa_server import free_port
 
 WEBHOOK_KEY = "w" * 48
 
@@ -99,7 +100,7 @@ def test_webhook_is_retried_with_back_off_until_delivered_signed(demo_template: 
     app, guard = _guard_with_webhook(data_dir, receiver.port, clock)
     try:
         _impossible_travel(app, data_dir, clock)
-        wait_until(receiver.answered_ok, what="the webhook to accept the alert")
+        wait_for(receiver.answered_ok, "the webhook to accept the alert")
     finally:
         guard.close()
     assert [status for _, _, status in receiver.requests] == [500, 500, 200]
@@ -127,7 +128,7 @@ def test_an_undelivered_alert_survives_a_restart(demo_template: Path, tmp_path: 
     app, guard = _guard_with_webhook(data_dir, receiver.port, clock)
     try:
         _impossible_travel(app, data_dir, clock)
-        wait_until(lambda: len(receiver.requests) >= 2, what="two failed attempts")
+        wait_for(lambda: len(receiver.requests) >= 2, "two failed attempts")
     finally:
         guard.close()
     code, out, _ = run_cli("audit", "alerts", "--data-dir", str(data_dir), "--format", "json")
@@ -139,7 +140,7 @@ def test_an_undelivered_alert_survives_a_restart(demo_template: Path, tmp_path: 
     receiver.failures = 0  # the receiver is back; a new process takes over the outbox
     _, guard = _guard_with_webhook(data_dir, receiver.port, clock)
     try:
-        wait_until(receiver.answered_ok, what="delivery after the restart")
+        wait_for(receiver.answered_ok, "delivery after the restart")
     finally:
         guard.close()
     delivered = [h[ALERT_ID_HEADER.lower()] for h, _, status in receiver.requests if status == 200]
@@ -147,15 +148,13 @@ def test_an_undelivered_alert_survives_a_restart(demo_template: Path, tmp_path: 
 
 
 def test_an_unreachable_receiver_keeps_the_alert_pending(demo_template: Path, tmp_path: Path) -> None:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        closed_port = probe.getsockname()[1]  # nothing listens there once the probe is closed
+    closed_port = free_port()  # nothing listens there
     data_dir = _copy_demo(demo_template, tmp_path / "data")
     clock = Clock()
     app, guard = _guard_with_webhook(data_dir, closed_port, clock)
     try:
         _impossible_travel(app, data_dir, clock)
-        wait_until(lambda: _deliveries(data_dir).get("webhook", (0, None, None))[0] >= 2, what="two failed attempts")
+        wait_for(lambda: _deliveries(data_dir).get("webhook", (0, None, None))[0] >= 2, "two failed attempts")
     finally:
         guard.close()
     _, delivered, error = _deliveries(data_dir)["webhook"]
@@ -191,8 +190,8 @@ def test_authenticator_alerts_reach_the_webhook_once_on_the_log(
     try:
         with caplog.at_level(logging.WARNING, logger="accessguard.alerts"):
             [revoked] = actions.revoke(guard.authenticators, "dr.martin", None, by="admin:test")
-            wait_until(receiver.answered_ok, what="the webhook to receive the revocation")
-            wait_until(lambda: not pending_alerts(data_dir / "audit.db"), what="every sink to be done")
+            wait_for(receiver.answered_ok, "the webhook to receive the revocation")
+            wait_for(lambda: not pending_alerts(data_dir / "audit.db"), "every sink to be done")
     finally:
         guard.close()
     [(_, body, _)] = receiver.requests

@@ -3,13 +3,10 @@
 from __future__ import annotations
 
 import json
-import os
-import signal
-import socket
 import sqlite3
 import subprocess
-import sys
 from collections.abc import Iterator
+from contextlib import ExitStack
 from pathlib import Path
 
 import httpx
@@ -18,55 +15,26 @@ import pytest
 
 from accessguard.audit.alerts import pending_alerts
 from accessguard.containment import resume, suspend
-from tests.audit_support import run_cli, wait_until
+from tests.audit_support import run_cli
 from tests.conftest import CAEN, Demo, _copy_demo
-
-ROOT = Path(__file__).resolve().parents[1]
-COMMAND = [sys.executable, "-c", "import sys; from accessguard.cli import main; sys.exit(main())"]
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+from tests.demo_process import ACCESSGUARD, demo_process, wait_for
+from tests.test_store import store_url
 
 
-def _accessguard(*argv: str) -> subprocess.CompletedProcess[str]:
+def _accessguard(*argv: str, store: str | None = None) -> subprocess.CompletedProcess[str]:
     """The command line in a process of its own."""
-    return subprocess.run([*COMMAND, *argv], capture_output=True, text=True, timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+    return subprocess.run([ACCESSGUARD, *argv, *(["--store", store] if store else [])], capture_output=True, text=True, timeout=60)
 
 
-@pytest.fixture
-def two_servers(demo_template: Path, tmp_path: Path) -> Iterator[tuple[Path, list[str]]]:
-    """Two demo server processes sharing one data directory (store, accounts, access log)."""
+@pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.realpart)])
+def two_servers(request: pytest.FixtureRequest, demo_template: Path, tmp_path: Path) -> Iterator[tuple[Path, str | None, list[str]]]:
+    """Two demo server processes sharing one data directory and one store (SQLite there, or Redis)."""
     data_dir = _copy_demo(demo_template, tmp_path / "data")
-    ports = [_free_port(), _free_port()]
-    servers = [
-        subprocess.Popen(
-            [*COMMAND, "demo", "--data-dir", str(data_dir), "--port", str(port)],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            env={**os.environ, "PYTHONPATH": str(ROOT)},
-        )
-        for port in ports
-    ]
-    urls = [f"http://127.0.0.1:{port}" for port in ports]
-
-    def up(url: str) -> bool:
-        try:
-            return httpx.get(url + "/healthz", timeout=1).status_code == 200
-        except httpx.HTTPError:
-            return False
-
-    try:
-        for url in urls:
-            wait_until(lambda url=url: up(url), timeout=60, what=f"demo server at {url}")  # type: ignore[misc]
-        yield data_dir, urls
-    finally:
-        for server in servers:
-            server.send_signal(signal.SIGTERM)
-        for server in servers:
-            server.wait(timeout=30)
+    store = None if request.param == "sqlite" else store_url("redis", tmp_path, request.getfixturevalue("redis_server"))
+    options = ["--store", store] if store else []
+    with ExitStack() as running:
+        urls = [running.enter_context(demo_process(data_dir, tmp_path / f"demo-{n}.log", *options))[0] for n in (1, 2)]
+        yield data_dir, store, urls
 
 
 def _login(url: str, data_dir: Path, username: str) -> httpx.Client:
@@ -79,8 +47,8 @@ def _login(url: str, data_dir: Path, username: str) -> httpx.Client:
 
 
 @pytest.mark.slow
-def test_suspension_is_effective_on_the_next_request_in_every_process(two_servers: tuple[Path, list[str]]) -> None:
-    data_dir, (server_a, server_b) = two_servers
+def test_suspension_is_effective_on_the_next_request_in_every_process(two_servers: tuple[Path, str | None, list[str]]) -> None:
+    data_dir, store, (server_a, server_b) = two_servers
     doctor = _login(server_a, data_dir, "dr.martin")
     nurse = _login(server_b, data_dir, "inf.dubois")
     cookie = {"accessguard_session": doctor.cookies["accessguard_session"]}
@@ -96,6 +64,7 @@ def test_suspension_is_effective_on_the_next_request_in_every_process(two_server
         "--revoke-authenticators",
         "--data-dir",
         str(data_dir),
+        store=store,
     )
     assert done.returncode == 0, done.stderr
     assert "1 sessions revoked, 1 authenticators revoked" in done.stdout
@@ -107,9 +76,9 @@ def test_suspension_is_effective_on_the_next_request_in_every_process(two_server
     again = httpx.post(server_b + "/login", json={"username": "dr.martin", "password": password})
     assert again.status_code == 403 and again.json()["reasons"] == ["account_suspended"]
 
-    wait_until(lambda: not pending_alerts(data_dir / "audit.db"), what="a running server to deliver the suspension alert")
+    wait_for(lambda: not pending_alerts(data_dir / "audit.db"), "a running server to deliver the suspension alert")
 
-    assert _accessguard("account", "resume", "dr.martin", "--data-dir", str(data_dir)).returncode == 0
+    assert _accessguard("account", "resume", "dr.martin", "--data-dir", str(data_dir), store=store).returncode == 0
     back = httpx.Client(base_url=server_a, headers={"x-forwarded-for": CAEN})
     assert back.post("/login", json={"username": "dr.martin", "password": password}).status_code == 200
     secret = next(a["totp_secret"] for a in json.loads((data_dir / "demo-accounts.json").read_text()) if a["username"] == "dr.martin")
@@ -143,7 +112,7 @@ def test_suspension_is_logged_and_alerted(asgi_demo: Demo) -> None:
     code, _, err = run_cli("account", "suspend", "inf.leroy", "--reason", "lost badge", "--data-dir", data_dir)
     assert code == 0, err
     asgi_demo.guard.alerts.wake()
-    wait_until(lambda: not pending_alerts(asgi_demo.guard.access_log.path), what="the alert to reach the log sink")
+    wait_for(lambda: not pending_alerts(asgi_demo.guard.access_log.path), "the alert to reach the log sink")
     with sqlite3.connect(asgi_demo.guard.access_log.path) as db:
         [(detail,)] = db.execute("SELECT detail FROM entries WHERE kind = 'event'").fetchall()
         [(payload,)] = db.execute("SELECT payload FROM alerts WHERE sink = 'log'").fetchall()
