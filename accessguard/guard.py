@@ -177,15 +177,26 @@ class Guard:
         except AccessGuardError as exc:
             log.error("%s %s failed closed: %s", facts.method, facts.path, exc)
             return _unavailable()
+        except Exception:
+            log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
+            return _unavailable()
 
     # protected routes
 
     def check(self, facts: RequestFacts) -> Verdict:
-        """Decide on a request; pass through routes that are not protected."""
+        """Decide on a request; pass through routes that are not protected.
+
+        An unexpected exception (a bug, not a known fault) still fails closed:
+        a 503 and a logged traceback, never the app and never a 500.
+        """
         for route in self.settings.routes:
             params = route.match(facts.method, facts.path)
             if params is not None:
-                return self.decide(facts, route, params)
+                try:
+                    return self.decide(facts, route, params)
+                except Exception:
+                    log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
+                    return Verdict(_unavailable())
         return PASS_THROUGH
 
     def decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:

@@ -106,3 +106,27 @@ def test_malformed_step_up_body(demo: Demo) -> None:
         response = client.post("/accessguard/step-up/totp", content=body, headers={"content-type": "application/json"})
         assert response.status_code == 400, body
     assert client.get("/patients/pat-0001").status_code == 401
+
+
+def test_an_unexpected_error_in_the_guard_fails_closed(demo: Demo, caplog: pytest.LogCaptureFixture) -> None:
+    """A bug (here: the geo locator raising TypeError) must give a 503, never the app's data and never a 500."""
+    client = demo.login("dr.martin")
+
+    def broken(address: object) -> object:
+        raise TypeError("simulated bug")
+
+    demo.guard.geo.locate = broken  # type: ignore[method-assign,assignment]
+    response = client.get("/patients/pat-0001")
+    assert response.status_code == 503
+    assert "pat-0001" not in response.text
+    assert "simulated bug" not in response.text
+    assert "failed closed on an unexpected error" in caplog.text
+
+
+def test_cookies_split_over_several_header_fields_are_joined(asgi_demo: Demo) -> None:
+    client = asgi_demo.login("dr.martin")
+    session = next(iter(client.cookies.values()))
+    fresh = asgi_demo.client()
+    headers = [("cookie", f"accessguard_session={session}"), ("cookie", "theme=dark"), ("x-forwarded-for", "192.0.2.10")]
+    response = fresh.get("/patients/pat-0001", headers=headers)
+    assert response.status_code == 200

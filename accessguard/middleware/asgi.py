@@ -59,7 +59,9 @@ def _facts(scope: Scope) -> RequestFacts:
     headers: dict[str, str] = {}
     for raw_name, raw_value in scope.get("headers", ()):
         name, value = raw_name.decode("latin-1").lower(), raw_value.decode("latin-1")
-        headers[name] = f"{headers[name]}, {value}" if name in headers and name != "cookie" else value
+        if name in headers:  # repeated fields: cookies join with "; " (RFC 9113 §8.2.3), others with ", "
+            value = f"{headers[name]}{'; ' if name == 'cookie' else ', '}{value}"
+        headers[name] = value
     client = scope.get("client")
     return RequestFacts(
         scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), headers, client[0] if client else None
