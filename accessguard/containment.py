@@ -3,12 +3,14 @@
 Order matters. The status changes first, in the account directory every
 process reads on every request: from then on no process lets the account log
 in, and any request that reaches the policy is denied ``account_suspended``.
-Then its sessions are revoked in the shared store, so a live session's next
-request finds none. A login that was already past its status check when the
-suspension began can still create a session after the revocation; that
-session is denied by the policy while the account is suspended, and
-``resume`` revokes sessions again, before the status changes back, so it
-never comes back to life.
+Then its sessions are revoked in the shared store: each is kept, marked
+revoked, so a live session's next request in any process reaches the policy
+as the suspended account with no factors and is denied ``account_suspended``;
+after ``resume`` those sessions stay refused (401). A login that was already
+past its status check when the suspension began can still create a session
+after the revocation; that session is denied by the policy while the account
+is suspended, and ``resume`` revokes sessions again, before the status
+changes back, so it never comes back to life.
 """
 
 from __future__ import annotations
@@ -48,7 +50,7 @@ def suspend(
     """Suspend an account, revoke its sessions (and its TOTP apps and security keys), log and alert."""
     if not accounts.set_status(account_id, "suspended"):
         raise UnknownAccount(f"no account {account_id!r}")
-    sessions = store.revoke_sessions(account_id)
+    sessions = store.revoke_sessions(account_id, "account_suspended")
     revoked = len(actions.revoke(authenticators, account_id, None, by=operator)) if revoke_authenticators else 0
     access_log.event(
         account_id,
@@ -68,7 +70,8 @@ def resume(accounts: Accounts, store: Store, access_log: AccessLog, account_id: 
     """Give a suspended account back, with no session alive; returns the sessions revoked on the way."""
     if accounts.get(account_id) is None:
         raise UnknownAccount(f"no account {account_id!r}")
-    sessions = store.revoke_sessions(account_id)  # before the status: a stale session must never see the account active
+    # before the status: a session born during the suspension must never see the account active
+    sessions = store.revoke_sessions(account_id, "account_suspended")
     accounts.set_status(account_id, "active")
     access_log.event(account_id, {"event": "account_resumed", "operator": operator, "sessions_revoked": sessions})
     return sessions

@@ -41,6 +41,13 @@ class BadRequest(AccessGuardError):
         super().__init__(detail)
 
 
+class InvalidSession(BadRequest):
+    """A session cookie that opens no live session (forged, unknown, expired or revoked); answered with a 401."""
+
+    def __init__(self, detail: str) -> None:
+        super().__init__(detail, status=401)
+
+
 class Refused(BadRequest):
     """A well-formed request refused for a stated reason; ``reason`` is a stable code.
 

@@ -24,12 +24,12 @@ from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.ceremonies import Ceremonies
 from accessguard.authn.enrolment import is_enrolment_only
 from accessguard.authn.sealing import Sealer
-from accessguard.authn.sessions import Sessions
+from accessguard.authn.sessions import SessionRevoked, Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
 from accessguard.decision import Decision, Outcome
 from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
-from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, Refused, StoreError
+from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
 from accessguard.facts import RequestFacts, client_address, cross_site
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
@@ -167,8 +167,8 @@ class Guard:
         try:
             try:
                 session = self._session(facts)
-            except BadRequest:
-                session = None  # a stale or forged cookie must not block logging in again
+            except InvalidSession:
+                session = None  # a stale, forged or revoked cookie must not block logging in again, nor step up
             return handler(EndpointRequest(facts, body, session))
         except Refused as exc:
             return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
@@ -247,6 +247,8 @@ class Guard:
         except InvalidToken as exc:
             log.info("%s %s: bearer token refused: %s", facts.method, facts.path, exc.detail)
             return Verdict(invalid_token(exc.detail))
+        except InvalidSession as exc:
+            return Verdict(self._invalid_session(exc.detail))
         except BadRequest as exc:
             self._release(reservation)
             return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
@@ -266,13 +268,30 @@ class Guard:
             subject, authn = self.oidc.authenticate(token)
             account = self.accounts.get(subject.id)  # so that suspending the account still works
             return (replace(subject, status=account.status) if account else subject), authn, None
-        session = self._session(facts)
+        try:
+            session = self._session(facts)
+        except SessionRevoked as revoked:
+            return self._revoked_subject(revoked)
         if session is None or is_enrolment_only(session):
             return ANONYMOUS, AuthnState(), None  # an enrolment link grants no patient access
         account = self.accounts.get(session.professional_id)
         if account is None:
-            raise BadRequest("the session's account no longer exists; log in again", status=401)
+            raise InvalidSession("the session's account no longer exists; log in again")
         return account.subject, AuthnState(session.factors), session.id
+
+    def _revoked_subject(self, revoked: SessionRevoked) -> tuple[Subject, AuthnState, None]:
+        """A revoked session of an account that is not active goes to the policy as that account with no factors.
+
+        So a suspended account's live sessions are denied ``account_suspended``
+        (and logged) on their next request; once the account is active again,
+        its revoked sessions stay refused.
+        """
+        session = revoked.session
+        account = self.accounts.get(session.professional_id)
+        if account is None or account.status == "active":
+            log.info("revoked session of %s refused (revoked: %s)", session.professional_id, session.revoked)
+            raise revoked
+        return account.subject, AuthnState(), None
 
     def _reserve(
         self,
@@ -298,6 +317,11 @@ class Guard:
             self.store.release_reads(reservation)
         except StoreError as exc:
             log.error("could not release a read hold (it expires by itself): %s", exc)
+
+    def _invalid_session(self, detail: str) -> Response:
+        """The 401 for a cookie that opens no live session; ``detail`` never says more than the holder may know."""
+        challenge = [("www-authenticate", 'Bearer realm="accessguard"')]
+        return problem(401, "invalid-session", "Invalid session", detail, challenge, login=self.settings.login_path)
 
     def _enforce(self, decision: Decision, decision_id: str, facts: RequestFacts) -> Response:
         reasons = list(decision.reasons)

@@ -6,13 +6,14 @@ import json
 import sqlite3
 import subprocess
 from collections.abc import Iterator
-from contextlib import ExitStack
+from contextlib import ExitStack, closing
 from pathlib import Path
 
 import httpx
 import pyotp
 import pytest
 
+from accessguard.admin import actions
 from accessguard.audit.alerts import pending_alerts
 from accessguard.containment import resume, suspend
 from tests.audit_support import run_cli
@@ -37,8 +38,27 @@ def two_servers(request: pytest.FixtureRequest, demo_template: Path, tmp_path: P
         yield data_dir, store, urls
 
 
+AT_CAEN = {"x-forwarded-for": CAEN}
+
+
+def _account(data_dir: Path, username: str) -> dict[str, str]:
+    return dict(next(a for a in json.loads((data_dir / "demo-accounts.json").read_text()) if a["username"] == username))
+
+
+def _wait_for_decision(data_dir: Path, decision_id: str, subject: str, reasons: list[str]) -> None:
+    """Wait until the access log holds that decision, and check it is the one the client was answered."""
+
+    def logged() -> list[tuple[str, str]]:
+        with closing(sqlite3.connect(data_dir / "audit.db")) as db:
+            return db.execute("SELECT subject, detail FROM entries WHERE kind = 'decision' AND decision_id = ?", (decision_id,)).fetchall()
+
+    wait_for(lambda: bool(logged()), f"decision {decision_id} in the access log")
+    [(logged_subject, detail)] = logged()
+    assert logged_subject == subject and json.loads(detail)["reasons"] == reasons and json.loads(detail)["outcome"] == "deny"
+
+
 def _login(url: str, data_dir: Path, username: str) -> httpx.Client:
-    account = next(a for a in json.loads((data_dir / "demo-accounts.json").read_text()) if a["username"] == username)
+    account = _account(data_dir, username)
     client = httpx.Client(base_url=url, headers={"x-forwarded-for": CAEN})
     assert client.post("/login", json={"username": username, "password": account["password"]}).status_code == 200
     response = client.post("/accessguard/step-up/totp", json={"code": pyotp.TOTP(account["totp_secret"]).now()})
@@ -69,21 +89,32 @@ def test_suspension_is_effective_on_the_next_request_in_every_process(two_server
     assert done.returncode == 0, done.stderr
     assert "1 sessions revoked, 1 authenticators revoked" in done.stdout
 
-    assert doctor.get("/patients/pat-0003").status_code == 401  # server A: the session is gone
-    assert httpx.get(server_b + "/patients/pat-0003", cookies=cookie, headers={"x-forwarded-for": CAEN}).status_code == 401
+    # the live session's next request, in either process: denied by the policy, and logged like any decision
+    for refused in (doctor.get("/patients/pat-0003"), httpx.get(server_b + "/patients/pat-0003", cookies=cookie, headers=AT_CAEN)):
+        assert refused.status_code == 403, refused.text
+        assert refused.json()["reasons"] == ["account_suspended"]
+        _wait_for_decision(data_dir, refused.json()["decision_id"], "dr.martin", ["account_suspended"])
     assert nurse.get("/patients/pat-0004").status_code == 200  # containment is targeted
-    password = next(a["password"] for a in json.loads((data_dir / "demo-accounts.json").read_text()) if a["username"] == "dr.martin")
+    password = _account(data_dir, "dr.martin")["password"]
     again = httpx.post(server_b + "/login", json={"username": "dr.martin", "password": password})
     assert again.status_code == 403 and again.json()["reasons"] == ["account_suspended"]
 
     wait_for(lambda: not pending_alerts(data_dir / "audit.db"), "a running server to deliver the suspension alert")
 
     assert _accessguard("account", "resume", "dr.martin", "--data-dir", str(data_dir), store=store).returncode == 0
+    # the old session stays refused in both processes, and cannot be stepped up back to life
+    for old in (doctor.get("/patients/pat-0005"), httpx.get(server_b + "/patients/pat-0005", cookies=cookie, headers=AT_CAEN)):
+        assert old.status_code == 401 and old.json()["type"] == "urn:accessguard:problem:invalid-session"
+        assert old.json()["detail"] == "the session was revoked; log in again"
+    code = pyotp.TOTP(_account(data_dir, "dr.martin")["totp_secret"]).now()
+    revived = httpx.post(server_b + "/accessguard/step-up/totp", json={"code": code}, cookies=cookie, headers=AT_CAEN)
+    assert revived.status_code == 401 and revived.json()["reasons"] == ["authentication_required"]
     back = httpx.Client(base_url=server_a, headers={"x-forwarded-for": CAEN})
     assert back.post("/login", json={"username": "dr.martin", "password": password}).status_code == 200
-    secret = next(a["totp_secret"] for a in json.loads((data_dir / "demo-accounts.json").read_text()) if a["username"] == "dr.martin")
+    secret = _account(data_dir, "dr.martin")["totp_secret"]
     assert back.post("/accessguard/step-up/totp", json={"code": pyotp.TOTP(secret).now()}).status_code == 401  # revoked authenticator
-    assert back.get("/patients/pat-0005").json()["reasons"] == ["mfa_required"]
+    assert back.get("/patients/pat-0005").json()["reasons"] == ["mfa_required"]  # a fresh session, alive
+    assert doctor.get("/patients/pat-0005").status_code == 401  # the old one still is not
 
     verified = _accessguard("audit", "verify", "--data-dir", str(data_dir))
     assert verified.returncode == 0, verified.stdout
@@ -103,8 +134,72 @@ def test_a_session_born_during_suspension_is_refused_and_never_revived(asgi_demo
     response = late.get("/patients/pat-0002", headers={"x-forwarded-for": CAEN})
     assert response.status_code == 403 and response.json()["reasons"] == ["account_suspended"]
     assert resume(guard.accounts, guard.store, guard.access_log, "dr.martin", operator="soc") == 1
-    assert late.get("/patients/pat-0002", headers={"x-forwarded-for": CAEN}).status_code == 401
+    for session in (late, doctor):
+        old = session.get("/patients/pat-0002", headers={"x-forwarded-for": CAEN})
+        assert old.status_code == 401 and old.json()["type"] == "urn:accessguard:problem:invalid-session"
     assert [a.state for a in guard.authenticators.of_account("dr.martin")] == ["active"]  # authenticators stay unless asked
+
+
+INVALID_SESSION = "urn:accessguard:problem:invalid-session"
+
+
+def test_a_suspended_accounts_live_session_is_denied_by_the_policy_then_stays_revoked(demo: Demo) -> None:
+    guard = demo.guard
+    doctor = demo.login("dr.martin")
+    assert doctor.get("/patients/pat-0001", headers=AT_CAEN).status_code == 200
+    suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "dr.martin", "phished", operator="soc")
+    denied = doctor.get("/patients/pat-0002", headers=AT_CAEN)
+    assert denied.status_code == 403 and denied.json()["reasons"] == ["account_suspended"]
+    guard.access_log.flush()
+    _wait_for_decision(Path(guard.settings.data_dir), denied.json()["decision_id"], "dr.martin", ["account_suspended"])
+    resume(guard.accounts, guard.store, guard.access_log, "dr.martin", operator="soc")
+    for _ in range(2):
+        refused = doctor.get("/patients/pat-0002", headers=AT_CAEN)
+        assert refused.status_code == 401, refused.text
+        assert refused.json()["type"] == INVALID_SESSION and refused.json()["detail"] == "the session was revoked; log in again"
+        assert refused.headers["www-authenticate"] == 'Bearer realm="accessguard"'
+        # a valid code on the revoked session is a step-up without a session: it revives nothing
+        step_up = doctor.post("/accessguard/step-up/totp", json={"code": demo.code("dr.martin")})
+        assert step_up.status_code == 401 and step_up.json()["reasons"] == ["authentication_required"]
+        enrol = doctor.post("/accessguard/enroll/totp/begin", json={"label": "new phone"})
+        assert enrol.status_code == 401 and enrol.json()["reasons"] == ["authentication_required"]
+    assert demo.login("dr.martin").get("/patients/pat-0002", headers=AT_CAEN).status_code == 200  # a fresh login works
+
+
+def test_sessions_revoked_by_containment_are_refused_not_unknown(demo: Demo) -> None:
+    guard = demo.guard
+    nurse = demo.login("inf.dubois")
+    contained = actions.contain(guard.authenticators, guard.store, 0, by="soc")
+    assert "inf.dubois" in {a.account_id for a in contained}
+    refused = nurse.get("/patients/pat-0001", headers=AT_CAEN)
+    assert refused.status_code == 401 and refused.json()["type"] == INVALID_SESSION and "revoked" in refused.json()["detail"]
+
+
+def test_session_failures_have_their_own_problem_type_and_say_no_more(demo: Demo) -> None:
+    doctor = demo.login("dr.martin")
+    value = doctor.cookies["accessguard_session"]
+    demo.clock.advance(demo.guard.settings.session_ttl_s + 1)
+    expired = demo.client().get("/patients/pat-0001", headers={"cookie": f"accessguard_session={value}"})
+    forged = demo.client().get("/patients/pat-0001", headers={"cookie": "accessguard_session=abc.def"})
+    for refused in (expired, forged):
+        assert refused.status_code == 401 and refused.json()["type"] == INVALID_SESSION
+        assert set(refused.json()) == {"type", "title", "status", "detail", "login"}
+    assert expired.json()["detail"] == "the session has expired or ended; log in again"
+    assert forged.json()["detail"] == "the session cookie is invalid; log in again"
+
+
+def test_a_suspended_account_learns_its_status_only_with_its_password(demo: Demo) -> None:
+    guard = demo.guard
+    guard.accounts.set_status("dr.martin", "suspended")
+    password = demo.accounts["dr.martin"].password
+    wrong = demo.client().post("/login", json={"username": "dr.martin", "password": password + "x"})
+    unknown = demo.client().post("/login", json={"username": "dr.nobody", "password": password})
+    assert wrong.status_code == unknown.status_code == 401
+    assert wrong.json() == unknown.json()
+    right = demo.client().post("/login", json={"username": "dr.martin", "password": password})
+    assert right.status_code == 403 and right.json()["reasons"] == ["account_suspended"]
+    assert "set-cookie" not in right.headers
+    assert guard.store.revoke_sessions("dr.martin", "test") == 0  # no session was created
 
 
 def test_suspension_is_logged_and_alerted(asgi_demo: Demo) -> None:

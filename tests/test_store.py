@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -56,13 +57,56 @@ def test_session_round_trip(store: Store) -> None:
     assert store.get_session("s1") is None
 
 
-def test_revoke_sessions_ends_only_that_professionals(store: Store) -> None:
+def test_revoke_sessions_marks_only_that_professionals(store: Store) -> None:
     for sid, pro in (("a1", "pro-a"), ("a2", "pro-a"), ("b1", "pro-b")):
-        store.create_session(Session(sid, pro, 100, 200))
-    assert store.revoke_sessions("pro-a") == 2
-    assert store.get_session("a1") is None and store.get_session("a2") is None
-    assert store.get_session("b1") is not None
-    assert store.revoke_sessions("pro-a") == 0
+        store.create_session(Session(sid, pro, 100, 200, {"pwd": 100, "otp": 110}))
+    assert store.revoke_sessions("pro-a", "account_suspended") == 2
+    # kept until it would have expired, without its factors, so it is told apart from an unknown session
+    assert store.get_session("a1") == Session("a1", "pro-a", 100, 200, {}, revoked="account_suspended")
+    assert store.get_session("a2") == Session("a2", "pro-a", 100, 200, {}, revoked="account_suspended")
+    assert store.get_session("b1") == Session("b1", "pro-b", 100, 200, {"pwd": 100, "otp": 110})
+    assert store.revoke_sessions("pro-a", "account_suspended") == 0  # already revoked: not counted, reason kept
+    assert store.get_session("a1") == Session("a1", "pro-a", 100, 200, {}, revoked="account_suspended")
+
+
+def test_a_revoked_session_never_comes_back_to_life(store: Store) -> None:
+    store.create_session(Session("a1", "pro-a", int(NOW), int(NOW) + 40_000, {"pwd": int(NOW)}))
+    store.reserve_reads(reads("pro-a", session="a1", location=LAGOS), NOW)
+    store.revoke_sessions("pro-a", "authenticators_contained")
+    store.record_factor("a1", "otp", int(NOW) + 1)  # a step-up that was already under way
+    store.reserve_reads(reads("pro-a", session="a1", location=LAGOS), NOW + 2)  # a request that was already under way
+    assert store.get_session("a1") == Session("a1", "pro-a", int(NOW), int(NOW) + 40_000, {}, revoked="authenticators_contained")
+    store.create_session(Session("a2", "pro-a", int(NOW) + 3, int(NOW) + 40_000))
+    assert store.reserve_reads(reads("pro-a", session="a2", location=CAEN), NOW + 3).live_sessions == ()  # not live elsewhere
+    assert store.revoke_sessions("pro-a", "account_suspended") == 1  # only the new one
+    assert store.get_session("a1").revoked == "authenticators_contained"  # type: ignore[union-attr]
+
+
+def test_sqlite_drops_revoked_sessions_once_they_would_have_expired(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.create_session(Session("old", "pro-a", 100, 200))
+    store.revoke_sessions("pro-a", "account_suspended")
+    store.create_session(Session("new", "pro-b", 199, 300))
+    assert store.get_session("old") is not None
+    store.create_session(Session("newer", "pro-b", 200, 300))
+    assert store.get_session("old") is None
+    store.close()
+
+
+def test_sqlite_store_upgrades_a_version_2_file_keeping_its_reads(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    store = open_store(f"sqlite:///{path}")
+    serve(store, reads(), ["p1"])
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE revoked_sessions")
+        db.execute("PRAGMA user_version = 2")
+    db.close()
+    store = open_store(f"sqlite:///{path}")
+    assert store.reserve_reads(reads(), NOW + 1).usage.identity_reads["1m"] == 1
+    store.create_session(Session("s1", "pro-1", 100, 200))
+    assert store.revoke_sessions("pro-1", "account_suspended") == 1
+    store.close()
 
 
 def test_totp_step_is_claimed_once_and_only_forward(store: Store) -> None:

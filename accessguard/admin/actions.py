@@ -30,7 +30,7 @@ def contain(authenticators: Authenticators, store: Store, enrolled_after: float,
     """
     contained = authenticators.contain(enrolled_after)
     for account_id in sorted({a.account_id for a in contained}):
-        store.revoke_sessions(account_id)
+        store.revoke_sessions(account_id, "authenticators_contained")
         ids = ",".join(a.id for a in contained if a.account_id == account_id)
         alert("authenticators_contained", account_id, authenticators=ids, enrolled_after=int(enrolled_after), by=by)
     return contained

@@ -7,8 +7,16 @@ import hashlib
 import hmac
 import secrets
 
-from accessguard.errors import BadRequest
+from accessguard.errors import InvalidSession
 from accessguard.store.base import Session, Store
+
+
+class SessionRevoked(InvalidSession):
+    """The cookie names a revoked session, which the guard may still attribute to its account."""
+
+    def __init__(self, session: Session) -> None:
+        super().__init__("the session was revoked; log in again")
+        self.session = session
 
 
 class Sessions:
@@ -28,13 +36,15 @@ class Sessions:
         return session, f"{session.id}.{self._sign(session.id)}"
 
     def resume(self, cookie: str, now: float) -> Session:
-        """The live session a cookie names; BadRequest(401) when forged, unknown or expired."""
+        """The live session a cookie names; InvalidSession when forged, unknown or expired, SessionRevoked when revoked."""
         session_id, _, signature = cookie.partition(".")
         if not session_id or len(cookie) > 256 or not hmac.compare_digest(signature.encode(), self._sign(session_id).encode()):
-            raise BadRequest("the session cookie is invalid; log in again", status=401)
+            raise InvalidSession("the session cookie is invalid; log in again")
         session = self._store.get_session(session_id)
         if session is None or session.expires <= now:
-            raise BadRequest("the session has expired or was revoked; log in again", status=401)
+            raise InvalidSession("the session has expired or ended; log in again")
+        if session.revoked is not None:
+            raise SessionRevoked(session)
         return session
 
     def end(self, session: Session) -> None:

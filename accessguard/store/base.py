@@ -30,11 +30,19 @@ MAX_LIVE_SESSIONS = 10
 
 @dataclass
 class Session:
+    """A server-side session; ``revoked`` names why it was revoked (None: live).
+
+    A revoked session is kept until it would have expired, without its
+    factors, so the guard can tell "revoked" from "unknown" and refuse it
+    for what it is; nothing brings it back to life.
+    """
+
     id: str
     professional_id: str
     created: int
     expires: int
     factors: dict[str, int] = field(default_factory=dict)
+    revoked: str | None = None
 
 
 @dataclass(frozen=True)
@@ -76,13 +84,23 @@ class Reservation:
 class Store(Protocol):
     def create_session(self, session: Session) -> None: ...
 
-    def get_session(self, session_id: str) -> Session | None: ...
+    def get_session(self, session_id: str) -> Session | None:
+        """The session, live or revoked; None when unknown (never created, logged out, or gone after it expired)."""
+        ...
 
-    def record_factor(self, session_id: str, factor: str, at: int) -> None: ...
+    def record_factor(self, session_id: str, factor: str, at: int) -> None:
+        """Add a verified factor to a live session; a revoked or unknown session is left as it is."""
+        ...
 
     def delete_session(self, session_id: str) -> None: ...
 
-    def revoke_sessions(self, professional_id: str) -> int: ...
+    def revoke_sessions(self, professional_id: str, reason: str) -> int:
+        """Revoke every live session of a professional, in one atomic step; returns how many.
+
+        Each stops being live at once (no factors, no place among the live
+        sessions) and is kept, marked with ``reason``, until it would have expired.
+        """
+        ...
 
     def claim_totp_step(self, professional_id: str, step: int) -> bool:
         """True once per (professional, step) and only for steps after the last claimed one."""

@@ -7,7 +7,8 @@ response is a second script. Sockets time out quickly; any Redis error
 becomes StoreError (the guard answers 503) and the next request reconnects.
 
 Keys (prefix ``accessguard:``): ``session:<id>`` (hash), ``sessions:<pro>``
-(set of session ids), ``totp:<pro>``, ``ephemeral:<key>`` (JSON), ``seen:<pro>`` (JSON),
+(set of live session ids), ``revoked:<id>`` (hash: a revoked session without
+its factors, until it would have expired), ``totp:<pro>``, ``ephemeral:<key>`` (JSON), ``seen:<pro>`` (JSON),
 ``reads:<scope>`` (sorted set: patient → latest read time),
 ``holds:<scope>`` (sorted set: ``<hold id>:<count>`` → time).
 One script touches keys of a professional and of an organisation, so the
@@ -127,11 +128,18 @@ if pro then redis.call('SREM', ARGV[1] .. 'sessions:' .. pro, string.sub(KEYS[1]
 return 0
 """
 
-# KEYS: sessions:<pro>; ARGV: prefix
+# KEYS: sessions:<pro>; ARGV: prefix, reason
+# Each live session becomes revoked:<id> (RENAME keeps its expiry), so no other script finds it live.
 _REVOKE_SESSIONS = """
 local revoked = 0
 for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  revoked = revoked + redis.call('DEL', ARGV[1] .. 'session:' .. sid)
+  local live, kept = ARGV[1] .. 'session:' .. sid, ARGV[1] .. 'revoked:' .. sid
+  if redis.call('EXISTS', live) == 1 then
+    redis.call('RENAME', live, kept)
+    redis.call('HDEL', kept, 'factors', 'seen')
+    redis.call('HSET', kept, 'reason', ARGV[2])
+    revoked = revoked + 1
+  end
 end
 redis.call('DEL', KEYS[1])
 return revoked
@@ -200,12 +208,17 @@ class RedisStore:
 
     def get_session(self, session_id: str) -> Session | None:
         try:
-            fields: dict[str, str] = self._redis.hgetall(f"{PREFIX}session:{session_id}")  # type: ignore[assignment]
+            with self._redis.pipeline(transaction=False) as pipe:  # one round trip
+                pipe.hgetall(f"{PREFIX}revoked:{session_id}")
+                pipe.hgetall(f"{PREFIX}session:{session_id}")
+                revoked, live = pipe.execute()
         except redis.RedisError as exc:
             raise self._fault(exc) from None
+        fields: dict[str, str] = revoked or live  # a revoked record wins
         if not fields:
             return None
-        return Session(session_id, fields["professional_id"], int(fields["created"]), int(fields["expires"]), json.loads(fields["factors"]))
+        factors = {} if revoked else json.loads(fields["factors"])
+        return Session(session_id, fields["professional_id"], int(fields["created"]), int(fields["expires"]), factors, fields.get("reason"))
 
     def record_factor(self, session_id: str, factor: str, at: int) -> None:
         self._run(self._record_factor, [f"{PREFIX}session:{session_id}"], [factor, at])
@@ -213,8 +226,8 @@ class RedisStore:
     def delete_session(self, session_id: str) -> None:
         self._run(self._delete_session, [f"{PREFIX}session:{session_id}"], [PREFIX])
 
-    def revoke_sessions(self, professional_id: str) -> int:
-        return int(self._run(self._revoke_sessions, [f"{PREFIX}sessions:{professional_id}"], [PREFIX]))
+    def revoke_sessions(self, professional_id: str, reason: str) -> int:
+        return int(self._run(self._revoke_sessions, [f"{PREFIX}sessions:{professional_id}"], [PREFIX, reason]))
 
     def claim_totp_step(self, professional_id: str, step: int) -> bool:
         return bool(self._run(self._claim_totp_step, [f"{PREFIX}totp:{professional_id}"], [step]))

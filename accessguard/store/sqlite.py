@@ -32,8 +32,10 @@ from accessguard.store.base import (
 
 #: How long a request waits for another process's write lock before failing closed.
 BUSY_TIMEOUT_MS = 2000
-#: Version 2 counts reads per scope and remembers where each session was last seen.
-SCHEMA_VERSION = 2
+#: Version 2 counts reads per scope and remembers where each session was last seen; 3 keeps revoked sessions.
+SCHEMA_VERSION = 3
+#: Tables written before this version have another shape and are replaced on upgrade.
+_REPLACED_BEFORE = 2
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS sessions (
@@ -41,6 +43,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     created INTEGER NOT NULL, expires INTEGER NOT NULL, factors TEXT NOT NULL,
     seen_country TEXT, seen_city TEXT, seen_lat REAL, seen_lon REAL, seen_time REAL);
 CREATE INDEX IF NOT EXISTS sessions_by_professional ON sessions (professional_id);
+CREATE TABLE IF NOT EXISTS revoked_sessions (
+    id TEXT PRIMARY KEY, professional_id TEXT NOT NULL, created INTEGER NOT NULL, expires INTEGER NOT NULL, reason TEXT NOT NULL);
 CREATE TABLE IF NOT EXISTS totp_steps (professional_id TEXT PRIMARY KEY, last_step INTEGER NOT NULL);
 CREATE TABLE IF NOT EXISTS last_seen (
     professional_id TEXT PRIMARY KEY, country TEXT, city TEXT, lat REAL, lon REAL, time REAL NOT NULL);
@@ -117,17 +121,29 @@ class SQLiteStore:
 
     def create_session(self, session: Session) -> None:
         with self._transaction() as db:
+            db.execute("DELETE FROM revoked_sessions WHERE expires <= ?", (session.created,))
             db.execute(
                 "INSERT INTO sessions (id, professional_id, created, expires, factors) VALUES (?, ?, ?, ?, ?)",
                 (session.id, session.professional_id, session.created, session.expires, json.dumps(session.factors)),
             )
 
     def get_session(self, session_id: str) -> Session | None:
-        rows = self._query("SELECT id, professional_id, created, expires, factors FROM sessions WHERE id = ?", (session_id,))
+        rows = self._query(
+            "SELECT professional_id, created, expires, '{}', reason FROM revoked_sessions WHERE id = ?"
+            " UNION ALL SELECT professional_id, created, expires, factors, NULL FROM sessions WHERE id = ?",
+            (session_id, session_id),
+        )
         if not rows:
             return None
-        sid, professional_id, created, expires, factors = rows[0]
-        return Session(str(sid), str(professional_id), int(created), int(expires), json.loads(str(factors)))  # type: ignore[call-overload]
+        professional_id, created, expires, factors, revoked = rows[0]  # a revoked record comes first and wins
+        return Session(
+            session_id,
+            str(professional_id),
+            int(str(created)),
+            int(str(expires)),
+            json.loads(str(factors)),
+            None if revoked is None else str(revoked),
+        )
 
     def record_factor(self, session_id: str, factor: str, at: int) -> None:
         with self._transaction() as db:
@@ -142,8 +158,14 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
 
-    def revoke_sessions(self, professional_id: str) -> int:
+    def revoke_sessions(self, professional_id: str, reason: str) -> int:
+        """Move the sessions to ``revoked_sessions``: reservations, live-session lists and factors see only ``sessions``."""
         with self._transaction() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO revoked_sessions"
+                " SELECT id, professional_id, created, expires, ? FROM sessions WHERE professional_id = ?",
+                (reason, professional_id),
+            )
             return db.execute("DELETE FROM sessions WHERE professional_id = ?", (professional_id,)).rowcount
 
     def claim_totp_step(self, professional_id: str, step: int) -> bool:
@@ -245,14 +267,14 @@ class SQLiteStore:
 
 
 def _create_schema(db: sqlite3.Connection) -> None:
-    """Create the tables; those of an older version hold only short-lived state (sessions, 24 h windows) and are replaced."""
+    """Create the tables; those of another shape hold only short-lived state (sessions, 24 h windows) and are replaced."""
     db.execute("BEGIN IMMEDIATE")
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
         if version > SCHEMA_VERSION:
             raise sqlite3.DatabaseError(f"schema version {version} was written by a newer accessguard (this one knows {SCHEMA_VERSION})")
         if version < SCHEMA_VERSION:
-            for table in ("sessions", "identity_reads", "read_holds"):
+            for table in ("sessions", "identity_reads", "read_holds") if version < _REPLACED_BEFORE else ():
                 db.execute(f"DROP TABLE IF EXISTS {table}")
             for statement in _SCHEMA.split(";"):
                 if statement.strip():

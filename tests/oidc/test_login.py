@@ -90,7 +90,8 @@ def test_step_up_round_trip_through_the_provider(browser: Browser) -> None:
     old_browser.cookies.set("accessguard_session", password_only)
     replaced = old_browser.get("/patients/pat-0001")
     assert replaced.status_code == 401
-    assert "expired or was revoked" in replaced.json()["detail"]
+    assert replaced.json()["type"] == "urn:accessguard:problem:invalid-session"
+    assert replaced.json()["detail"] == "the session has expired or ended; log in again"
 
 
 def test_step_up_answer_below_the_requested_acr_is_refused(browser: Browser) -> None:
