@@ -248,7 +248,7 @@ class Guard:
             log.info("%s %s: bearer token refused: %s", facts.method, facts.path, exc.detail)
             return Verdict(invalid_token(exc.detail))
         except InvalidSession as exc:
-            return Verdict(self._invalid_session(exc.detail))
+            return Verdict(self._invalid_session(exc.detail, facts))
         except BadRequest as exc:
             self._release(reservation)
             return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
@@ -318,8 +318,13 @@ class Guard:
         except StoreError as exc:
             log.error("could not release a read hold (it expires by itself): %s", exc)
 
-    def _invalid_session(self, detail: str) -> Response:
-        """The 401 for a cookie that opens no live session; ``detail`` never says more than the holder may know."""
+    def _invalid_session(self, detail: str, facts: RequestFacts) -> Response:
+        """The 401 for a cookie that opens no live session; ``detail`` never says more than the holder may know.
+
+        A browser navigation goes to the login page instead, like any unauthenticated one.
+        """
+        if wants_page(facts):
+            return redirect(with_next(self.settings.login_path, _here(facts)))
         challenge = [("www-authenticate", 'Bearer realm="accessguard"')]
         return problem(401, "invalid-session", "Invalid session", detail, challenge, login=self.settings.login_path)
 
@@ -328,7 +333,7 @@ class Guard:
         common: dict[str, Any] = {"reasons": reasons, "decision_id": decision_id, "policy_revision": decision.policy_revision}
         if "policy_error" in reasons:
             return _unavailable(**common)
-        here = facts.path + (f"?{facts.query_string}" if facts.query_string else "")
+        here = _here(facts)
         if decision.outcome is Outcome.STEP_UP:
             step_up = decision.step_up
             acr_values = list(dict.fromkeys(self._acr_values.get(m, m) for m in step_up.methods))
@@ -393,6 +398,11 @@ class Guard:
         alert_log.removeHandler(self._alert_bridge)
         self.access_log.close()
         self.alerts.close()
+
+
+def _here(facts: RequestFacts) -> str:
+    """Where to come back to after a login or step-up page."""
+    return facts.path + (f"?{facts.query_string}" if facts.query_string else "")
 
 
 def _unavailable(**extra: Any) -> Response:

@@ -130,3 +130,11 @@ def test_cookies_split_over_several_header_fields_are_joined(asgi_demo: Demo) ->
     headers = [("cookie", f"accessguard_session={session}"), ("cookie", "theme=dark"), ("x-forwarded-for", "192.0.2.10")]
     response = fresh.get("/patients/pat-0001", headers=headers)
     assert response.status_code == 200
+
+
+def test_a_browser_with_a_dead_session_is_sent_to_the_login_page(demo: Demo) -> None:
+    response = demo.client().get(
+        "/patients/pat-0001?x=1", headers={"cookie": "accessguard_session=garbage.sig", "accept": "text/html"}, follow_redirects=False
+    )
+    assert response.status_code == 303
+    assert response.headers["location"].startswith("/login?next=")

@@ -93,6 +93,16 @@ def test_sqlite_drops_revoked_sessions_once_they_would_have_expired(tmp_path: Pa
     store.close()
 
 
+def test_sqlite_drops_a_professionals_expired_sessions_at_their_next_login(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    store.create_session(Session("expired", "pro-a", 100, 200))
+    store.create_session(Session("other", "pro-b", 100, 200))
+    store.create_session(Session("next", "pro-a", 250, 400))
+    rows = sqlite3.connect(tmp_path / "store.db").execute("SELECT id FROM sessions ORDER BY id").fetchall()
+    assert rows == [("next",), ("other",)]
+    store.close()
+
+
 def test_sqlite_store_upgrades_a_version_2_file_keeping_its_reads(tmp_path: Path) -> None:
     path = tmp_path / "store.db"
     store = open_store(f"sqlite:///{path}")

@@ -122,6 +122,8 @@ class SQLiteStore:
     def create_session(self, session: Session) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM revoked_sessions WHERE expires <= ?", (session.created,))
+            # Expired sessions of this professional go at their next login, so the table never grows without bound.
+            db.execute("DELETE FROM sessions WHERE professional_id = ? AND expires <= ?", (session.professional_id, session.created))
             db.execute(
                 "INSERT INTO sessions (id, professional_id, created, expires, factors) VALUES (?, ?, ?, ?, ?)",
                 (session.id, session.professional_id, session.created, session.expires, json.dumps(session.factors)),
