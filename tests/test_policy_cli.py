@@ -129,7 +129,7 @@ def test_eval_rejects_bad_input_and_explain_without_opa(without_opa: None, tmp_p
 def test_fmt_lists_then_formats(with_opa: str, policies: Path, capsys: pytest.CaptureFixture[str]) -> None:
     module = policies / "accessguard" / "geo.rego"
     module.write_text(module.read_text().replace("\t", "    ", 3))
-    assert main(["policy", "fmt", str(policies), "--check"]) != 0
+    assert main(["policy", "fmt", str(policies), "--check"]) == 1
     assert str(module) in capsys.readouterr().out
     assert main(["policy", "fmt", str(policies)]) == 0
     assert main(["policy", "fmt", str(policies), "--check"]) == 0

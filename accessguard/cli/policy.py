@@ -115,7 +115,7 @@ def _fmt(args: argparse.Namespace) -> int:
     code, output = opa_tool.fmt(opa, args.directory, check_only=args.check)
     if output:
         print(output)
-    return code
+    return 1 if code else 0  # opa fmt --fail exits 2, which here means bad usage
 
 
 def _bundle(args: argparse.Namespace) -> int:
