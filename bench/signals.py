@@ -9,7 +9,7 @@ blocks interleaved between the stores:
   distances: everything the decision needs from the signals;
 - settle: ``settle_reads`` after the response;
 - guard: a whole protected read (``Guard.check`` + ``Guard.settle``, engine and
-  decision log included), for scale;
+  access log included), for scale;
 - a bare Redis PING, the cost of one loopback round trip.
 
 Redis round trips are counted with MONITOR while guarded reads run: commands the
