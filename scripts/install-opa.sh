@@ -7,7 +7,9 @@ OPA_VERSION="${OPA_VERSION:-v1.22.2}"
 CACHE="${ACCESSGUARD_CACHE:-$HOME/.cache/accessguard}"
 BIN_DIR="$CACHE/opa-$OPA_VERSION"
 OPA="$BIN_DIR/opa"
-if [ -x "$OPA" ] && "$OPA" version 2>/dev/null | grep -q "^Version: ${OPA_VERSION#v}$"; then
+# (not `opa version | grep -q`: grep exits at the match, opa may then die of SIGPIPE, and pipefail
+# would take that for a missing binary and rebuild)
+if [ -x "$OPA" ] && grep -q "^Version: ${OPA_VERSION#v}$" <<<"$("$OPA" version 2>/dev/null)"; then
   echo "$OPA"
   exit 0
 fi
