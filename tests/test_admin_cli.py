@@ -113,3 +113,30 @@ def test_installed_command_runs(asgi_demo: Demo) -> None:
     )
     assert done.returncode == 0, done.stderr
     assert "dr.martin" in done.stdout
+
+
+def test_cli_revocations_and_links_reach_the_access_log_and_the_outbox(asgi_demo: Demo) -> None:
+    import json
+    import sqlite3
+
+    enrolled_key(asgi_demo, "dr.martin")
+    audit_db = Path(asgi_demo.guard.settings.data_dir) / "audit.db"
+    asgi_demo.guard.access_log.flush()
+
+    def logged() -> tuple[list[str], int]:
+        with sqlite3.connect(audit_db) as db:
+            events = [json.loads(d)["event"] for (d,) in db.execute("SELECT detail FROM entries WHERE kind = 'event' ORDER BY seq")]
+            return events, db.execute("SELECT COUNT(*) FROM alerts").fetchone()[0]
+
+    def admin(*args: str) -> None:  # its own process, as an operator runs it beside the service
+        command = [str(Path(sys.executable).with_name("accessguard")), "admin", *args, "--data-dir", str(audit_db.parent)]
+        done = subprocess.run(command, capture_output=True, text=True, timeout=60)
+        assert done.returncode == 0, done.stderr
+
+    events_before, outbox_before = logged()
+    admin("authenticators", "revoke", "dr.martin", "--all")
+    admin("enroll-link", "inf.dubois", "--kind", "totp")
+    events, outbox = logged()
+    added = events[len(events_before) :]
+    assert sorted(added) == ["authenticator_revoked", "authenticator_revoked", "enrolment_link_issued"]
+    assert outbox >= outbox_before + 3

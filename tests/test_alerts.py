@@ -198,6 +198,7 @@ def test_authenticator_alerts_reach_the_webhook_once_on_the_log(
     alert = json.loads(body)
     assert alert["reasons"] == ["authenticator_revoked"] and alert["subject"] == "dr.martin"
     assert alert["authenticator"] == revoked.id and alert["by"] == "admin:test"
+    assert alert["kind"] == "event" and alert["authenticator_kind"] == revoked.kind  # the detail never overwrites the envelope
     lines = [r.getMessage() for r in caplog.records if r.name == "accessguard.alerts"]
     assert len([line for line in lines if "authenticator_revoked" in line]) == 1  # the log sink does not repeat it
     with sqlite3.connect(data_dir / "audit.db") as db:

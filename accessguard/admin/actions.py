@@ -19,7 +19,7 @@ def revoke(authenticators: Authenticators, account_id: str, authenticator_id: st
     """Revoke one authenticator of an account (or all with None); it stops working at its next ceremony."""
     revoked = authenticators.revoke(account_id, authenticator_id)
     for authenticator in revoked:
-        alert("authenticator_revoked", account_id, authenticator=authenticator.id, kind=authenticator.kind, by=by)
+        alert("authenticator_revoked", account_id, authenticator=authenticator.id, authenticator_kind=authenticator.kind, by=by)
     return revoked
 
 
@@ -39,5 +39,5 @@ def contain(authenticators: Authenticators, store: Store, enrolled_after: float,
 def enrolment_link(links: EnrolmentLinks, account_id: str, kind: str, ttl_s: int, base_url: str, now: float, *, by: str) -> str:
     """A one-time enrolment link for an account: ``<base_url>/accessguard/enroll?token=…``."""
     token = links.issue(account_id, kind, ttl_s, now)
-    alert("enrolment_link_issued", account_id, kind=kind, ttl_s=ttl_s, by=by)
+    alert("enrolment_link_issued", account_id, authenticator_kind=kind, ttl_s=ttl_s, by=by)
     return f"{base_url.rstrip('/')}{ENROL_PAGE}?{urlencode({'token': token})}"

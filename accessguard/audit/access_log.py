@@ -385,7 +385,7 @@ class AccessLog:
                 pseudonym = remember(item.patient, entry_time) if item.patient is not None else None
                 number = append(entry_time, "event", item.subject, None, pseudonym, None, _json(item.detail))
                 if item.alert:
-                    alert(list(item.alert), entry_time, {"kind": "event", "seq": number, "subject": item.subject, **item.detail})
+                    alert(list(item.alert), entry_time, {**item.detail, "kind": "event", "seq": number, "subject": item.subject})
                 effects.extend(item.effects)
         db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         db.executemany(

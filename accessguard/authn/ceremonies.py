@@ -260,7 +260,7 @@ class Ceremonies:
     def _enrolled(self, session: Session, authenticator: Authenticator, grant: str, now: float) -> Response:
         """Raise the alert, hand out recovery codes with the account's first enrolment, end a link session."""
         account_id = session.professional_id
-        alert("authenticator_enrolled", account_id, authenticator=authenticator.id, kind=authenticator.kind, via=grant)
+        alert("authenticator_enrolled", account_id, authenticator=authenticator.id, authenticator_kind=authenticator.kind, via=grant)
         document: dict[str, Any] = {
             "authenticator": authenticator_document(authenticator),
             "obligations": {"alert": ["authenticator_enrolled"]},
@@ -298,7 +298,7 @@ class Ceremonies:
         if account is None or account.status != "active":
             return None
         _, cookie = self._sessions.start(account_id, LINK_FACTOR_PREFIX + kind, int(now), ttl_s=LINK_SESSION_TTL_S)
-        alert("enrolment_link_redeemed", account_id, kind=kind)
+        alert("enrolment_link_redeemed", account_id, authenticator_kind=kind)
         return cookie
 
 

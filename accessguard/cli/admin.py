@@ -18,7 +18,7 @@ from accessguard.admin import actions
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import KINDS, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, EnrolmentLinks
-from accessguard.cli.common import add_data_dir, operator, parse_time, table
+from accessguard.cli.common import add_data_dir, alerts_recorded, operator, parse_time, table
 from accessguard.errors import ConfigurationError
 from accessguard.store import open_store
 
@@ -111,7 +111,8 @@ def authenticators_revoke(args: argparse.Namespace) -> int:
     accounts, authenticators = _open(args.data_dir)
     if accounts.get(args.user) is None:
         return _unknown_user(args.user)
-    revoked = actions.revoke(authenticators, args.user, None if args.all else args.id, by=operator())
+    with alerts_recorded(args.data_dir):
+        revoked = actions.revoke(authenticators, args.user, None if args.all else args.id, by=operator())
     if not revoked:
         target = "no live authenticator" if args.all else f"no live authenticator {args.id!r}"
         print(f"accessguard: {args.user} has {target}", file=sys.stderr)
@@ -132,7 +133,10 @@ def enroll_link(args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         raise ConfigurationError("--ttl: must be a positive number of minutes")
     now = datetime.datetime.now(datetime.UTC).timestamp()
-    url = actions.enrolment_link(EnrolmentLinks(accounts.database), args.user, args.kind, args.ttl * 60, args.base_url, now, by=operator())
+    with alerts_recorded(args.data_dir):
+        url = actions.enrolment_link(
+            EnrolmentLinks(accounts.database), args.user, args.kind, args.ttl * 60, args.base_url, now, by=operator()
+        )
     print(f"One-time link for {args.user} to enrol a {args.kind} authenticator, valid {args.ttl} minutes.")
     print("Hand it over out of band (in person, by phone); whoever opens it first can enrol.")
     print(url)
@@ -144,7 +148,8 @@ def contain_after(args: argparse.Namespace) -> int:
     _, authenticators = _open(args.data_dir)
     store = open_store(args.store or f"sqlite:///{Path(args.data_dir) / 'accessguard.db'}")
     try:
-        contained = actions.contain(authenticators, store, after, by=operator())
+        with alerts_recorded(args.data_dir):
+            contained = actions.contain(authenticators, store, after, by=operator())
     finally:
         store.close()
     if not contained:

@@ -7,11 +7,13 @@ import getpass
 import json
 import os
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
 from accessguard.audit.access_log import AccessLog
+from accessguard.audit.alerts import AlertBridge, alert_log
 from accessguard.audit.settings import AuditSettings
 from accessguard.errors import AccessGuardError, ConfigurationError
 
@@ -89,3 +91,17 @@ def open_access_log(data_dir: Path) -> AccessLog:
     return AccessLog(
         Path(data_dir) / "audit.db", AuditSettings(key=audit_key(data_dir)), stored_key(data_dir, "pseudonym_key"), prune=False
     )
+
+
+@contextmanager
+def alerts_recorded(data_dir: Path) -> Iterator[AccessLog]:
+    """While a command runs, its alert lines (enrolment links, revocations, containment) go into
+    the access log, and from there to every alert sink, as they do in the service."""
+    access_log = open_access_log(data_dir)
+    bridge = AlertBridge(access_log)
+    alert_log.addHandler(bridge)
+    try:
+        yield access_log
+    finally:
+        alert_log.removeHandler(bridge)
+        access_log.close()
