@@ -108,7 +108,7 @@ def test_every_enrolment_raises_an_alert(asgi_demo: Demo, caplog: pytest.LogCapt
         "authenticator_enrolled",
         "recovery_codes_issued",
     ]
-    assert events[2]["account"] == "dr.martin" and events[2]["kind"] == "webauthn" and events[2]["via"] == "link"
+    assert events[2]["account"] == "dr.martin" and events[2]["authenticator_kind"] == "webauthn" and events[2]["via"] == "link"
 
 
 def _after_demo_seeds(demo: Demo) -> None:
