@@ -12,24 +12,26 @@ limits := role_limits[0] if {
 
 requested := input.request.resource.requested_count
 
-projected_reads(window) := object.get(input.usage.identity_reads, window, 0) + requested
+# Some window's reads (none counted when absent), with this request's, exceed its limit.
+over_limit(window_limits, reads) if {
+	some window, limit in window_limits
+	object.get(reads, window, 0) + requested > limit
+}
 
 deny contains "page_too_large" if {
-	protected_resource
 	requested > cfg.bulk_reads.page_size_cap
+	protected_resource
 }
 
 deny contains "bulk_read_hard_limit" if {
 	authenticated
 	protected_resource
-	some window, limit in limits.hard
-	projected_reads(window) > limit
+	over_limit(limits.hard, input.usage.identity_reads)
 }
 
 step_up contains "bulk_read_soft_limit" if {
 	authenticated
 	protected_resource
-	some window, limit in limits.soft
-	projected_reads(window) > limit
 	not phishing_resistant_fresh
+	over_limit(limits.soft, input.usage.identity_reads)
 }

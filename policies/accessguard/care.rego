@@ -7,21 +7,17 @@ import rego.v1
 
 without_care if input.care.relationship == "none"
 
-projected_without_care(window) := object.get(input.usage.without_care_reads, window, 0) + requested
-
 deny contains "no_care_relationship_hard_limit" if {
+	without_care
 	authenticated
 	protected_resource
-	without_care
-	some window, limit in cfg.bulk_reads.without_care.hard
-	projected_without_care(window) > limit
+	over_limit(cfg.bulk_reads.without_care.hard, input.usage.without_care_reads)
 }
 
 step_up contains "no_care_relationship_soft_limit" if {
+	without_care
 	authenticated
 	protected_resource
-	without_care
-	some window, limit in cfg.bulk_reads.without_care.soft
-	projected_without_care(window) > limit
 	not phishing_resistant_fresh
+	over_limit(cfg.bulk_reads.without_care.soft, input.usage.without_care_reads)
 }

@@ -9,9 +9,9 @@ package accessguard.policy
 import rego.v1
 
 emergency_access if {
+	input.emergency.declared
 	authenticated
 	protected_resource
-	input.emergency.declared
 	input.authn.phishing_resistant
 	input.request.resource.requested_count <= 1
 	input.time - input.emergency.declared_at <= cfg.emergency.duration_s
@@ -23,7 +23,7 @@ lifted contains reason if {
 }
 
 step_up contains "phishing_resistant_required" if {
-	authenticated
 	input.request.action == "declare_emergency"
+	authenticated
 	not phishing_resistant_fresh
 }

@@ -14,11 +14,11 @@ verified_since_move if {
 }
 
 step_up contains "impossible_travel" if {
-	authenticated
+	input.geo.speed_kmh > cfg.geo.speed_limit_kmh
+	input.geo.distance_km >= cfg.geo.distance_floor_km
 	input.geo.resolved
 	input.geo.previous.time
-	input.geo.distance_km >= cfg.geo.distance_floor_km
-	input.geo.speed_kmh > cfg.geo.speed_limit_kmh
+	authenticated
 	not verified_since_move
 }
 
@@ -28,14 +28,14 @@ country_outside_list if {
 }
 
 deny contains "country_not_allowed" if {
-	authenticated
-	country_outside_list
 	cfg.geo.country_outside_list == "deny"
+	country_outside_list
+	authenticated
 }
 
 step_up contains "country_not_allowed" if {
-	authenticated
-	country_outside_list
 	cfg.geo.country_outside_list == "step_up"
+	country_outside_list
+	authenticated
 	not phishing_resistant_fresh
 }

@@ -11,10 +11,9 @@ organisation_limits := object.get(
 )
 
 step_up contains "organisation_read_limit" if {
+	input.subject.organisation != ""
 	authenticated
 	protected_resource
-	input.subject.organisation != ""
-	some window, limit in organisation_limits
-	object.get(input.usage.organisation.identity_reads, window, 0) + requested > limit
 	not phishing_resistant_fresh
+	over_limit(organisation_limits, input.usage.organisation.identity_reads)
 }
