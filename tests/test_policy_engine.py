@@ -9,11 +9,12 @@ from pathlib import Path
 
 import pyotp
 import pytest
+import regopy
 
 from accessguard.decision import Decision, Outcome
 from accessguard.demo.app import build
 from accessguard.errors import ConfigurationError, PolicyCompileError
-from accessguard.policy.embedded import EmbeddedEngine
+from accessguard.policy.embedded import EmbeddedEngine, _Input
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
 from tests.conftest import Clock, Demo
 
@@ -64,6 +65,30 @@ def test_runtime_fault_fails_closed(tmp_path: Path) -> None:
     decision = engine.evaluate(case["input"])
     assert decision.outcome is Outcome.DENY
     assert decision.reasons == ("policy_error",)
+
+
+def test_the_policy_sees_the_input_document_as_built() -> None:
+    document = {
+        "text": "Zoë 東京 \u2028",
+        "numbers": [0, -7, 2**62, 1.5, -0.25, 1e300],
+        "flags": [True, False, None],
+        "nested": {"empty_list": [], "empty_object": {}, "tuple": ("a", 1)},
+    }
+    interpreter = regopy.Interpreter()
+    interpreter.set_input(_Input(document))
+    seen = interpreter.query("x := input").results[0].bindings["x"]
+    assert seen == json.loads(json.dumps(document))
+
+
+@pytest.mark.parametrize(
+    "value",
+    ["dr.martin\0admin", 2**70, {"a", "b"}, b"bytes", Outcome.ALLOW],
+    ids=["nul-in-string", "int-over-64-bits", "set", "bytes", "str-subclass"],
+)
+def test_an_input_value_the_engine_cannot_take_fails_closed(value: object) -> None:
+    engine = EmbeddedEngine(load_policy_set(DEFAULT_POLICY_DIR))
+    decision = engine.evaluate({"version": 1, "subject": {"id": value}})
+    assert decision.outcome is Outcome.DENY and decision.reasons == ("policy_error",)
 
 
 def test_engine_fault_is_503_through_the_middleware(demo_template: Path, tmp_path: Path) -> None:
