@@ -1,7 +1,8 @@
 """SQLite store: one file, many processes (WAL), one connection per thread.
 
 Writers take the database lock first (BEGIN IMMEDIATE), so every
-read-then-write below is atomic across threads and processes.
+read-then-write below is atomic across threads and processes. WAL
+checkpoints run in a thread of their own (``store/checkpoint.py``).
 """
 
 from __future__ import annotations
@@ -29,9 +30,12 @@ from accessguard.store.base import (
     read_scopes,
     usage_of,
 )
+from accessguard.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 
 #: How long a request waits for another process's write lock before failing closed.
 BUSY_TIMEOUT_MS = 2000
+#: Write transactions of this process between two WAL checkpoints (5 to 10 pages each).
+CHECKPOINT_EVERY = 100
 #: Version 2 counts reads per scope and remembers where each session was last seen; 3 keeps revoked sessions.
 SCHEMA_VERSION = 3
 #: Tables written before this version have another shape and are replaced on upgrade.
@@ -67,6 +71,7 @@ class SQLiteStore:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
         self._local = threading.local()
+        self._checkpointer = Checkpointer(self.path, CHECKPOINT_EVERY)
         try:
             self._connection()
         except sqlite3.Error as exc:
@@ -80,6 +85,7 @@ class SQLiteStore:
             try:
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=NORMAL")
+                db.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
                 if db.execute("PRAGMA user_version").fetchone()[0] != SCHEMA_VERSION:
                     _create_schema(db)
             except sqlite3.Error:
@@ -110,6 +116,7 @@ class SQLiteStore:
             db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise self._fault(exc) from None
+        self._checkpointer.committed()
 
     def _query(self, sql: str, args: tuple[object, ...]) -> list[tuple[object, ...]]:
         try:
@@ -262,6 +269,7 @@ class SQLiteStore:
             db.execute("DELETE FROM read_holds WHERE id = ?", (reservation.id,))
 
     def close(self) -> None:
+        self._checkpointer.stop()
         db = getattr(self._local, "db", None)
         if db is not None:
             db.close()
