@@ -50,7 +50,15 @@ step_up_max_ages contains action_max_age if "stale_authentication" in challenged
 
 step_up_max_ages contains cfg.phishing_resistant.max_age if needs_phishing_resistant_factor
 
-step_up_requirement := {"methods": step_up_methods, "max_age": min(step_up_max_ages)} if {
+# Not min(): rego-cpp (regopy 1.5.2) orders integers as text in min, max and sort.
+step_up_max_age := age if {
+	some age in step_up_max_ages
+	every other in step_up_max_ages {
+		age <= other
+	}
+}
+
+step_up_requirement := {"methods": step_up_methods, "max_age": step_up_max_age} if {
 	outcome == "step_up"
 	count(step_up_max_ages) > 0
 } else := {"methods": step_up_methods} if {
