@@ -13,6 +13,7 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from accessguard.errors import StoreError
+from accessguard.store.sqlite import immediate_transaction
 
 BUSY_TIMEOUT_S = 2.0
 
@@ -57,14 +58,8 @@ class Database:
     def transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: writers queue here, so read-then-write is atomic across processes."""
         try:
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._connection()) as db:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
 

@@ -67,6 +67,19 @@ CREATE TABLE IF NOT EXISTS ephemeral (key TEXT PRIMARY KEY, value TEXT NOT NULL,
 _COUNT_READS = " UNION ALL ".join(["SELECT COUNT(*) FROM identity_reads WHERE scope = ? AND time > ?"] * (3 * len(WINDOWS)))
 
 
+@contextmanager
+def immediate_transaction(db: sqlite3.Connection) -> Iterator[sqlite3.Connection]:
+    """BEGIN IMMEDIATE … COMMIT (ROLLBACK on any exception): writers queue at BEGIN,
+    so a read-then-write inside is atomic across threads and processes."""
+    db.execute("BEGIN IMMEDIATE")
+    try:
+        yield db
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
 class SQLiteStore:
     def __init__(self, path: Path | str) -> None:
         self.path = str(path)
@@ -106,14 +119,8 @@ class SQLiteStore:
     def _transaction(self) -> Iterator[sqlite3.Connection]:
         """BEGIN IMMEDIATE: writers queue here, so read-then-write is atomic."""
         try:
-            db = self._connection()
-            db.execute("BEGIN IMMEDIATE")
-            try:
+            with immediate_transaction(self._connection()) as db:
                 yield db
-            except BaseException:
-                db.execute("ROLLBACK")
-                raise
-            db.execute("COMMIT")
         except sqlite3.Error as exc:
             raise self._fault(exc) from None
         self._checkpointer.committed()
