@@ -118,19 +118,14 @@ class SoftKey:
             attestation = AttestationObject.create(
                 "packed", auth_data, {"alg": -7, "sig": signature, "x5c": [certificate.public_bytes(Encoding.DER)]}
             )
-        encoded_id = websafe_encode(credential_id)
-        return {
-            "id": encoded_id,
-            "rawId": encoded_id,
-            "type": "public-key",
-            "authenticatorAttachment": "cross-platform",
-            "clientExtensionResults": {},
-            "response": {
+        return _public_key_credential(
+            credential_id,
+            {
                 "clientDataJSON": websafe_encode(client_data),
                 "attestationObject": websafe_encode(attestation),
                 "transports": ["usb"],
             },
-        }
+        )
 
     def get(
         self,
@@ -152,16 +147,24 @@ class SoftKey:
             hashlib.sha256(rp_id.encode()).digest(), FLAG.UP | (FLAG.UV if uv else 0), credential.sign_count
         )
         signature = credential.key.sign(bytes(auth_data) + client_data.hash, ec.ECDSA(hashes.SHA256()))
-        encoded_id = websafe_encode(credential_id)
-        return {
-            "id": encoded_id,
-            "rawId": encoded_id,
-            "type": "public-key",
-            "authenticatorAttachment": "cross-platform",
-            "clientExtensionResults": {},
-            "response": {
+        return _public_key_credential(
+            credential_id,
+            {
                 "clientDataJSON": websafe_encode(client_data),
                 "authenticatorData": websafe_encode(auth_data),
                 "signature": websafe_encode(signature),
             },
-        }
+        )
+
+
+def _public_key_credential(credential_id: bytes, response: dict[str, Any]) -> dict[str, Any]:
+    """A PublicKeyCredential as ``toJSON()`` gives it (WebAuthn Level 3)."""
+    encoded_id = websafe_encode(credential_id)
+    return {
+        "id": encoded_id,
+        "rawId": encoded_id,
+        "type": "public-key",
+        "authenticatorAttachment": "cross-platform",
+        "clientExtensionResults": {},
+        "response": response,
+    }
