@@ -17,7 +17,7 @@ guard's client sent (not those run inside its scripts), per request.
 
 ``--json`` prints the figures as one JSON object last.
 
-    .venv/bin/python bench/signals.py [--requests 2000] [--redis redis://HOST:PORT/DB] [--json]
+    .venv/bin/python -m bench.signals [--requests 2000] [--redis redis://HOST:PORT/DB] [--json]
 """
 
 from __future__ import annotations
@@ -42,6 +42,7 @@ from accessguard.guard import Guard
 from accessguard.signals.geo import GeoLocator
 from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store.base import ReadRequest, Session, Store
+from bench.decision import percentile
 
 CAEN, LILLE = "192.0.2.10", "198.51.100.20"
 PRO, ORG = "dr.martin", "chu-caen"
@@ -58,11 +59,6 @@ def recent(n: int) -> str:
 def directory(n: int) -> str:
     """One of 30 directory patients: 130 distinct in 24 h, under the doctor's soft limit of 150."""
     return f"pat-{n % 30 + 1:04d}"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def summary(values_ns: list[int]) -> dict[str, float]:
