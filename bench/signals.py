@@ -26,7 +26,6 @@ import argparse
 import collections
 import ipaddress
 import json
-import sys
 import tempfile
 import threading
 import time
@@ -43,6 +42,7 @@ from accessguard.signals.geo import GeoLocator
 from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store.base import ReadRequest, Session, Store
 from bench.decision import percentile
+from tests.redis_server import RedisServer
 
 CAEN, LILLE = "192.0.2.10", "198.51.100.20"
 PRO, ORG = "dr.martin", "chu-caen"
@@ -187,9 +187,6 @@ def main() -> None:
         if args.redis:
             results = measure(args.redis, Path(tmp) / "data", args.requests)
         else:
-            sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the tests' redis-server helper
-            from tests.redis_server import RedisServer
-
             server = RedisServer(Path(tmp) / "redis").start()
             try:
                 results = measure(server.url, Path(tmp) / "data", args.requests)
