@@ -69,7 +69,10 @@ def test_unknown_user_and_bad_usage(asgi_demo: Demo, capsys: pytest.CaptureFixtu
     capsys.readouterr()
     assert main(["admin", "users", "list", "--data-dir", str(tmp_path / "missing")]) == 2
     assert "no account directory" in capsys.readouterr().err
-    assert _admin(asgi_demo, capsys, "contain", "--enrolled-after", "last tuesday")[0] == 2
+    for not_a_time in ("last tuesday", "99999999999999999999", "9999999999999d"):  # the last two are beyond the calendar
+        code, _, err = _admin(asgi_demo, capsys, "contain", "--enrolled-after", not_a_time)
+        assert code == 2
+        assert err.startswith(f"accessguard: --enrolled-after: {not_a_time!r} is not a time (ISO 8601")
 
 
 def test_enroll_link_prints_the_link_last_and_it_works(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:

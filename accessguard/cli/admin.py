@@ -18,7 +18,7 @@ from accessguard.admin import actions
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import KINDS, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, EnrolmentLinks
-from accessguard.cli.common import add_data_dir, alerts_recorded, operator, parse_time, table
+from accessguard.cli.common import add_data_dir, alerts_recorded, iso_time, operator, parse_time, table
 from accessguard.errors import ConfigurationError
 from accessguard.store import open_store
 
@@ -58,7 +58,9 @@ def register(commands: Any) -> None:
     link.set_defaults(run=enroll_link)
 
     contain = groups.add_parser("contain", help="hold back authenticators enrolled after TIME until re-verified")
-    contain.add_argument("--enrolled-after", required=True, metavar="TIME", help="ISO 8601 (2025-09-08T10:00Z) or Unix seconds")
+    contain.add_argument(
+        "--enrolled-after", required=True, metavar="TIME", help="ISO 8601 (2025-09-08T10:00Z; naive: UTC), Unix seconds, or 72h / 7d ago"
+    )
     contain.add_argument("--store", metavar="URL", help="the session store (default: the SQLite store in the data directory)")
     add_data_dir(contain)
     contain.set_defaults(run=contain_after)
@@ -153,7 +155,7 @@ def contain_after(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if not contained:
-        print(f"no active authenticator was enrolled after {_when(int(after))}")
+        print(f"no active authenticator was enrolled after {iso_time(after)}")
         return 0
     print(
         table(

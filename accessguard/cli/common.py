@@ -49,16 +49,20 @@ _UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
 
 def parse_time(value: str, option: str, now: float | None = None) -> float:
     """Unix seconds from ISO 8601 (naive means UTC), Unix seconds, or a duration ago (``90m``, ``72h``, ``7d``)."""
-    ago = _AGO.match(value)
-    if ago:
-        return (datetime.now(UTC).timestamp() if now is None else now) - int(ago[1]) * _UNITS[ago[2]]
-    if value.replace(".", "", 1).isdigit():
-        return float(value)
+    not_a_time = CommandError(f"{option}: {value!r} is not a time (ISO 8601 like 2025-09-08T10:00Z, Unix seconds, 72h / 7d ago)")
     try:
-        parsed = datetime.fromisoformat(value)
-    except ValueError:
-        raise CommandError(f"{option}: {value!r} is not a time (ISO 8601 like 2025-09-08T10:00Z, Unix seconds, 72h / 7d ago)") from None
-    return (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        ago = _AGO.match(value)
+        if ago:
+            seconds = (datetime.now(UTC).timestamp() if now is None else now) - int(ago[1]) * _UNITS[ago[2]]
+        elif value.replace(".", "", 1).isdigit():
+            seconds = float(value)
+        else:
+            parsed = datetime.fromisoformat(value)
+            seconds = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
+        datetime.fromtimestamp(seconds, UTC)  # a time the reports can print, not one beyond the calendar
+    except (ValueError, OverflowError, OSError):
+        raise not_a_time from None
+    return seconds
 
 
 def table(headings: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
