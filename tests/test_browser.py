@@ -135,8 +135,22 @@ def _body_json(page: Any) -> Any:
     return json.loads(page.locator("body").inner_text())
 
 
+def _requested_urls(page: Any) -> list[str]:
+    """Every URL the page asks for from now on (documents, scripts, styles, images, fetches)."""
+    urls: list[str] = []
+    page.on("request", lambda request: urls.append(request.url))
+    return urls
+
+
+def _outside(served: Served, urls: list[str]) -> list[str]:
+    """The URLs that are neither this site nor inline data: pages must load nothing from other hosts."""
+    assert urls, "no request was seen"
+    return [url for url in urls if not url.startswith((served.base_url + "/", "data:"))]
+
+
 def test_key_enrolled_from_a_link_then_step_up_reads_patients(served: Served, page: Any, shots: Path) -> None:
     link = _admin_cli(served, "enroll-link", "dr.martin", "--base-url", served.base_url).splitlines()[-1]
+    requested = _requested_urls(page)
     page.goto(link)
     assert page.url == f"{served.base_url}/accessguard/enroll"
     page.screenshot(path=shots / "enrol-link.png", full_page=True)
@@ -179,6 +193,8 @@ def test_key_enrolled_from_a_link_then_step_up_reads_patients(served: Served, pa
     page.click("#totp button[type=submit]")
     page.wait_for_url(f"{served.base_url}/patients/pat-0001")
     assert _body_json(page)["id"] == "pat-0001"
+    assert any(url.endswith("/accessguard/assets/accessguard.js") for url in requested)
+    assert _outside(served, requested) == []
 
 
 def test_admin_page_after_a_security_key(served: Served, page: Any, shots: Path) -> None:
@@ -186,6 +202,7 @@ def test_admin_page_after_a_security_key(served: Served, page: Any, shots: Path)
         page.goto(_admin_cli(served, "enroll-link", user, "--base-url", served.base_url).splitlines()[-1])
         page.click("#key-register button[type=submit]")
         page.wait_for_selector("#recovery-codes:not([hidden])")
+    requested = _requested_urls(page)
     page.goto(f"{served.base_url}/accessguard/admin")
     _log_in(page, served, "admin")
     page.wait_for_url("**/accessguard/step-up?**")
@@ -198,3 +215,5 @@ def test_admin_page_after_a_security_key(served: Served, page: Any, shots: Path)
     page.wait_for_load_state("load")
     page.wait_for_selector("section:has(h2:has-text('dr.martin')) td.state-revoked")
     assert "revoked" in _admin_cli(served, "authenticators", "list", "dr.martin")
+    assert any(url.endswith("/accessguard/admin/revoke") for url in requested)
+    assert _outside(served, requested) == []

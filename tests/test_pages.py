@@ -168,6 +168,19 @@ def test_cross_site_posts_are_refused(asgi_demo: Demo, headers: dict[str, str]) 
     assert asgi_demo.guard.authenticators.of_account("dr.martin", states=("active",))
 
 
+def test_every_post_route_refuses_cross_site_requests(asgi_demo: Demo) -> None:
+    """The check sits in front of every guard POST, including routes added later, before any handler runs."""
+    client, _ = _admin_with_key(asgi_demo)
+    posts = sorted(path for method, path in asgi_demo.guard.endpoints.routes if method == "POST")
+    assert {"/accessguard/admin/revoke", "/accessguard/logout", "/accessguard/emergency", "/accessguard/recovery-codes"} <= set(posts)
+    for path in posts:
+        for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+            response = client.post(path, json={"account": "dr.martin", "authenticator": None}, headers=headers)
+            assert (response.status_code, reasons(response)) == (403, ["cross_site_request"]), path
+    assert client.get("/accessguard/admin", headers=HTML).status_code == 200  # the session survived (logout was refused too)
+    assert asgi_demo.guard.authenticators.of_account("dr.martin", states=("active",))
+
+
 def test_same_origin_posts_pass(asgi_demo: Demo) -> None:
     client, _ = _admin_with_key(asgi_demo)
     headers = {"origin": "http://localhost", "sec-fetch-site": "same-origin"}
