@@ -1,7 +1,7 @@
 """Server-rendered pages: log in, step up, enrol authenticators, and the admin page.
 
 Templates and assets are package data beside this module; the pages load
-nothing from other hosts (CSP ``default-src 'self'``), run no inline script,
+nothing from other hosts (CSP ``default-src 'none'``, own scripts and styles), run no inline script,
 and every state change goes through a JSON POST that the guard checks for
 cross-site origin (see ``guard.Guard.serve``).
 """
