@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -36,17 +38,29 @@ def test_bad_settings_are_named_at_start_up(overrides: dict[str, Any], named: st
         settings.validate()
 
 
-def test_pro_sante_connect_example_is_valid() -> None:
-    OIDCSettings(
-        ISSUER,
-        "my-service",
-        discovery_url=f"{ISSUER}/.well-known/wallet-openid-configuration",
-        claims=ClaimMapping(subject="SubjectNameID"),
-        client_id="my-service",
-        client_secret="from-a-secret-store",
-        redirect_uri="https://directory.example/accessguard/oidc/callback",
-        scopes=("openid",),
-    ).validate()
+def _pro_sante_connect_example() -> OIDCSettings:
+    """The example of docs/oidc.md, run as written."""
+    text = (Path(__file__).resolve().parents[2] / "docs" / "oidc.md").read_text()
+    code = re.search(r"## Example: Pro Santé Connect.*?```python\n(.*?)```", text, re.S)
+    assert code, "docs/oidc.md has no Pro Santé Connect example"
+    scope: dict[str, Any] = {"OIDCSettings": OIDCSettings, "ClaimMapping": ClaimMapping, "secret_store": {"psc_client_secret": "x"}}
+    exec(code[1], scope)
+    settings: OIDCSettings = scope["oidc"]
+    return settings
+
+
+def test_pro_sante_connect_example_is_valid_and_means_what_the_doc_says() -> None:
+    settings = _pro_sante_connect_example()
+    settings.validate()
+    assert settings.discovery_url == f"{settings.issuer}/.well-known/wallet-openid-configuration"
+    assert settings.login_enabled
+    claims = {"SubjectNameID": "810000000001", "acr": "eidas1", "auth_time": 100}
+    assert settings.claims.subject_of(claims).id == "810000000001"
+    eidas1 = settings.claims.authn_of(claims, latest=200)
+    assert eidas1.aal == 2 and not eidas1.phishing_resistant  # a second factor, not a phishing-resistant one
+    card = settings.claims.authn_of({**claims, "amr": ["sc"]}, latest=200)
+    assert card.phishing_resistant
+    assert settings.claims.authn_of({"auth_time": 100, "amr": ["pwd"]}, latest=200).aal < 2
 
 
 def test_amr_maps_to_factors_at_auth_time() -> None:
