@@ -85,6 +85,14 @@ def test_enroll_link_prints_the_link_last_and_it_works(asgi_demo: Demo, capsys: 
     assert client.post("/accessguard/enroll/webauthn/begin", json={}).status_code == 200
 
 
+def test_no_enrolment_link_for_a_suspended_account(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
+    asgi_demo.guard.accounts.set_status("inf.dubois", "suspended")
+    code, out, err = _admin(asgi_demo, capsys, "enroll-link", "inf.dubois")
+    assert (code, out) == (1, "")
+    assert err.endswith("inf.dubois is suspended; resume the account first\n")
+    assert asgi_demo.guard.accounts.database.execute("SELECT count(*) FROM enrolment_links")[0][0] == 0
+
+
 def test_contain_ends_sessions_and_holds_back_keys(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
     asgi_demo.clock.now = max(a.created for a in asgi_demo.guard.authenticators.of_account("dr.martin")) + 3600
     compromise = int(asgi_demo.clock.now)

@@ -1,7 +1,7 @@
 """``accessguard admin``: accounts and their authenticators, enrolment links, containment.
 
 Exit codes: 0 done, 1 the user or authenticator named does not exist (or has
-nothing left to revoke), 2 bad usage or configuration. The command line never
+nothing left to revoke, or is suspended for an enrolment link), 2 bad usage or configuration. The command line never
 needs the encryption key: it handles no TOTP seed.
 """
 
