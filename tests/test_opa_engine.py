@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import shutil
 import subprocess
 from collections.abc import Iterator
@@ -80,6 +81,20 @@ def test_compile_error_is_reported_at_the_original_file_and_line(opa_url: str, t
     with pytest.raises(PolicyCompileError) as raised:
         OpaEngine(opa_url, load_policy_set(policies))
     assert any(e.startswith("accessguard/zz_broken.rego:7:") for e in raised.value.errors), raised.value.errors
+
+
+def test_a_refused_push_leaves_the_servers_data_as_it_was(opa_url: str, tmp_path: Path) -> None:
+    OpaEngine(opa_url, load_policy_set(DEFAULT_POLICY_DIR)).close()
+    live_config = httpx.get(f"{opa_url}/v1/data/accessguard/config").json()
+    policies = _policies(tmp_path)
+    data = json.loads((policies / "data.json").read_text())
+    data["accessguard"]["config"]["bulk_reads"]["page_size_cap"] = 1
+    (policies / "data.json").write_text(json.dumps(data))
+    # Compiles on rego-cpp, not on OPA: the change is refused at the push.
+    (policies / "accessguard" / "zz_unsafe.rego").write_text('package accessguard.policy\n\nimport rego.v1\n\ndeny contains "x" if x > 1\n')
+    with pytest.raises(PolicyCompileError, match=r"zz_unsafe\.rego:5"):
+        OpaEngine(opa_url, load_policy_set(policies))
+    assert httpx.get(f"{opa_url}/v1/data/accessguard/config").json() == live_config
 
 
 def test_no_server_is_a_clear_error_at_start() -> None:

@@ -183,18 +183,19 @@ def bundle_revision(body: dict[str, Any]) -> str:
 
 
 def push(client: OpaClient, policy_set: PolicySet) -> None:
-    """Put the data, then one module per package, then remove modules left by earlier pushes.
+    """Put one module per package, then the data, then remove modules left by earlier pushes.
 
     OPA's policy API takes one module per request and compiles after each, so
     mutually dependent modules of one package (the usual layout) cannot be
     pushed one by one: they are joined into one module per package, and
     compile errors are mapped back to the original file and line. Packages
     that import each other's functions are retried until no progress is made.
+    The data goes last, so a set OPA refuses to compile leaves the server's
+    data as it was (a refused hot reload must not half-apply).
     """
     for key, value in policy_set.data.items():
         if not isinstance(value, dict):
             raise ConfigurationError(f"{policy_set.directory}/data.json: top-level {key!r} must be an object to push it to OPA")
-        client.update_or_create_data(value, key)
     joined = {POLICY_ID_PREFIX + package: module for package, module in join_by_package(policy_set).items()}
     pending = dict(joined)
     while pending:
@@ -207,6 +208,8 @@ def push(client: OpaClient, policy_set: PolicySet) -> None:
         if len(failed) == len(pending):
             raise PolicyCompileError([error for errors in failed.values() for error in errors])
         pending = {policy_id: pending[policy_id] for policy_id in failed}
+    for key, value in policy_set.data.items():
+        client.update_or_create_data(value, key)
     for stale in set(client.get_policies_list()) - set(joined):
         if stale.startswith(POLICY_ID_PREFIX):
             client.delete_policy(stale)
