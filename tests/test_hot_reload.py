@@ -72,10 +72,16 @@ def test_a_syntax_error_keeps_the_live_revision_until_fixed(live: Live, caplog: 
     assert not live.reloader.reload()
     assert live.served_revision() == before
     assert f"{broken}:5:13: " in caplog.text and f"revision {before} stays live" in caplog.text
+    assert "(changed since the live revision: accessguard/broken.rego)" in caplog.text
     broken.unlink()
     after = _touch_comment(live.policies)
     assert live.reloader.reload()
     assert live.served_revision() == after
+    caplog.clear()
+    broken.write_text(BROKEN)
+    (live.policies / "cases" / "stale_read.json").unlink()
+    assert not live.reloader.reload()  # the changes are counted from the revision now live
+    assert "(changed since the live revision: accessguard/broken.rego, cases/stale_read.json (removed))" in caplog.text
 
 
 def test_a_module_that_crashes_the_engine_never_reaches_the_live_process(live: Live, caplog: pytest.LogCaptureFixture) -> None:
@@ -83,6 +89,7 @@ def test_a_module_that_crashes_the_engine_never_reaches_the_live_process(live: L
     (live.policies / "accessguard" / "crash.rego").write_text(CRASHING)
     assert not live.reloader.reload()
     assert "the embedded policy engine crashed (SIG" in caplog.text
+    assert "(changed since the live revision: accessguard/crash.rego)" in caplog.text  # where to look
     assert live.served_revision() == before  # this process is alive and still decides
 
 

@@ -6,7 +6,9 @@ files), the set is proven in a child (``accessguard.policy.prove``: compile,
 run every decision case). Only a clean proof builds the new engine here and
 swaps it in with one attribute assignment; requests already running finish
 on the engine they started with. Anything else leaves the live revision
-serving and logs why, with file and line.
+serving and logs why, with file and line, and which files changed since
+the live revision (a native-engine crash kills the child before it can say
+where, so the changed files are where to look).
 """
 
 from __future__ import annotations
@@ -50,7 +52,7 @@ class PolicyReloader:
         self.engine_for = engine_for
         self.interval_s = interval_s
         self.prove_timeout_s = prove_timeout_s
-        self._applied = self._polled = self.fingerprint()
+        self._applied = self._polled = self._live_files = self.fingerprint()
         self._retired: PolicyEngine | None = None
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, name="accessguard-policy-reload", daemon=True)
@@ -93,9 +95,16 @@ class PolicyReloader:
     def reload(self) -> bool:
         """Prove the directory as it is now; switch to it if proven. True when a new revision went live."""
         live = self.holder.engine.revision
+        proving = self.fingerprint()
         proof = prove(self.directory, timeout_s=self.prove_timeout_s)
         if not proof.ok:
-            log.error("policy change in %s refused; revision %s stays live:\n  %s", self.directory, live, "\n  ".join(proof.failures))
+            log.error(
+                "policy change in %s refused; revision %s stays live:\n  %s\n  (changed since the live revision: %s)",
+                self.directory,
+                live,
+                "\n  ".join(proof.failures),
+                _changed(self._live_files, proving),
+            )
             return False
         try:
             policy_set = load_policy_set(self.directory)
@@ -110,8 +119,16 @@ class PolicyReloader:
             log.error("policy change in %s refused; revision %s stays live: %s", self.directory, live, exc)
             return False
         retired, self.holder.engine = self.holder.engine, engine
+        self._live_files = proving
         if self._retired is not None:
             self._retired.close()  # retired a swap ago: requests take milliseconds, swaps come seconds apart
         self._retired = retired
         log.info("policy revision %s is live (was %s; %d decision cases passed)", policy_set.revision, live, len(proof.cases))
         return True
+
+
+def _changed(before: Fingerprint, after: Fingerprint) -> str:
+    """The files added, removed or rewritten between two fingerprints, as one line."""
+    old, new = {name: rest for name, *rest in before}, {name: rest for name, *rest in after}
+    names = sorted(name for name in old.keys() | new.keys() if old.get(name) != new.get(name))
+    return ", ".join(f"{name}{'' if name in new else ' (removed)'}" for name in names) or "none"
