@@ -58,6 +58,26 @@ def test_check_reports_syntax_errors_as_file_line_col(with_opa: str, policies: P
     assert len(lines) == 2 and all(re.match(rf"{re.escape(where)}:[56]:\d+: \S", line) for line in lines), lines
 
 
+# rego-cpp compiles this (the rule just never fires); OPA refuses it.
+UNSAFE = 'package accessguard.policy\n\nimport rego.v1\n\ndeny contains "typo" if {\n\tblocked(input.request.ip)\n}\n'
+
+
+@pytest.mark.realpart
+def test_check_with_opa_reports_what_the_embedded_compiler_lets_through(
+    with_opa: str, policies: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    (policies / "accessguard" / "typo.rego").write_text(UNSAFE)
+    assert main(["policy", "check", str(policies)]) == 1
+    assert f"{policies / 'accessguard' / 'typo.rego'}:6:2: rego_type_error: undefined function blocked" in capsys.readouterr().out
+
+
+def test_check_without_opa_says_what_it_could_not_check(without_opa: None, policies: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (policies / "accessguard" / "typo.rego").write_text(UNSAFE)
+    assert main(["policy", "check", str(policies)]) == 0
+    note = capsys.readouterr().err
+    assert "embedded engine's compiler only" in note and "unknown functions" in note and "*_test.rego" in note
+
+
 def test_check_survives_a_module_that_crashes_the_embedded_engine(policies: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (policies / "accessguard" / "crash.rego").write_text(CRASHING)
     assert main(["policy", "check", str(policies)]) == 1
