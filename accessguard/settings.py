@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import fcntl
 import ipaddress
 import json
+import os
 import secrets
 import time
 import uuid
@@ -125,16 +127,20 @@ def local_keys(data_dir: Path) -> dict[str, str]:
     For the demo and single-host set-ups; production passes keys from a secret store.
     """
     path = Path(data_dir) / "keys.json"
-    keys: dict[str, str] = json.loads(path.read_text()) if path.exists() else {}
     made: dict[str, Callable[[], str]] = {
         "session_key": lambda: secrets.token_urlsafe(48),
         "pseudonym_key": lambda: secrets.token_urlsafe(48),
         "encryption_key": lambda: Fernet.generate_key().decode(),
         "audit_key": lambda: secrets.token_urlsafe(48),
     }
-    missing = {name: make() for name, make in made.items() if name not in keys}
-    if missing:
-        keys.update(missing)
-        path.touch(mode=0o600)
-        path.write_text(json.dumps(keys, indent=2))
+    with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)  # processes starting together make one set of keys, not one each
+        text = file.read()
+        keys: dict[str, str] = json.loads(text) if text.strip() else {}
+        missing = {name: make() for name, make in made.items() if name not in keys}
+        if missing:
+            keys.update(missing)
+            file.seek(0)
+            file.truncate()
+            file.write(json.dumps(keys, indent=2))
     return keys

@@ -83,3 +83,20 @@ def test_sessions_and_limits_are_shared_between_processes(two_demos: tuple[Path,
 
     assert httpx.post(f"{second}/accessguard/logout", headers=headers).status_code == 200
     assert httpx.get(f"{first}/patients/pat-0001", headers=headers).status_code == 401
+
+
+@pytest.mark.slow
+def test_demos_started_together_on_a_new_data_directory_set_it_up_once(tmp_path: Path) -> None:
+    data_dir = tmp_path / "new"
+    with ThreadPoolExecutor(max_workers=2) as pool:
+        started = [pool.submit(start_demo, data_dir, None) for _ in range(2)]
+        demos = [future.result() for future in started]  # neither died making the patients or the accounts
+    try:
+        first, second = (url for _, url in demos)
+        cookie = log_in(first, data_dir, "inf.dubois")  # the accounts on file are the ones both processes use
+        response = httpx.get(f"{second}/patients/pat-0001", headers={"cookie": cookie, "x-forwarded-for": CAEN})
+        assert response.status_code == 200, response.text  # one session key for both
+    finally:
+        for process, _ in demos:
+            process.terminate()
+            process.wait(timeout=10)

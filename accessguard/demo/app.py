@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import dataclasses
+import fcntl
 import json
+import os
 import secrets
 import sqlite3
 import threading
@@ -125,6 +127,11 @@ class PatientDirectory:
 def build(data_dir: Path, **overrides: Any) -> tuple[AccessGuardMiddleware, Guard]:
     """The protected demo application and its guard."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    guard = Guard(demo_settings(data_dir, **overrides))
-    initialise(data_dir, guard)
+    directory = os.open(data_dir, os.O_RDONLY)
+    try:
+        fcntl.flock(directory, fcntl.LOCK_EX)  # demos started together: one makes the accounts, the others wait
+        guard = Guard(demo_settings(data_dir, **overrides))
+        initialise(data_dir, guard)
+    finally:
+        os.close(directory)
     return AccessGuardMiddleware(PatientDirectory(data_dir / "patients.db").app(), guard), guard
