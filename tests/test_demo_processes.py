@@ -90,8 +90,9 @@ def test_demos_started_together_on_a_new_data_directory_set_it_up_once(tmp_path:
     data_dir = tmp_path / "new"
     with ThreadPoolExecutor(max_workers=2) as pool:
         started = [pool.submit(start_demo, data_dir, None) for _ in range(2)]
-        demos = [future.result() for future in started]  # neither died making the patients or the accounts
+    demos = [future.result() for future in started if not future.exception()]
     try:
+        assert len(demos) == 2, [str(future.exception()) for future in started]  # neither died making the patients or accounts
         first, second = (url for _, url in demos)
         cookie = log_in(first, data_dir, "inf.dubois")  # the accounts on file are the ones both processes use
         response = httpx.get(f"{second}/patients/pat-0001", headers={"cookie": cookie, "x-forwarded-for": CAEN})
