@@ -17,11 +17,14 @@ from accessguard.policy.embedded import EmbeddedEngine
 from accessguard.policy.engine import PolicyEngine
 from accessguard.policy.opa import OpaEngine
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR, PolicySet, load_policy_set
+from accessguard.policy.prove import prove
 from accessguard.policy.reload import PolicyReloader
 from tests.conftest import Clock, _copy_demo
 from tests.demo_process import demo_process, wait_for
 from tests.opa_server import opa_server
 from tests.test_policy_cli import BROKEN, CRASHING
+
+UNSAFE_VARIABLE = "package accessguard.policy\n\nimport rego.v1\n\nunused_guard if {\n\tcount(typo) > 1\n}\n"
 
 
 class Live:
@@ -100,6 +103,20 @@ def test_a_change_contradicting_a_decision_case_is_refused(live: Live, caplog: p
     (live.policies / "data.json").write_text(json.dumps(data))
     assert not live.reloader.reload()
     assert "allow_mfa_read: FAILED" in caplog.text
+    assert live.served_revision() == before
+
+
+@pytest.mark.realpart
+def test_a_rule_only_opa_check_refuses_never_goes_live(
+    live: Live, opa_binary: str, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    """rego-cpp compiles a rule on an unsafe variable and the cases pass (it never fires); opa check refuses it."""
+    monkeypatch.setenv("ACCESSGUARD_OPA", opa_binary)
+    before = live.served_revision()
+    (live.policies / "accessguard" / "unsafe.rego").write_text(UNSAFE_VARIABLE)
+    assert prove(live.policies).ok  # the embedded engine alone would take it
+    assert not live.reloader.reload()
+    assert "unsafe.rego:6:2: rego_unsafe_var_error: var typo is unsafe" in caplog.text and f"revision {before} stays live" in caplog.text
     assert live.served_revision() == before
 
 

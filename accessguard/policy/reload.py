@@ -3,7 +3,9 @@
 A thread polls the directory's ``.rego`` and ``.json`` files. When they have
 changed and then stayed unchanged for one poll (an editor saving several
 files), the set is proven in a child (``accessguard.policy.prove``: compile,
-run every decision case). Only a clean proof builds the new engine here and
+run every decision case), then checked by ``opa check`` when an opa binary is
+found (rego-cpp's compiler accepts unsafe variables and unknown functions: such
+a rule would go live and never fire). Only a clean proof builds the new engine here and
 swaps it in with one attribute assignment; requests already running finish
 on the engine they started with. Anything else leaves the live revision
 serving and logs why, with file and line, and which files changed since
@@ -21,6 +23,7 @@ from typing import Protocol
 
 from accessguard.errors import AccessGuardError
 from accessguard.policy.engine import PolicyEngine
+from accessguard.policy.opa_tool import check, find_opa
 from accessguard.policy.policyset import PolicySet, load_policy_set
 from accessguard.policy.prove import prove
 
@@ -97,12 +100,16 @@ class PolicyReloader:
         live = self.holder.engine.revision
         proving = self.fingerprint()
         proof = prove(self.directory, timeout_s=self.prove_timeout_s)
-        if not proof.ok:
+        failures = proof.failures
+        opa = find_opa()
+        if proof.ok and opa is not None:
+            failures = check(opa, self.directory)  # what rego-cpp lets through: unsafe variables, unknown functions
+        if failures:
             log.error(
                 "policy change in %s refused; revision %s stays live:\n  %s\n  (changed since the live revision: %s)",
                 self.directory,
                 live,
-                "\n  ".join(proof.failures),
+                "\n  ".join(failures),
                 _changed(self._live_files, proving),
             )
             return False
