@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
@@ -18,12 +19,25 @@ def link_url(demo: Demo, username: str, kind: str = "webauthn", ttl_s: int = 360
     return enrolment_link(demo.guard.ceremonies.links, username, kind, ttl_s, ORIGIN, demo.clock(), by="test")
 
 
+def link_token(url: str) -> str:
+    return parse_qs(urlsplit(url).query)["token"][0]
+
+
+def redeem_link(client: httpx.Client, url: str) -> httpx.Response:
+    """What the button of the link's confirmation page does: POST the token."""
+    return client.post("/accessguard/enroll/link", json={"token": link_token(url)})
+
+
 def open_link(demo: Demo, username: str, kind: str = "webauthn") -> httpx.Client:
-    """A client holding the enrolment-only session an administrator's link opens."""
+    """A client holding the enrolment-only session an administrator's link opens (opened, then confirmed)."""
     client = demo.client()
-    response = client.get(link_url(demo, username, kind).removeprefix(ORIGIN), follow_redirects=False)
-    assert response.status_code == 303, response.text
-    assert response.headers["location"] == "/accessguard/enroll"
+    url = link_url(demo, username, kind)
+    page = client.get(url.removeprefix(ORIGIN), follow_redirects=False)
+    assert page.status_code == 200, page.text
+    assert 'id="enrol-link"' in page.text
+    response = redeem_link(client, url)
+    assert response.status_code == 200, response.text
+    assert response.json() == {"next": "/accessguard/enroll"}
     return client
 
 

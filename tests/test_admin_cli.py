@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from accessguard.cli import main
-from tests.authenticators import ORIGIN, assertion, enrolled_key, key_session, reasons
+from tests.authenticators import ORIGIN, assertion, enrolled_key, key_session, reasons, redeem_link
 from tests.conftest import Demo
 
 
@@ -81,7 +81,8 @@ def test_enroll_link_prints_the_link_last_and_it_works(asgi_demo: Demo, capsys: 
     url = out.splitlines()[-1]
     assert url.startswith(f"{ORIGIN}/accessguard/enroll?token=")
     client = asgi_demo.client()
-    assert client.get(url.removeprefix(ORIGIN), follow_redirects=False).status_code == 303
+    assert client.get(url.removeprefix(ORIGIN), follow_redirects=False).status_code == 200
+    assert redeem_link(client, url).status_code == 200
     assert client.post("/accessguard/enroll/webauthn/begin", json={}).status_code == 200
 
 

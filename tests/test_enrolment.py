@@ -12,9 +12,11 @@ from tests.authenticators import (
     assertion,
     enrolled_key,
     key_session,
+    link_token,
     link_url,
     open_link,
     reasons,
+    redeem_link,
     register,
 )
 from tests.conftest import Demo
@@ -71,22 +73,45 @@ def test_link_session_grants_no_patient_access_and_enrols_once(demo: Demo) -> No
     assert client.post("/accessguard/enroll/webauthn/begin", json={}).status_code == 401
 
 
+def test_opening_a_link_spends_nothing_and_its_button_works_once(asgi_demo: Demo) -> None:
+    """Link previews and mail scanners fetch the link; only the confirmation page's POST spends it."""
+    url = link_url(asgi_demo, "dr.martin")
+    for _ in range(3):
+        opened = asgi_demo.client().get(url.removeprefix(ORIGIN), follow_redirects=False)
+        assert opened.status_code == 200
+        assert "set-cookie" not in opened.headers
+        assert f'name="token" value="{link_token(url)}"' in opened.text
+    client = asgi_demo.client()
+    first = redeem_link(client, url)
+    assert first.status_code == 200
+    assert client.post("/accessguard/enroll/webauthn/begin", json={}).status_code == 200  # the enrolment-only session
+    second = redeem_link(asgi_demo.client(), url)
+    assert second.status_code == 410
+    assert reasons(second) == ["enrolment_link_invalid"]
+    assert "set-cookie" not in second.headers
+    assert asgi_demo.client().get(url.removeprefix(ORIGIN), follow_redirects=False).status_code == 410
+
+
 def test_link_works_once_and_expires(asgi_demo: Demo) -> None:
-    url = link_url(asgi_demo, "dr.martin", ttl_s=600).removeprefix(ORIGIN)
-    assert asgi_demo.client().get(url, follow_redirects=False).status_code == 303
-    again = asgi_demo.client().get(url, follow_redirects=False)
+    url = link_url(asgi_demo, "dr.martin", ttl_s=600)
+    assert redeem_link(asgi_demo.client(), url).status_code == 200
+    again = asgi_demo.client().get(url.removeprefix(ORIGIN), follow_redirects=False)
     assert again.status_code == 410
     assert "already used" in again.text
-    expiring = link_url(asgi_demo, "dr.martin", ttl_s=600).removeprefix(ORIGIN)
+    expiring = link_url(asgi_demo, "dr.martin", ttl_s=600)
     asgi_demo.clock.advance(601)
-    assert asgi_demo.client().get(expiring, follow_redirects=False).status_code == 410
+    assert asgi_demo.client().get(expiring.removeprefix(ORIGIN), follow_redirects=False).status_code == 410
+    assert redeem_link(asgi_demo.client(), expiring).status_code == 410
     assert asgi_demo.client().get("/accessguard/enroll?token=guessed-token-value", follow_redirects=False).status_code == 410
+    guessed = asgi_demo.client().post("/accessguard/enroll/link", json={"token": "guessed-token-value"})
+    assert (guessed.status_code, reasons(guessed)) == (410, ["enrolment_link_invalid"])
 
 
 def test_link_for_a_suspended_account_opens_nothing(asgi_demo: Demo) -> None:
-    url = link_url(asgi_demo, "dr.martin").removeprefix(ORIGIN)
+    url = link_url(asgi_demo, "dr.martin")
     asgi_demo.guard.accounts.set_status("dr.martin", "suspended")
-    assert asgi_demo.client().get(url, follow_redirects=False).status_code == 410
+    assert asgi_demo.client().get(url.removeprefix(ORIGIN), follow_redirects=False).status_code == 410
+    assert redeem_link(asgi_demo.client(), url).status_code == 410
 
 
 def test_totp_link_enrols_an_app(asgi_demo: Demo) -> None:

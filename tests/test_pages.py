@@ -7,7 +7,7 @@ import re
 import httpx
 import pytest
 
-from tests.authenticators import enrolled_key, key_session, open_link, reasons, register
+from tests.authenticators import ORIGIN, enrolled_key, key_session, link_token, link_url, open_link, reasons, redeem_link, register
 from tests.conftest import Demo
 from tests.softkey import SoftKey
 
@@ -88,6 +88,23 @@ def test_enrol_page_explains_what_a_session_may_add(asgi_demo: Demo) -> None:
     linked = _page(open_link(asgi_demo, "inf.dubois"), "/accessguard/enroll").text
     assert "This enrolment link lets <strong>inf.dubois</strong> add one security key" in linked
     assert 'id="key-register"' in linked and 'id="totp-begin"' not in linked
+
+
+def test_enrolment_link_page_asks_before_spending_the_link(asgi_demo: Demo) -> None:
+    url = link_url(asgi_demo, "inf.dubois", "totp")
+    page = _page(asgi_demo.client(), url.removeprefix(ORIGIN))
+    assert page.status_code == 200
+    assert page.headers["cache-control"] == "no-store" and page.headers["referrer-policy"] == "no-referrer"
+    assert "lets <strong>inf.dubois</strong> add one authenticator app" in page.text
+    assert 'id="enrol-link" data-post="/accessguard/enroll/link" data-go="next"' in page.text
+    assert 'data-next="/accessguard/enroll"' in page.text
+    for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
+        forged = asgi_demo.client().post("/accessguard/enroll/link", json={"token": link_token(url)}, headers=headers)
+        assert (forged.status_code, reasons(forged)) == (403, ["cross_site_request"])
+    assert asgi_demo.client().post("/accessguard/enroll/link", data={"token": link_token(url)}).status_code == 415
+    assert redeem_link(asgi_demo.client(), url).status_code == 200  # none of the above spent it
+    spent = _page(asgi_demo.client(), url.removeprefix(ORIGIN))
+    assert spent.status_code == 410 and "already used" in spent.text
 
 
 def test_labels_are_escaped(asgi_demo: Demo) -> None:

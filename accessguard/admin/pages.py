@@ -39,6 +39,8 @@ from accessguard.store.base import Session
 
 ADMIN_PAGE = "/accessguard/admin"
 ADMIN_REVOKE_PATH = "/accessguard/admin/revoke"
+#: Where the enrolment link's confirmation page posts the token: opening the link (GET) spends nothing.
+ENROL_LINK_PATH = "/accessguard/enroll/link"
 ASSETS = "/accessguard/assets"
 #: Admin pages need a phishing-resistant factor verified this recently.
 ADMIN_FRESHNESS_S = 15 * 60
@@ -57,6 +59,7 @@ SECURITY_HEADERS = [
     ("cache-control", "no-store"),
 ]
 KIND_NAMES = {TOTP: "authenticator app", WEBAUTHN: "security key"}
+_LINK_INVALID = "this enrolment link is invalid, expired or already used; ask your administrator for a new one"
 
 
 @cache
@@ -77,8 +80,8 @@ def html_response(status: int, body: str, headers: Iterable[tuple[str, str]] = (
     return Response(status, body.encode(), [("content-type", "text/html; charset=utf-8"), *SECURITY_HEADERS, *headers])
 
 
-def redirect(location: str, headers: Iterable[tuple[str, str]] = ()) -> Response:
-    return Response(303, b"", [("location", location), ("cache-control", "no-store"), *headers])
+def redirect(location: str) -> Response:
+    return Response(303, b"", [("location", location), ("cache-control", "no-store")])
 
 
 def wants_page(facts: RequestFacts) -> bool:
@@ -122,6 +125,7 @@ class Pages:
             ("GET", settings.login_path): self.login_page,
             ("GET", settings.step_up_page): self.step_up_page,
             ("GET", ENROL_PAGE): self.enrol_page,
+            ("POST", ENROL_LINK_PATH): self.redeem_link,
             ("GET", ADMIN_PAGE): self.admin_page,
             ("POST", ADMIN_REVOKE_PATH): self.admin_revoke,
             **{("GET", f"{ASSETS}/{name}"): self._asset(name) for name in _ASSET_TYPES},
@@ -195,16 +199,7 @@ class Pages:
     def enrol_page(self, request: EndpointRequest) -> Response:
         token = request.facts.query().get("token")
         if token is not None:
-            cookie = self._ceremonies.open_link(token)
-            if cookie is None:
-                return self._message(
-                    410,
-                    "Link not valid",
-                    "This enrolment link is invalid, expired or already used. Ask your administrator for a new one.",
-                    self._settings.login_path,
-                    "Log in",
-                )
-            return redirect(ENROL_PAGE, [("set-cookie", self._cookie(cookie))])
+            return self._link_page(token)
         session = request.session
         if session is None:
             return self._login_first(request)
@@ -239,6 +234,22 @@ class Pages:
             recovery=Markup(recovery),
         )
         return self._page("Authenticators", content, account=account_id, next_path=ENROL_PAGE)
+
+    def _link_page(self, token: str) -> Response:
+        """What opening an enrolment link shows: a button that spends it, so a link preview or a mail scanner spends nothing."""
+        holder = self._ceremonies.link_holder(token)
+        if holder is None:
+            return self._message(410, "Link not valid", _LINK_INVALID.capitalize() + ".", self._settings.login_path, "Log in")
+        account_id, kind = holder
+        content = _fill("enroll-link", account=account_id, kind=KIND_NAMES[kind], post=ENROL_LINK_PATH, token=token)
+        return self._page("Enrolment link", content, next_path=ENROL_PAGE)
+
+    def redeem_link(self, request: EndpointRequest) -> Response:
+        """Spend an enrolment link (once) and open its enrolment-only session."""
+        cookie = self._ceremonies.open_link(string_field(request.json(), "token"))
+        if cookie is None:
+            raise Refused("enrolment_link_invalid", _LINK_INVALID, 410)
+        return json_response(200, {"next": ENROL_PAGE}, [("set-cookie", self._cookie(cookie)), ("cache-control", "no-store")])
 
     def _table(self, authenticators: list[Authenticator], revoke_path: str | None = None) -> str:
         if not authenticators:

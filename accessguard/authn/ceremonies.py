@@ -287,19 +287,27 @@ class Ceremonies:
 
     # enrolment links
 
+    def link_holder(self, token: str) -> tuple[str, str] | None:
+        """The (account id, kind) a valid enrolment link would open, without spending it; None otherwise."""
+        return self._usable(self.links.peek(token, self._clock()))
+
     def open_link(self, token: str) -> str | None:
         """Spend an enrolment link: the cookie value of a new enrolment-only session, or None."""
         now = self._clock()
-        redeemed = self.links.redeem(token, now)
+        redeemed = self._usable(self.links.redeem(token, now))
         if redeemed is None:
             return None
         account_id, kind = redeemed
-        account = self._accounts.get(account_id)
-        if account is None or account.status != "active":
-            return None
         _, cookie = self._sessions.start(account_id, LINK_FACTOR_PREFIX + kind, int(now), ttl_s=LINK_SESSION_TTL_S)
         alert("enrolment_link_redeemed", account_id, authenticator_kind=kind)
         return cookie
+
+    def _usable(self, link: tuple[str, str] | None) -> tuple[str, str] | None:
+        """A link's (account id, kind) if its account is active: a suspended account's link opens nothing."""
+        if link is None:
+            return None
+        account = self._accounts.get(link[0])
+        return link if account is not None and account.status == "active" else None
 
 
 def _label(body: dict[str, Any], default: str) -> str:

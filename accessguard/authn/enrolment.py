@@ -93,12 +93,25 @@ class EnrolmentLinks:
         )
         return token
 
+    def peek(self, token: str, now: float) -> tuple[str, str] | None:
+        """A link's (account id, kind) while it is valid, without spending it: opening a link changes nothing."""
+        if not _plausible(token):
+            return None
+        rows = self._db.execute(
+            "SELECT account_id, kind FROM enrolment_links WHERE token_hash = ? AND used IS NULL AND expires > ?", (_hash(token), now)
+        )
+        return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
     def redeem(self, token: str, now: float) -> tuple[str, str] | None:
         """Spend a link: (account id, kind) once while it is valid, else None."""
-        if not 16 <= len(token) <= 128:
+        if not _plausible(token):
             return None
         rows = self._db.execute(
             "UPDATE enrolment_links SET used = ? WHERE token_hash = ? AND used IS NULL AND expires > ? RETURNING account_id, kind",
             (int(now), _hash(token), now),
         )
         return (str(rows[0][0]), str(rows[0][1])) if rows else None
+
+
+def _plausible(token: str) -> bool:
+    return 16 <= len(token) <= 128

@@ -140,7 +140,7 @@ def enroll_link(args: argparse.Namespace) -> int:
             EnrolmentLinks(accounts.database), args.user, args.kind, args.ttl * 60, args.base_url, now, by=operator()
         )
     print(f"One-time link for {args.user} to enrol a {args.kind} authenticator, valid {args.ttl} minutes.")
-    print("Hand it over out of band (in person, by phone); whoever opens it first can enrol.")
+    print("Hand it over out of band (in person, by phone); whoever opens it and confirms first can enrol.")
     print(url)
     return 0
 
