@@ -263,7 +263,7 @@ class Guard:
 
     def _subject(self, facts: RequestFacts) -> tuple[Subject, AuthnState, str | None]:
         """From a bearer token when OIDC is configured and one is sent, else from the session cookie; and the session id."""
-        token = bearer_credentials(facts.headers.get("authorization")) if self.oidc else None
+        token = self._bearer(facts)
         if self.oidc is not None and token is not None:
             subject, authn = self.oidc.authenticate(token)
             account = self.accounts.get(subject.id)  # so that suspending the account still works
@@ -278,6 +278,10 @@ class Guard:
         if account is None:
             raise InvalidSession("the session's account no longer exists; log in again")
         return account.subject, AuthnState(session.factors), session.id
+
+    def _bearer(self, facts: RequestFacts) -> str | None:
+        """The bearer token that decides the subject: sent, and OIDC configured."""
+        return bearer_credentials(facts.headers.get("authorization")) if self.oidc else None
 
     def _revoked_subject(self, revoked: SessionRevoked) -> tuple[Subject, AuthnState, None]:
         """A revoked session of an account that is not active goes to the policy as that account with no factors.
@@ -339,10 +343,12 @@ class Guard:
             acr_values = list(dict.fromkeys(self._acr_values.get(m, m) for m in step_up.methods))
             description = "step up with " + " or ".join(step_up.methods) + " (" + ", ".join(reasons) + ")"
             challenge = insufficient_user_authentication(description, acr_values, step_up.max_age)
-            url = self.oidc_login.step_up_url(acr_values, step_up.max_age) if self.oidc_login else self.settings.step_up_page
-            if wants_page(facts):  # a browser navigation goes to the step-up page and comes back
-                return redirect(with_next(url, here, methods=" ".join(step_up.methods)))
-            details = {"methods": list(step_up.methods), "max_age": step_up.max_age, "url": url}
+            details: dict[str, Any] = {"methods": list(step_up.methods), "acr_values": acr_values, "max_age": step_up.max_age}
+            if self._bearer(facts) is None:  # a token's level rises only with a new token from the provider: no page for it
+                url = self.oidc_login.step_up_url(acr_values, step_up.max_age) if self.oidc_login else self.settings.step_up_page
+                if wants_page(facts):  # a browser navigation goes to the step-up page and comes back
+                    return redirect(with_next(url, here, methods=" ".join(step_up.methods)))
+                details["url"] = url
             return problem(
                 401,
                 "step-up-required",

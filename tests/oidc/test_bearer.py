@@ -18,7 +18,7 @@ from joserfc import jwt
 from joserfc.jwk import RSAKey
 
 from tests.conftest import CAEN
-from tests.oidc.conftest import CLIENT_ID, DemoFactory, TestProvider, oidc_settings, start_provider
+from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, DemoFactory, TestProvider, oidc_settings, start_provider
 
 pytestmark = pytest.mark.realpart
 
@@ -55,6 +55,22 @@ def test_password_only_token_gets_the_challenge_with_acr_values(provider: TestPr
     assert params["error"] == "insufficient_user_authentication"
     assert params["acr_values"] == "eidas1"
     assert "max_age" not in params
+
+
+def test_bearer_challenge_sends_the_client_to_the_provider_not_to_a_page(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    """A page here cannot raise a token's level: a bearer client gets acr_values and max_age, no step-up url, no redirect."""
+    demo = oidc_demo(oidc_settings(provider, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=REDIRECT_URI))
+    token = provider.tokens("dr.martin", "pwd").access_token
+    for accept in ("application/json", "text/html,application/xhtml+xml"):
+        response = demo.client().get(
+            "/patients/pat-0001", headers={"authorization": f"Bearer {token}", "x-forwarded-for": CAEN, "accept": accept}
+        )
+        assert response.status_code == 401, accept
+        assert response.json()["step_up"] == {"methods": ["otp", "webauthn"], "acr_values": ["eidas1"], "max_age": None}
+        assert challenge(response)["acr_values"] == "eidas1"
+    session = demo.login("dr.martin", totp=False).get("/patients/pat-0001", headers={"x-forwarded-for": CAEN})
+    assert session.status_code == 401
+    assert session.json()["step_up"]["url"] == "/accessguard/oidc/login?acr_values=eidas1"  # a session does go to the provider's login
 
 
 def test_login_older_than_the_freshness_limit_gets_the_challenge_with_max_age(provider: TestProvider, oidc_demo: DemoFactory) -> None:
