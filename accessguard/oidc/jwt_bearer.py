@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import base64
 import json
+import math
 import re
 from collections.abc import Callable, Collection
 from typing import Any
@@ -30,6 +31,8 @@ MAX_LEEWAY_S = 120
 MAX_TOKEN_LENGTH = 16 * 1024
 #: ``typ`` values of ID tokens and access tokens (RFC 9068); other JWTs (logout tokens, DPoP proofs) are refused.
 TOKEN_TYPES = frozenset({"jwt", "at+jwt", "application/at+jwt"})
+#: The claims RFC 7519 defines as NumericDate values.
+TIME_CLAIMS = frozenset({"exp", "nbf", "iat"})
 _COMPACT_JWS = re.compile(r"[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*")
 
 #: Finds the provider's verification key for a header's ``kid`` and ``alg``.
@@ -95,7 +98,7 @@ class JWTValidator:
         except MissingClaimError as exc:
             raise InvalidToken(f"the token lacks the claim(s) {exc.claim}") from None
         except InvalidClaimError as exc:
-            raise InvalidToken(_claim_problem(exc.claim, self.issuer, audience)) from None
+            raise InvalidToken(_claim_problem(exc.claim, claims, self.issuer, audience)) from None
         return claims
 
     def _header(self, token: str) -> dict[str, Any]:
@@ -126,7 +129,9 @@ class JWTValidator:
         return header
 
 
-def _claim_problem(claim: str, issuer: str, audience: str) -> str:
+def _claim_problem(claim: str, claims: dict[str, Any], issuer: str, audience: str) -> str:
+    if claim in TIME_CLAIMS and not _numeric_date(claims[claim]):
+        return f"the token's {claim!r} claim must be a NumericDate (a number of seconds since the epoch)"
     if claim == "iss":
         return f"the token was not issued by {issuer}"
     if claim == "aud":
@@ -136,3 +141,8 @@ def _claim_problem(claim: str, issuer: str, audience: str) -> str:
     if claim == "iat":
         return "the token was issued in the future"
     return f"the token's claim {claim!r} is invalid"
+
+
+def _numeric_date(value: object) -> bool:
+    """An RFC 7519 NumericDate: a JSON number (not a string, a boolean, NaN or an infinity)."""
+    return not isinstance(value, bool) and (isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)))
