@@ -105,6 +105,9 @@ def test_contain_ends_sessions_and_holds_back_keys(asgi_demo: Demo, capsys: pyte
     assert "contained 1 authenticator(s) of 1 user(s)" in out
     assert live.get("/patients/pat-0001").status_code == 401
     assert reasons(assertion(asgi_demo.login("dr.martin", totp=False), key)) == ["authenticator_contained"]
+    users = _admin(asgi_demo, capsys, "users", "list")[1].splitlines()
+    assert next(line for line in users if line.startswith("dr.martin ")).endswith("1 totp, 1 webauthn (1 contained)")
+    assert next(line for line in users if line.startswith("inf.dubois ")).endswith("1 totp")  # enrolled before: not contained
     code, out, _ = _admin(asgi_demo, capsys, "contain", "--enrolled-after", "2999-01-01T00:00Z")
     assert (code, out.startswith("no active authenticator")) == (0, True)
 
