@@ -27,15 +27,23 @@ class RequestFacts:
 
     def query(self) -> dict[str, str]:
         """The query parameters (first value wins); BadRequest when malformed."""
+        return {key: values[0] for key, values in self.query_values().items()}
+
+    def query_values(self) -> dict[str, list[str]]:
+        """Every value of each query parameter, in order; BadRequest when malformed.
+
+        Frameworks disagree on which of repeated values an app reads (Starlette
+        the last, ``parse_qs`` users the first), so the guard must see them all.
+        """
         if len(self.query_string) > MAX_QUERY_LENGTH:
             raise BadRequest(f"query string longer than {MAX_QUERY_LENGTH} characters", status=414)
         try:
             pairs = parse_qsl(self.query_string, keep_blank_values=True, strict_parsing=False, errors="strict")
         except (UnicodeDecodeError, ValueError) as exc:
             raise BadRequest(f"query string is not valid UTF-8 form encoding: {exc}") from None
-        query: dict[str, str] = {}
+        query: dict[str, list[str]] = {}
         for key, value in pairs:
-            query.setdefault(key, value)
+            query.setdefault(key, []).append(value)
         return query
 
     def cookie(self, name: str) -> str | None:

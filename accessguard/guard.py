@@ -205,7 +205,7 @@ class Guard:
         reservation = None
         emergency = None
         try:
-            requested = route.count_requested(facts.query())
+            requested = route.count_requested(facts.query_values())
             subject, authn, session_id = self._subject(facts)
             address = client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)
             location = self.geo.locate(address)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -51,13 +51,20 @@ class ProtectedRoute:
         found = self._regex.match(path)
         return found.groupdict() if found else None
 
-    def count_requested(self, query: Mapping[str, str]) -> int:
-        """Records this request asks for; BadRequest on a malformed count."""
+    def count_requested(self, query: Mapping[str, Sequence[str]]) -> int:
+        """Records this request asks for; BadRequest on a malformed or repeated count.
+
+        A repeated count is refused: the app might read another value than the
+        guard counted (``limit=1&limit=1000``).
+        """
         if isinstance(self.requested_count, int):
             return self.requested_count
-        raw = query.get(self.requested_count)
-        if raw is None:
+        values = query.get(self.requested_count)
+        if not values:
             return self.default_count
+        if len(values) > 1:
+            raise BadRequest(f"query parameter {self.requested_count!r} is given {len(values)} times; give it once")
+        raw = values[0]
         if not raw.isascii() or not raw.isdigit():
             raise BadRequest(f"query parameter {self.requested_count!r} must be a non-negative integer, got {raw[:40]!r}")
         if len(raw) > 6:

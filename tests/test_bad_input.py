@@ -15,6 +15,8 @@ from tests.conftest import Demo
         ("limit=1e3", 400, "non-negative integer"),
         ("limit=99999999999", 400, "too large"),
         ("limit=%ff%fe", 400, "UTF-8"),
+        ("limit=1&limit=1000", 400, "given 2 times"),  # the app might read the value the guard did not count
+        ("limit=20&q=a&limit=20", 400, "give it once"),
         ("q=" + "x" * 5000, 414, "longer than"),
     ],
 )

@@ -39,9 +39,11 @@ def test_route_matching_and_counts() -> None:
     assert route.match("POST", "/patients/p-1") is None
     search = ProtectedRoute("/patients", name="search", requested_count="limit", served_ids="patients[].id")
     assert search.count_requested({}) == 20
-    assert search.count_requested({"limit": "7"}) == 7
+    assert search.count_requested({"limit": ["7"]}) == 7
     with pytest.raises(BadRequest):
-        search.count_requested({"limit": "-1"})
+        search.count_requested({"limit": ["-1"]})
+    with pytest.raises(BadRequest, match="given 2 times"):
+        search.count_requested({"limit": ["1", "1000"]})
     with pytest.raises(ConfigurationError):
         ProtectedRoute("patients", name="bad")
 
