@@ -45,8 +45,12 @@ class ProtectedRoute:
         object.__setattr__(self, "_regex", re.compile(regex))
 
     def match(self, method: str, path: str) -> dict[str, str] | None:
-        """Path parameters when this route serves the request, else None."""
-        if method not in self.methods:
+        """Path parameters when this route serves the request, else None.
+
+        HEAD counts as GET: frameworks run the GET handler for it, and its
+        status and length would tell an anonymous caller which patients exist.
+        """
+        if method not in self.methods and not (method == "HEAD" and "GET" in self.methods):
             return None
         found = self._regex.match(path)
         return found.groupdict() if found else None

@@ -140,3 +140,12 @@ def test_a_browser_with_a_dead_session_is_sent_to_the_login_page(demo: Demo) -> 
     )
     assert response.status_code == 303
     assert response.headers["location"].startswith("/login?next=")
+
+
+def test_head_on_a_protected_route_is_decided_like_get(demo: Demo) -> None:
+    """Frameworks answer HEAD with the GET handler: its status would tell an anonymous caller which patients exist."""
+    anonymous = demo.client()
+    assert anonymous.head("/patients/pat-0001").status_code == 401
+    assert anonymous.head("/patients/no-such-patient").status_code == 401
+    assert anonymous.head("/patients?limit=100").status_code == 401
+    assert demo.login("dr.martin").head("/patients/pat-0001").status_code == 200
