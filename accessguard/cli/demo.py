@@ -48,7 +48,8 @@ def run(args: argparse.Namespace) -> int:
     print(f"accessguard demo: http://{host}:{args.port}  (accounts in {args.data_dir / 'demo-accounts.json'})")
     print(f"policies: {guard.settings.policy_dir} on the {args.engine} engine, revision {guard.engine.revision}", flush=True)
     try:
-        uvicorn.run(app, host=args.host, port=args.port, log_level="warning")
+        # proxy_headers=False: the guard alone reads X-Forwarded-For, from its trusted proxies only
+        uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)
     finally:
         guard.close()
     return 0
