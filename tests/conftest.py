@@ -120,25 +120,30 @@ def _accounts(path: Path) -> dict[str, Professional]:
 @pytest.fixture(params=["asgi", "wsgi"])
 def demo(request: pytest.FixtureRequest, demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
     """The demo service behind the ASGI middleware and behind the WSGI middleware."""
+    demo = make_demo(request.param, _copy_demo(demo_template, tmp_path / "data"))
+    yield demo
+    demo.guard.close()
+
+
+def make_demo(adapter: str, data_dir: Path, **overrides: Any) -> Demo:
+    """The demo on ``data_dir`` behind the ``asgi`` or ``wsgi`` middleware; ``overrides`` go to its Settings."""
     from tests.wsgi_directory import build_wsgi
 
-    data_dir = _copy_demo(demo_template, tmp_path / "data")
     clock = Clock()
-    if request.param == "asgi":
-        app, guard = build(data_dir, clock=clock)
+    if adapter == "asgi":
+        app, guard = build(data_dir, clock=clock, **overrides)
 
         def factory() -> httpx.Client:
             return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
 
     else:
-        wsgi_app, guard = build_wsgi(data_dir, clock=clock)
+        wsgi_app, guard = build_wsgi(data_dir, clock=clock, **overrides)
 
         def factory() -> httpx.Client:
             transport = httpx.WSGITransport(app=wsgi_app, remote_addr="127.0.0.1")
             return httpx.Client(transport=transport, base_url="http://localhost")
 
-    yield Demo(guard, clock, _accounts(data_dir), factory)
-    guard.close()
+    return Demo(guard, clock, _accounts(data_dir), factory)
 
 
 @pytest.fixture
