@@ -46,6 +46,17 @@ def test_the_accounts_file_lists_professionals_and_an_admin(demo_template: Path)
         pyotp.TOTP(account["totp_secret"]).now()  # a valid base32 seed
 
 
+def test_passwords_are_stored_as_memory_hard_argon2id_hashes(demo_template: Path) -> None:
+    accounts = json.loads((demo_template / "demo-accounts.json").read_text())
+    with closing(sqlite3.connect(demo_template / "accounts.db")) as db:
+        hashes = dict(db.execute("SELECT id, password_hash FROM accounts").fetchall())
+    for account in accounts:
+        stored = hashes[account["username"]]
+        parameters = dict(p.split("=") for p in stored.split("$")[3].split(","))
+        assert stored.startswith("$argon2id$") and int(parameters["m"]) >= 19 * 1024, stored  # KiB: OWASP's floor
+        assert account["password"] not in stored
+
+
 def test_a_later_start_reuses_the_data_directory(demo_template: Path, tmp_path: Path) -> None:
     data_dir = _copy_demo(demo_template, tmp_path / "data")
     before = {name: (data_dir / name).read_bytes() for name in ("demo-accounts.json", "keys.json")}
