@@ -219,6 +219,23 @@ def test_retention_prunes_to_a_signed_anchor_and_the_rest_still_verifies(tmp_pat
         assert db.execute("SELECT count(*) FROM patients").fetchone()[0] == 6  # the old patients' sealed ids are gone too
 
 
+def test_emptying_the_log_is_caught_unless_retention_did_it(tmp_path: Path) -> None:
+    """Every entry deleted, the head and the checkpoint it ends on left in place: only retention may do that."""
+    clock = Clock()
+    log = AccessLog(tmp_path / "audit.db", AuditSettings(key=AUDIT_KEY, checkpoint_every=3), PSEUDONYM_KEY, clock)
+    _fill(log, clock, 4)  # one commit of 12 entries, ending on a checkpoint at the head
+    log.close()
+    _write_keys(tmp_path)
+    assert _checkpoint_seqs(tmp_path)[-1] == 12
+    _sql(tmp_path, "DELETE FROM entries")
+    result = _verify(tmp_path, clock.now)
+    assert not result.ok and result.bad_entry == 1, result.problem
+    assert "retention" in (result.problem or "")
+    code, out, _ = run_cli("audit", "verify", "--data-dir", str(tmp_path))
+    assert code == 1 and out.startswith("TAMPERED: entries #1..#12")
+    assert _verify(tmp_path, clock.now + RETENTION_S + 60).ok  # the same file, once the retention period is over
+
+
 def test_no_clear_patient_id_is_stored_anywhere_in_the_files(logged: tuple[Path, Clock]) -> None:
     path, _ = logged
     raw = b"".join(p.read_bytes() for p in path.glob("audit.db*"))
