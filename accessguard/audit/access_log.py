@@ -23,7 +23,7 @@ import sqlite3
 import threading
 import time
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -124,6 +124,21 @@ def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     db = sqlite3.connect(target, uri=readonly, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA synchronous=FULL")
     return db
+
+
+@contextlib.contextmanager
+def reading(path: Path | str) -> Iterator[sqlite3.Connection]:
+    """A read-only connection for reports; a missing, damaged or foreign file is a StoreError naming it."""
+    try:
+        db = connect(path, readonly=True)
+    except sqlite3.Error as exc:
+        raise StoreError(f"access log {path}: {exc}") from None
+    try:
+        yield db
+    except sqlite3.Error as exc:
+        raise StoreError(f"access log {path}: {exc}") from None
+    finally:
+        db.close()
 
 
 class AccessLog:

@@ -32,7 +32,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from accessguard.audit.access_log import ANY_SINK, AccessLog, connect
+from accessguard.audit.access_log import ANY_SINK, AccessLog, connect, reading
 from accessguard.audit.settings import AuditSettings
 from accessguard.errors import AccessGuardError
 
@@ -244,11 +244,8 @@ class PendingAlert:
 
 def pending_alerts(path: Path | str) -> list[PendingAlert]:
     """Alerts not yet delivered to some sink (``*``: not yet fanned out by a running guard)."""
-    db = connect(path, readonly=True)
-    try:
+    with reading(path) as db:
         rows = db.execute(
             "SELECT alert_id, sink, attempts, next_attempt, last_error, payload FROM alerts WHERE delivered IS NULL ORDER BY id"
         ).fetchall()
-    finally:
-        db.close()
     return [PendingAlert(a, s, n, t, e, list(json.loads(p).get("reasons", []))) for a, s, n, t, e, p in rows]

@@ -12,7 +12,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
-from accessguard.audit.access_log import AccessLog, Declaration, connect
+from accessguard.audit.access_log import AccessLog, Declaration, reading
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.errors import AccessGuardError
 
@@ -54,8 +54,7 @@ def declare_emergency(access_log: AccessLog, subject: str, patient: str, reason:
 
 
 def list_reviews(path: Path | str, sealer: PatientIdSealer, *, include_closed: bool = False) -> list[Review]:
-    db = connect(path, readonly=True)
-    try:
+    with reading(path) as db:
         rows = db.execute(
             "SELECT e.id, e.subject, e.patient, p.sealed, e.reason, e.declared_at,"
             " e.accesses, e.last_access, e.closed_at, e.closed_by, e.note"
@@ -63,8 +62,6 @@ def list_reviews(path: Path | str, sealer: PatientIdSealer, *, include_closed: b
             + ("" if include_closed else " WHERE e.closed_at IS NULL")
             + " ORDER BY e.declared_at"
         ).fetchall()
-    finally:
-        db.close()
     return [
         Review(rid, subject, sealer.resolve(pseudonym, sealed), reason, declared_at, accesses, last_access, closed_at, closed_by, note)
         for rid, subject, pseudonym, sealed, reason, declared_at, accesses, last_access, closed_at, closed_by, note in rows
@@ -73,11 +70,8 @@ def list_reviews(path: Path | str, sealer: PatientIdSealer, *, include_closed: b
 
 def close_review(access_log: AccessLog, review_id: str, by: str, note: str) -> None:
     """Close an open review (a chained event); ReviewNotFound when none is open with that id."""
-    db = connect(access_log.path, readonly=True)
-    try:
+    with reading(access_log.path) as db:
         row = db.execute("SELECT subject FROM emergencies WHERE id = ? AND closed_at IS NULL", (review_id,)).fetchone()
-    finally:
-        db.close()
     if row is None:
         raise ReviewNotFound(f"no open review {review_id!r} (see `accessguard audit reviews list --all`)")
     access_log.event(

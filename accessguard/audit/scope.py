@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from accessguard.audit.access_log import connect
+from accessguard.audit.access_log import reading
 from accessguard.audit.sealed_ids import PatientIdSealer
 
 _CHUNK = 500
@@ -24,8 +24,7 @@ class Exposure:
 
 def breach_scope(path: Path | str, sealer: PatientIdSealer, subject: str, since: float, until: float) -> list[Exposure]:
     """Patients served to ``subject`` with ``since <= time < until``, by first access."""
-    db = connect(path, readonly=True)
-    try:
+    with reading(path) as db:
         db.execute("BEGIN")
         rows = db.execute(
             "SELECT patient, count(*), min(time), max(time) FROM entries"
@@ -38,8 +37,6 @@ def breach_scope(path: Path | str, sealer: PatientIdSealer, subject: str, since:
             chunk = pseudonyms[start : start + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
             sealed.update(db.execute(f"SELECT pseudonym, sealed FROM patients WHERE pseudonym IN ({marks})", chunk).fetchall())
-    finally:
-        db.close()
     exposures = [
         Exposure(sealer.resolve(pseudonym, sealed.get(pseudonym)), pseudonym, int(count), float(first), float(last))
         for pseudonym, count, first, last in rows

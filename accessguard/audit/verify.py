@@ -24,8 +24,9 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from accessguard.audit.access_log import connect
+from accessguard.audit.access_log import reading
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
+from accessguard.errors import StoreError
 
 
 @dataclass(frozen=True)
@@ -64,24 +65,22 @@ def verify(
     """Check the access log at ``path``; the result names the first bad entry."""
     if not Path(path).exists():
         return Verification(False, 0, None, None, 0, f"{path} does not exist")
-    db = connect(path, readonly=True)
     try:
-        db.execute("BEGIN")  # one snapshot, while writers go on
-        checkpoints = {
-            int(seq): Checkpoint(int(seq), float(t), bytes(h), str(s))
-            for seq, t, h, s in db.execute("SELECT seq, time, hash, signature FROM checkpoints")
-        }
-        row = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1").fetchone()
-        head = Checkpoint(int(row[0]), float(row[1]), bytes(row[2]), str(row[3])) if row else None
-        try:
-            count, first, last = _check(_entries(db), checkpoints, head, signer, now, retention_s, expect)
-        except _Tampered as exc:
-            return Verification(False, 0, None, None, len(checkpoints), exc.problem, exc.bad_entry)
-        return Verification(True, count, first, last, len(checkpoints))
-    except sqlite3.Error as exc:
-        return Verification(False, 0, None, None, 0, f"{path}: unreadable: {exc}")
-    finally:
-        db.close()
+        with reading(path) as db:
+            db.execute("BEGIN")  # one snapshot, while writers go on
+            checkpoints = {
+                int(seq): Checkpoint(int(seq), float(t), bytes(h), str(s))
+                for seq, t, h, s in db.execute("SELECT seq, time, hash, signature FROM checkpoints")
+            }
+            row = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1").fetchone()
+            head = Checkpoint(int(row[0]), float(row[1]), bytes(row[2]), str(row[3])) if row else None
+            try:
+                count, first, last = _check(_entries(db), checkpoints, head, signer, now, retention_s, expect)
+            except _Tampered as exc:
+                return Verification(False, 0, None, None, len(checkpoints), exc.problem, exc.bad_entry)
+            return Verification(True, count, first, last, len(checkpoints))
+    except StoreError as exc:
+        return Verification(False, 0, None, None, 0, f"unreadable: {exc}")
 
 
 def _entries(db: sqlite3.Connection) -> Iterator[tuple[Entry, bytes]]:

@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 
 from accessguard.cli import account, admin, audit, demo, policy
+
+#: The exit status of a process killed by SIGPIPE (128 + 13), which shells report for `cmd | head`.
+BROKEN_PIPE = 141
 
 
 def parser() -> argparse.ArgumentParser:
@@ -22,6 +26,10 @@ def main(argv: list[str] | None = None) -> int:
     args = parser().parse_args(argv)
     try:
         code: int = args.run(args)
+        sys.stdout.flush()
+    except BrokenPipeError:  # the reader went away (`| head`): stop quietly, as a filter killed by SIGPIPE does
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
+        return BROKEN_PIPE
     except Exception as exc:
         from accessguard.errors import AccessGuardError
 
