@@ -121,6 +121,23 @@ class Settings:
         return self.store_url or f"sqlite:///{Path(self.data_dir) / 'accessguard.db'}"
 
 
+def stored_keys(path: Path) -> dict[str, str]:
+    """The keys in a ``keys.json`` (none if it does not exist)."""
+    return _parsed_keys(path, lambda: path.read_text() if path.exists() else "")
+
+
+def _parsed_keys(path: Path, read: Callable[[], str]) -> dict[str, str]:
+    """A damaged file is an error, never replaced: new keys would orphan everything sealed or pseudonymised under the old ones."""
+    try:
+        text = read()
+        keys = json.loads(text) if text.strip() else {}
+    except (OSError, ValueError) as exc:
+        raise ConfigurationError(f"{path}: unreadable ({exc}); restore it from a backup") from None
+    if not isinstance(keys, dict) or not all(isinstance(value, str) for value in keys.values()):
+        raise ConfigurationError(f"{path}: must be a JSON object of key names and string values; restore it from a backup")
+    return keys
+
+
 def local_keys(data_dir: Path) -> dict[str, str]:
     """Keys kept in ``data_dir/keys.json`` (mode 0600), made on first use.
 
@@ -135,8 +152,7 @@ def local_keys(data_dir: Path) -> dict[str, str]:
     }
     with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8") as file:
         fcntl.flock(file, fcntl.LOCK_EX)  # processes starting together make one set of keys, not one each
-        text = file.read()
-        keys: dict[str, str] = json.loads(text) if text.strip() else {}
+        keys = _parsed_keys(path, file.read)
         missing = {name: make() for name, make in made.items() if name not in keys}
         if missing:
             keys.update(missing)

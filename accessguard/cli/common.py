@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import json
 import os
 import re
 from collections.abc import Iterator, Sequence
@@ -16,6 +15,7 @@ from accessguard.audit.access_log import AccessLog
 from accessguard.audit.alerts import AlertBridge, alert_log
 from accessguard.audit.settings import AuditSettings
 from accessguard.errors import AccessGuardError, ConfigurationError
+from accessguard.settings import stored_keys
 
 DEFAULT_DATA_DIR = Path(".accessguard")
 
@@ -34,13 +34,10 @@ def stored_key(data_dir: Path, name: str) -> str:
     if os.environ.get(variable):
         return os.environ[variable]
     path = Path(data_dir) / "keys.json"
-    try:
-        keys = json.loads(path.read_text()) if path.exists() else {}
-    except (OSError, json.JSONDecodeError) as exc:
-        raise ConfigurationError(f"{path}: unreadable: {exc}") from None
-    if not isinstance(keys, dict) or not isinstance(keys.get(name), str):
+    keys = stored_keys(path)
+    if name not in keys:
         raise ConfigurationError(f"{name}: set {variable} or keep it in {path}")
-    return str(keys[name])
+    return keys[name]
 
 
 _AGO = re.compile(r"^(\d+)([smhd])$")

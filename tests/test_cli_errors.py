@@ -1,4 +1,4 @@
-"""The audit commands on a damaged access log, or into a closed pipe: a clear end, never a traceback."""
+"""Commands on a damaged data directory, or into a closed pipe: a clear end, never a traceback."""
 
 from __future__ import annotations
 
@@ -12,6 +12,8 @@ import pytest
 
 from accessguard.audit.access_log import AccessLog
 from accessguard.audit.settings import AuditSettings
+from accessguard.errors import ConfigurationError
+from accessguard.settings import local_keys
 from tests.audit_support import run_cli
 
 PSEUDONYM_KEY = "p" * 48
@@ -63,3 +65,15 @@ def test_a_reader_that_stops_early_ends_the_command_quietly(tmp_path: Path) -> N
     os.close(write)
     assert done.returncode == 141, done.stderr
     assert "Traceback" not in done.stderr and "BrokenPipeError" not in done.stderr
+
+
+@pytest.mark.parametrize("damage", [b"{not json", b"\xff\xfe", b'["a list"]', b'{"pseudonym_key": 42}'])
+def test_a_damaged_keys_file_is_named_and_never_replaced(tmp_path: Path, damage: bytes) -> None:
+    """New keys would orphan the sealed TOTP seeds and every pseudonym in the log: the demo refuses to start, commands stop."""
+    data_dir = _data_dir(tmp_path)
+    (data_dir / "keys.json").write_bytes(damage)
+    with pytest.raises(ConfigurationError, match=r"keys\.json: .*restore it from a backup"):
+        local_keys(data_dir)
+    assert (data_dir / "keys.json").read_bytes() == damage
+    code, _, err = run_cli(*COMMANDS["scope"], "--data-dir", str(data_dir))
+    assert code == 2 and f"accessguard: {data_dir / 'keys.json'}: " in err
