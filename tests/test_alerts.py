@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import sqlite3
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -204,3 +207,31 @@ def test_authenticator_alerts_reach_the_webhook_once_on_the_log(
     with sqlite3.connect(data_dir / "audit.db") as db:
         [(detail,)] = db.execute("SELECT detail FROM entries WHERE kind = 'event'").fetchall()
     assert json.loads(detail)["event"] == "authenticator_revoked"
+
+
+_UNCONFIGURED_SERVICE = """
+import sys
+from accessguard.audit.access_log import AccessLog
+from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
+from accessguard.audit.settings import AuditSettings
+from accessguard.authn.alerts import alert
+access_log = AccessLog(sys.argv[1], AuditSettings(), "p" * 48)
+alert_log.addHandler(AlertBridge(access_log))  # as the guard does; the service configures no logging
+alert("authenticator_revoked", "dr.martin", authenticator="k1", by="admin:test")
+access_log.event("inf.dubois", {"event": "account_suspended"}, alert=("account_suspended",))
+access_log.close()
+print(AlertDispatcher(sys.argv[1], AuditSettings()).deliver_due())
+"""
+
+
+def test_the_log_sink_shows_alerts_in_a_service_that_configures_no_logging(tmp_path: Path) -> None:
+    """Logging's last-resort handler (stderr) must still see alert lines once the guard has put its bridge on the logger."""
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run(
+        [sys.executable, "-c", _UNCONFIGURED_SERVICE, str(tmp_path / "audit.db")], capture_output=True, text=True, env=env, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["2"]  # both alerts delivered to the log sink
+    lines = done.stderr.splitlines()
+    assert len([line for line in lines if line.startswith("authenticator_revoked account=dr.martin")]) == 1
+    assert len([line for line in lines if line.startswith("alert {") and '"account_suspended"' in line]) == 1

@@ -213,7 +213,10 @@ class AlertBridge(logging.Handler):
     """Carries alert log lines (``record.alert``) into the access log as events, and so to every sink.
 
     The guard attaches it to the ``accessguard.alerts`` logger; it never blocks
-    the code that logs (the event is enqueued, not waited for).
+    the code that logs (the event is enqueued, not waited for). In a service
+    that configures no logging it hands every line on to logging's last-resort
+    handler (stderr), which a handler on the logger would otherwise switch
+    off: the log sink, the default, is never silent.
     """
 
     def __init__(self, access_log: AccessLog) -> None:
@@ -221,6 +224,9 @@ class AlertBridge(logging.Handler):
         self._access_log = access_log
 
     def emit(self, record: logging.LogRecord) -> None:
+        last_resort = logging.lastResort
+        if last_resort is not None and record.levelno >= last_resort.level and not _handled_elsewhere(logging.getLogger(record.name)):
+            last_resort.handle(record)
         alert = getattr(record, "alert", None)
         if not isinstance(alert, dict) or "event" not in alert:
             return
@@ -230,6 +236,16 @@ class AlertBridge(logging.Handler):
             self._access_log.event(str(alert.get("account", "")), {**details, "event": event, "logged": True}, alert=(event,), wait=False)
         except AccessGuardError:
             self.handleError(record)
+
+
+def _handled_elsewhere(logger: logging.Logger) -> bool:
+    """Whether a record on ``logger`` reaches a handler besides the bridge, walking up as logging does."""
+    current: logging.Logger | None = logger
+    while current is not None:
+        if any(not isinstance(handler, AlertBridge) for handler in current.handlers):
+            return True
+        current = current.parent if current.propagate else None
+    return False
 
 
 @dataclass(frozen=True)
