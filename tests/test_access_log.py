@@ -332,3 +332,13 @@ def test_the_guard_refuses_rather_than_serve_unlogged(demo_template: Path, tmp_p
     with sqlite3.connect(data_dir / "audit.db") as db:
         kinds = [kind for (kind,) in db.execute("SELECT kind FROM entries ORDER BY seq")]
     assert kinds == ["decision", "served"]
+
+
+def test_a_clock_giving_whole_seconds_still_signs_what_verifies(tmp_path: Path) -> None:
+    """Checkpoints and the head are signed over the time as stored (a REAL): an int from the clock must not change it."""
+    whole_seconds = Clock(1_790_000_000)  # an int, as `created + 3600` of an authenticator gives
+    log = AccessLog(tmp_path / "audit.db", AuditSettings(key=AUDIT_KEY, checkpoint_every=3), PSEUDONYM_KEY, whole_seconds)
+    _fill(log, whole_seconds, 2)
+    log.close()
+    result = _verify(tmp_path, whole_seconds.now)
+    assert result.ok and result.checkpoints >= 1, result.problem

@@ -63,7 +63,8 @@ class CheckpointSigner:
         self._key = audit_key.encode() if audit_key is not None else derive_key(pseudonym_key, "checkpoints")
 
     def sign(self, label: str, seq: int, time: float, chain_hash: bytes) -> str:
-        message = f"accessguard-{label}-v1|{seq}|{time!r}|{chain_hash.hex()}".encode()
+        # as SQLite gives the time back (a REAL): a clock's int 5 must sign as 5.0
+        message = f"accessguard-{label}-v1|{seq}|{float(time)!r}|{chain_hash.hex()}".encode()
         return hmac.new(self._key, message, hashlib.sha256).hexdigest()
 
     def checkpoint(self, label: str, seq: int, time: float, chain_hash: bytes) -> Checkpoint:
