@@ -220,3 +220,23 @@ def test_unknown_accounts_and_missing_data_are_clear_errors(asgi_demo: Demo, tmp
     assert code == 2 and "no account 'nobody'" in err
     code, _, err = run_cli("account", "resume", "dr.martin", "--data-dir", str(tmp_path / "empty"))
     assert code == 2 and "no account directory" in err
+
+
+def test_without_the_services_audit_key_a_command_stops_before_changing_anything(asgi_demo: Demo, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Appending under another audit key would sign checkpoints that never verify: a false tampering, for good."""
+    guard = asgi_demo.guard
+    data_dir = guard.settings.data_dir
+    assert asgi_demo.login("inf.leroy").get("/patients/pat-0001", headers=AT_CAEN).status_code == 200
+    guard.access_log.flush()  # the log has a head, signed with the service's audit key
+    keys_file = data_dir / "keys.json"
+    keys = json.loads(keys_file.read_text())
+    audit_key = keys.pop("audit_key")
+    keys_file.write_text(json.dumps(keys))  # the operator has the pseudonym key only
+    code, _, err = run_cli("account", "suspend", "inf.leroy", "--reason", "lost badge", "--data-dir", str(data_dir))
+    assert code == 2 and "does not verify with this audit key" in err and "ACCESSGUARD_AUDIT_KEY" in err
+    account = guard.accounts.get("inf.leroy")
+    assert account is not None and account.status == "active"
+    monkeypatch.setenv("ACCESSGUARD_AUDIT_KEY", audit_key)
+    assert run_cli("account", "suspend", "inf.leroy", "--reason", "lost badge", "--data-dir", str(data_dir))[0] == 0
+    code, out, _ = run_cli("audit", "verify", "--data-dir", str(data_dir))
+    assert code == 0, out

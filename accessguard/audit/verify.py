@@ -83,6 +83,18 @@ def verify(
         return Verification(False, 0, None, None, 0, f"unreadable: {exc}")
 
 
+def head_signed_by(path: Path | str, signer: CheckpointSigner) -> bool:
+    """Whether the log's signed head (if any) carries ``signer``'s signature.
+
+    A writer holding another audit key would sign checkpoints that never verify, so it must not append.
+    """
+    if not Path(path).exists():
+        return True
+    with reading(path) as db:
+        row = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1").fetchone()
+    return row is None or signer.valid("head", Checkpoint(int(row[0]), float(row[1]), bytes(row[2]), str(row[3])))
+
+
 def _entries(db: sqlite3.Connection) -> Iterator[tuple[Entry, bytes]]:
     for seq, t, kind, subject, route, patient, decision_id, detail, stored in db.execute(
         "SELECT seq, time, kind, subject, route, patient, decision_id, detail, hash FROM entries ORDER BY seq"

@@ -2,7 +2,8 @@
 
 Keys come from ``ACCESSGUARD_PSEUDONYM_KEY`` / ``ACCESSGUARD_AUDIT_KEY`` or
 ``DATA_DIR/keys.json``: ``scope`` and ``reviews`` need the pseudonym key
-(to resolve patients), ``verify`` the audit key (to check signatures).
+(to resolve patients), ``verify`` the audit key (to check signatures), and
+``reviews close`` both (it appends to the log, signing its head).
 """
 
 from __future__ import annotations

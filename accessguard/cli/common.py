@@ -13,7 +13,9 @@ from pathlib import Path
 
 from accessguard.audit.access_log import AccessLog
 from accessguard.audit.alerts import AlertBridge, alert_log
+from accessguard.audit.chain import CheckpointSigner
 from accessguard.audit.settings import AuditSettings
+from accessguard.audit.verify import head_signed_by
 from accessguard.errors import AccessGuardError, ConfigurationError
 from accessguard.settings import stored_keys
 
@@ -88,10 +90,20 @@ def audit_key(data_dir: Path) -> str | None:
 
 
 def open_access_log(data_dir: Path) -> AccessLog:
-    """The access log for a command that appends events; the service alone prunes (it knows the retention)."""
-    return AccessLog(
-        Path(data_dir) / "audit.db", AuditSettings(key=audit_key(data_dir)), stored_key(data_dir, "pseudonym_key"), prune=False
-    )
+    """The access log for a command that appends events; the service alone prunes (it knows the retention).
+
+    Appending signs the head, and sometimes a checkpoint: with an audit key other than the service's
+    (ACCESSGUARD_AUDIT_KEY forgotten), the log would fail verification for good, so the command stops first.
+    """
+    path = Path(data_dir) / "audit.db"
+    settings = AuditSettings(key=audit_key(data_dir))
+    pseudonym_key = stored_key(data_dir, "pseudonym_key")
+    if not head_signed_by(path, CheckpointSigner(settings.key, pseudonym_key)):
+        raise CommandError(
+            f"{path}: its signed head does not verify with this audit key; set ACCESSGUARD_AUDIT_KEY to the service's"
+            " (or keep audit_key in keys.json), or see `accessguard audit verify` if the log was tampered with"
+        )
+    return AccessLog(path, settings, pseudonym_key, prune=False)
 
 
 @contextmanager
