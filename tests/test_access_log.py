@@ -95,6 +95,7 @@ TAMPERING: dict[str, tuple[tuple[str, ...], int, str]] = {
     "truncate the end": (("DELETE FROM entries WHERE seq > 45",), 46, "truncated"),
     "truncate the end and the head": (("DELETE FROM entries WHERE seq > 45", "DELETE FROM head"), 46, "head is missing"),
     "truncate the start": (("DELETE FROM entries WHERE seq <= 5",), 1, "missing"),
+    "delete every entry": (("DELETE FROM entries",), 1, "before their retention period ended"),
     "forge the head": (("UPDATE head SET seq = 61",), 61, "bad signature"),
     "forge a checkpoint": (
         ("UPDATE checkpoints SET time = time + 1 WHERE seq = (SELECT min(seq) FROM checkpoints)",),

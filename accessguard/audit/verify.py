@@ -145,6 +145,8 @@ def _check(
         chain, previous = expected, entry.seq
         count += 1
     last = previous if previous is not None else max((p.seq for p in checkpoints.values()), default=0)
+    if not count:  # every entry gone: only retention may have removed them, up to the last checkpoint
+        chain = _anchor(last + 1, checkpoints, now, retention_s)
     if head is None:
         if count or checkpoints:
             raise _Tampered("the signed head is missing (deleted), so the end of the log cannot be trusted", last + 1)
@@ -153,8 +155,6 @@ def _check(
         raise _Tampered(f"entry #{last + 1} is missing (truncated)" + _range(last + 1, head.seq), last + 1)
     if head.seq < last:
         raise _Tampered(f"entries #{head.seq + 1}..#{last} were added after the signed head", head.seq + 1)
-    if not count:  # every entry gone: only retention may have removed them all, up to the head's checkpoint
-        chain = _anchor(last + 1, checkpoints, now, retention_s)
     if head.hash != chain:
         raise _Tampered(f"entries #{last_anchor + 1}..#{last} were rewritten: the chain no longer matches the signed head", last_anchor + 1)
     beyond = [p.seq for p in checkpoints.values() if p.seq > last]
