@@ -184,10 +184,12 @@ class Guard:
     # protected routes
 
     def check(self, facts: RequestFacts) -> Verdict:
-        """Decide on a request; pass through routes that are not protected.
+        """Decide on a request; pass through paths that are not protected.
 
-        An unexpected exception (a bug, not a known fault) still fails closed:
-        a 503 and a logged traceback, never the app and never a 500.
+        A protected path asked with a method no route declares is refused
+        (405): nothing decided it, so it must not reach the app. An unexpected
+        exception (a bug, not a known fault) still fails closed: a 503 and a
+        logged traceback, never the app and never a 500.
         """
         for route in self.settings.routes:
             params = route.match(facts.method, facts.path)
@@ -197,6 +199,13 @@ class Guard:
                 except Exception:
                     log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
                     return Verdict(_unavailable())
+        declared = sorted({m for route in self.settings.routes if route.covers(facts.path) for m in route.allowed_methods})
+        if declared:
+            allowed = ", ".join(declared)
+            log.info("%s %s refused: the protected path declares %s only", facts.method[:16], facts.path[:200], allowed)
+            return Verdict(
+                problem(405, "method-not-allowed", "Method not allowed", f"this protected path accepts {allowed}", [("allow", allowed)])
+            )
         return PASS_THROUGH
 
     def decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:

@@ -44,13 +44,20 @@ class ProtectedRoute:
         regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(self.pattern).replace(r"\{", "{").replace(r"\}", "}")) + "$"
         object.__setattr__(self, "_regex", re.compile(regex))
 
-    def match(self, method: str, path: str) -> dict[str, str] | None:
-        """Path parameters when this route serves the request, else None.
+    @property
+    def allowed_methods(self) -> tuple[str, ...]:
+        """The declared methods, and HEAD with GET: frameworks run the GET handler
+        for it, and its status and length would tell an anonymous caller which
+        patients exist."""
+        return self.methods + (("HEAD",) if "GET" in self.methods and "HEAD" not in self.methods else ())
 
-        HEAD counts as GET: frameworks run the GET handler for it, and its
-        status and length would tell an anonymous caller which patients exist.
-        """
-        if method not in self.methods and not (method == "HEAD" and "GET" in self.methods):
+    def covers(self, path: str) -> bool:
+        """Whether ``path`` is this route's, whatever the method."""
+        return self._regex.match(path) is not None
+
+    def match(self, method: str, path: str) -> dict[str, str] | None:
+        """Path parameters when this route serves the request, else None."""
+        if method not in self.allowed_methods:
             return None
         found = self._regex.match(path)
         return found.groupdict() if found else None

@@ -149,3 +149,15 @@ def test_head_on_a_protected_route_is_decided_like_get(demo: Demo) -> None:
     assert anonymous.head("/patients/no-such-patient").status_code == 401
     assert anonymous.head("/patients?limit=100").status_code == 401
     assert demo.login("dr.martin").head("/patients/pat-0001").status_code == 200
+
+
+@pytest.mark.parametrize("method", ["POST", "PUT", "PATCH", "DELETE", "OPTIONS", "PROPFIND", "X-GARBAGE"])
+@pytest.mark.parametrize("path", ["/patients/pat-0001", "/patients?limit=5"])
+def test_a_method_no_route_declares_never_reaches_the_app(demo: Demo, method: str, path: str) -> None:
+    """Nothing decided such a request, so it must not reach the app (the WSGI directory would answer any method)."""
+    for client in (demo.client(), demo.login("dr.martin")):
+        response = client.request(method, path)
+        assert response.status_code == 405, (method, path, response.text)
+        assert response.headers["allow"] == "GET, HEAD"
+        assert response.headers["content-type"] == "application/problem+json"
+        assert "pat-0001" not in response.text and "patients" not in response.json()
