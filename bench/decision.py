@@ -11,7 +11,7 @@ Starlette), protected and unprotected, interleaved in the same run:
 
 ``--json`` prints ``{"p50_overhead_us", "p99_overhead_us", "throughput_ratio", ...}`` last.
 
-    .venv/bin/python bench/decision.py [--requests 4000] [--json]
+    .venv/bin/python -m bench.decision [--requests 4000] [--json]
 """
 
 from __future__ import annotations
@@ -31,13 +31,10 @@ import httpx
 import pyotp
 
 from accessguard.demo.app import PatientDirectory, build
+from bench.timing import percentile, report
 
+REPO = Path(__file__).resolve().parents[1]
 CAEN = b"192.0.2.10"
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 class Caller:
@@ -140,7 +137,7 @@ def measure_http(data_dir: Path, seconds: float) -> dict[str, float]:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, __file__, "--serve", str(data_dir), str(port)])
+    server = subprocess.Popen([sys.executable, "-m", "bench.decision", "--serve", str(data_dir), str(port)], cwd=REPO)
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-forwarded-for": CAEN.decode()})
         for _ in range(100):
@@ -192,10 +189,7 @@ def main() -> None:
         figures = asyncio.run(measure(Path(tmp), args.requests))
         figures["in_process_throughput_ratio"] = figures.pop("throughput_ratio")
         figures.update(measure_http(Path(tmp), args.seconds))
-    for key, value in figures.items():
-        print(f"{key:>22}: {value}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

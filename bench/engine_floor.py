@@ -18,12 +18,8 @@ less, whatever the store and the middleware do.
 from __future__ import annotations
 
 import argparse
-import json
-import random
 import shutil
-import statistics
 import tempfile
-import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -31,7 +27,7 @@ from typing import Any
 from accessguard.policy.cases import load_cases
 from accessguard.policy.embedded import EmbeddedEngine
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
-from bench.decision import percentile
+from bench.timing import interleaved, report
 
 TRIVIAL_POLICY = 'package accessguard.policy\n\ndecision := {"outcome": "allow", "reasons": [], "obligations": []}\n'
 
@@ -55,20 +51,7 @@ def measure(decisions: int) -> dict[str, float]:
         "trivial_empty": lambda _: trivial.evaluate({}),
     }
     assert trivial.evaluate(inputs[0]).outcome.value == "allow"  # the constant decision is read back, not a fault
-    timings: dict[str, list[float]] = {name: [] for name in variants}
-    order, shuffle = list(variants), random.Random(4).shuffle
-    for round_number in range(decisions + 200):
-        policy_input = inputs[round_number % len(inputs)]
-        shuffle(order)
-        for name in order:
-            started = time.perf_counter_ns()
-            variants[name](policy_input)
-            if round_number >= 200:  # the first 200 rounds warm up
-                timings[name].append((time.perf_counter_ns() - started) / 1000)
-    figures: dict[str, float] = {"decisions": decisions, "inputs": len(inputs)}
-    for name, values in timings.items():
-        figures[f"{name}_p50_us"] = round(statistics.median(values), 1)
-        figures[f"{name}_p99_us"] = round(percentile(values, 0.99), 1)
+    figures: dict[str, float] = {"decisions": decisions, "inputs": len(inputs), **interleaved(variants, inputs, decisions)}
     figures["floor_share_p50"] = round(figures["trivial_p50_us"] / figures["policies_p50_us"], 3)
     return figures
 
@@ -78,11 +61,7 @@ def main() -> None:
     parser.add_argument("--decisions", type=int, default=3000, help="timed decisions per variant")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     args = parser.parse_args()
-    figures = measure(args.decisions)
-    for key, value in figures.items():
-        print(f"{key:>18}: {value}")
-    if args.json:
-        print(json.dumps(figures))
+    report(measure(args.decisions), args.json)
 
 
 if __name__ == "__main__":

@@ -22,9 +22,6 @@ from __future__ import annotations
 import argparse
 import http.client
 import json
-import random
-import statistics
-import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -37,7 +34,7 @@ from accessguard.policy.embedded import EmbeddedEngine
 from accessguard.policy.engine import DECISION_ENTRYPOINT
 from accessguard.policy.opa import DECISION_PATH, OpaEngine
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
-from bench.decision import percentile
+from bench.timing import interleaved, report
 from tests.opa_server import find_opa_binary, opa_server
 
 
@@ -81,24 +78,10 @@ def measure(url: str, decisions: int) -> dict[str, float]:
         decision = engine.evaluate(policy_input)
         assert (decision.outcome.value, list(decision.reasons)) == (post(policy_input)["outcome"], post(policy_input)["reasons"])
         assert decision == embedded.evaluate(policy_input)
-    timings: dict[str, list[float]] = {name: [] for name in variants}
-    order, shuffle = list(variants), random.Random(4).shuffle
-    for round_number in range(decisions + 200):
-        policy_input = inputs[round_number % len(inputs)]
-        shuffle(order)
-        for name in order:
-            decide = variants[name]
-            started = time.perf_counter_ns()
-            decide(policy_input)
-            if round_number >= 200:  # the first 200 rounds warm up
-                timings[name].append((time.perf_counter_ns() - started) / 1000)
+    figures: dict[str, float] = {"decisions": decisions, **interleaved(variants, inputs, decisions)}
     engine.close()
     embedded.close()
     client.close_connection()
-    figures: dict[str, float] = {"decisions": decisions}
-    for name, values in timings.items():
-        figures[f"{name}_p50_us"] = round(statistics.median(values), 1)
-        figures[f"{name}_p99_us"] = round(percentile(values, 0.99), 1)
     figures["ratio_p50"] = round(figures["opa_engine_p50_us"] / figures["bare_post_p50_us"], 3)
     figures["ratio_p99"] = round(figures["opa_engine_p99_us"] / figures["bare_post_p99_us"], 3)
     return figures
@@ -112,10 +95,7 @@ def main() -> None:
     args = parser.parse_args()
     with opa(args.opa_url) as url:
         figures = measure(url, args.decisions)
-    for key, value in figures.items():
-        print(f"{key:>18}: {value}")
-    if args.json:
-        print(json.dumps(figures))
+    report(figures, args.json)
 
 
 if __name__ == "__main__":

@@ -41,7 +41,7 @@ from accessguard.guard import Guard
 from accessguard.signals.geo import GeoLocator
 from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store.base import ReadRequest, Session, Store
-from bench.decision import percentile
+from bench.timing import percentile
 from tests.redis_server import RedisServer
 
 CAEN, LILLE = "192.0.2.10", "198.51.100.20"

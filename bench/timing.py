@@ -1,0 +1,50 @@
+"""What the benchmark scripts share: percentiles, interleaved timing of variants, printing figures."""
+
+from __future__ import annotations
+
+import json
+import random
+import statistics
+import time
+from collections.abc import Callable, Sequence
+from typing import Any
+
+WARM_UP_ROUNDS = 200
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def interleaved(variants: dict[str, Callable[[Any], Any]], inputs: Sequence[Any], rounds: int) -> dict[str, float]:
+    """Time every variant on the same inputs, round by round in a shuffled order; p50 and p99 in µs.
+
+    Shuffling each round spreads load on the machine, and whatever ran just
+    before, over every variant alike. The first rounds warm up and are not timed.
+    """
+    timings: dict[str, list[float]] = {name: [] for name in variants}
+    order, shuffle = list(variants), random.Random(4).shuffle
+    for round_number in range(rounds + WARM_UP_ROUNDS):
+        argument = inputs[round_number % len(inputs)]
+        shuffle(order)
+        for name in order:
+            run = variants[name]
+            started = time.perf_counter_ns()
+            run(argument)
+            if round_number >= WARM_UP_ROUNDS:
+                timings[name].append((time.perf_counter_ns() - started) / 1000)
+    figures: dict[str, float] = {}
+    for name, values in timings.items():
+        figures[f"{name}_p50_us"] = round(statistics.median(values), 1)
+        figures[f"{name}_p99_us"] = round(percentile(values, 0.99), 1)
+    return figures
+
+
+def report(figures: dict[str, Any], as_json: bool) -> None:
+    """One figure per line; with ``as_json``, all of them as one JSON line last."""
+    width = max(len(key) for key in figures)
+    for key, value in figures.items():
+        print(f"{key:>{width}}: {value}")
+    if as_json:
+        print(json.dumps(figures))
