@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import multiprocessing
 import sqlite3
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -12,7 +14,7 @@ import pytest
 from accessguard.errors import ConfigurationError
 from accessguard.signals.geo import UNRESOLVED, Location
 from accessguard.store import open_store
-from accessguard.store.base import LIVE_SESSION_S, RESERVATION_TTL_S, ReadRequest, Session, Store
+from accessguard.store.base import ATTEMPTS_FORGOTTEN_S, LIVE_SESSION_S, RESERVATION_TTL_S, Attempt, Backoff, ReadRequest, Session, Store
 
 NOW = 1_790_000_000.0
 CAEN = Location(True, "FR", "Caen", 49.18, -0.37)
@@ -28,9 +30,14 @@ def store_url(kind: str, tmp_path: Path, redis_server: Any) -> str:
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.realpart)])
-def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Store]:
+def store_location(request: pytest.FixtureRequest, tmp_path: Path) -> str:
     server = request.getfixturevalue("redis_server") if request.param == "redis" else None
-    opened = open_store(store_url(request.param, tmp_path, server))
+    return store_url(request.param, tmp_path, server)
+
+
+@pytest.fixture
+def store(store_location: str) -> Iterator[Store]:
+    opened = open_store(store_location)
     yield opened
     opened.close()
 
@@ -135,6 +142,72 @@ def test_an_ephemeral_value_is_taken_once_and_never_after_it_expired(store: Stor
     store.put_ephemeral("challenge:s2", "state-3", NOW, 60)
     assert store.pop_ephemeral("challenge:s2", NOW + 61) is None
     assert store.pop_ephemeral("challenge:s2", NOW) is None  # an expired value is gone, not kept
+
+
+# attempts
+
+BACKOFF = Backoff(max_attempts=3, first_lock_s=10, max_lock_s=40)
+
+
+def test_attempts_lock_from_the_threshold_on_doubling_up_to_the_cap(store: Store) -> None:
+    assert [store.charge_attempt("code:pro-1", BACKOFF, NOW) for _ in range(2)] == [Attempt(True, 0.0, 1), Attempt(True, 0.0, 2)]
+    assert store.charge_attempt("code:pro-1", BACKOFF, NOW) == Attempt(True, NOW + 10, 3)  # admitted, and locks
+    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 9) == Attempt(False, NOW + 10, 3)  # refused: not counted
+    assert store.charge_attempt("code:pro-2", BACKOFF, NOW + 9) == Attempt(True, 0.0, 1)  # another key
+    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 10) == Attempt(True, NOW + 30, 4)
+    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 30) == Attempt(True, NOW + 70, 5)
+    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 70) == Attempt(True, NOW + 110, 6)  # capped at 40 s
+
+
+def test_clearing_attempts_lifts_the_lock_and_restarts_the_count(store: Store) -> None:
+    for _ in range(3):
+        store.charge_attempt("login:dr.martin", BACKOFF, NOW)
+    store.clear_attempts("login:dr.martin")
+    store.clear_attempts("login:nobody")  # nothing to clear: no error
+    assert store.charge_attempt("login:dr.martin", BACKOFF, NOW + 1) == Attempt(True, 0.0, 1)
+
+
+def test_attempts_are_forgotten_after_a_quiet_day(store: Store) -> None:
+    store.charge_attempt("code:pro-1", BACKOFF, NOW)
+    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + ATTEMPTS_FORGOTTEN_S - 1).attempts == 2
+    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 2 * ATTEMPTS_FORGOTTEN_S).attempts == 1
+    for _ in range(2):
+        store.charge_attempt("code:pro-2", BACKOFF, NOW)
+    locked = store.charge_attempt("code:pro-2", BACKOFF, NOW)
+    # counted from the end of the lock, not from the last attempt
+    assert store.charge_attempt("code:pro-2", BACKOFF, locked.locked_until + ATTEMPTS_FORGOTTEN_S - 1).attempts == 4
+
+
+def _charge_from_threads(location: str, threads: int, attempts: int, admitted: multiprocessing.Queue[int]) -> None:  # type: ignore[type-arg]
+    store = open_store(location)
+    counts: list[int] = []
+    start = threading.Barrier(threads)
+
+    def charge() -> None:
+        start.wait()
+        counts.append(sum(store.charge_attempt("code:pro-1", BACKOFF, NOW).admitted for _ in range(attempts)))
+
+    running = [threading.Thread(target=charge) for _ in range(threads)]
+    for thread in running:
+        thread.start()
+    for thread in running:
+        thread.join()
+    store.close()
+    admitted.put(sum(counts))
+
+
+def test_concurrent_attempts_never_slip_past_the_lock(store_location: str) -> None:
+    """4 processes of 4 threads charge 10 attempts each at the same instant: exactly the threshold gets in."""
+    open_store(store_location).close()  # the SQLite file exists before the processes race to create it
+    spawn = multiprocessing.get_context("spawn")
+    admitted: multiprocessing.Queue[int] = spawn.Queue()
+    processes = [spawn.Process(target=_charge_from_threads, args=(store_location, 4, 10, admitted)) for _ in range(4)]
+    for process in processes:
+        process.start()
+    for process in processes:
+        process.join(60)
+    assert [process.exitcode for process in processes] == [0] * 4
+    assert sum(admitted.get(timeout=5) for _ in processes) == BACKOFF.max_attempts
 
 
 # reads

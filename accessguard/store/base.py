@@ -7,6 +7,10 @@ Identity reads are counted in three *scopes*: the professional, the
 professional's reads of patients without a care relationship, and the
 professional's organisation. Each scope keeps, per patient, the time of the
 latest read, so "distinct patients read since T" is one range count.
+
+Attempts (one-time codes, password logins) are counted per key and charged
+*before* what was submitted is checked; the back-off schedule is a
+``Backoff`` here, which both stores apply through ``charge``.
 """
 
 from __future__ import annotations
@@ -26,6 +30,8 @@ RESERVATION_TTL_S = 120
 LIVE_SESSION_S = 3600
 #: At most this many other live sessions are reported.
 MAX_LIVE_SESSIONS = 10
+#: A key's attempt count is forgotten after this long without an attempt or a lock.
+ATTEMPTS_FORGOTTEN_S = 86400
 
 
 @dataclass
@@ -81,6 +87,34 @@ class Reservation:
     usage: Usage
 
 
+@dataclass(frozen=True)
+class Backoff:
+    """A back-off schedule: from the ``max_attempts``-th consecutive attempt on, each
+    attempt also locks the key, first for ``first_lock_s``, doubling up to ``max_lock_s``."""
+
+    max_attempts: int
+    first_lock_s: int
+    max_lock_s: int
+
+    def lock_seconds(self, attempts: int) -> int:
+        """The lock after ``attempts`` consecutive attempts (0 below the threshold)."""
+        if attempts < self.max_attempts:
+            return 0
+        return int(min(self.first_lock_s * 2 ** min(attempts - self.max_attempts, 16), self.max_lock_s))
+
+
+@dataclass(frozen=True)
+class Attempt:
+    """The outcome of charging one attempt: admitted, or refused until ``locked_until``.
+
+    ``attempts`` counts the consecutive attempts charged so far, this one included.
+    """
+
+    admitted: bool
+    locked_until: float
+    attempts: int
+
+
 class Store(Protocol):
     def create_session(self, session: Session) -> None: ...
 
@@ -124,6 +158,14 @@ class Store(Protocol):
 
     def release_reads(self, reservation: Reservation) -> None: ...
 
+    def charge_attempt(self, key: str, backoff: Backoff, now: float) -> Attempt:
+        """Count one attempt against ``key`` unless it is locked, in one atomic step (see ``charge``)."""
+        ...
+
+    def clear_attempts(self, key: str) -> None:
+        """A success: the count of ``key`` starts again from zero and any lock is lifted."""
+        ...
+
     def close(self) -> None: ...
 
 
@@ -150,3 +192,17 @@ def usage_of(request: ReadRequest, counts: dict[str, dict[str, int]], held: dict
         return {window: found.get(window, 0) + held.get(scope, 0) for window in WINDOWS}
 
     return Usage(windows(pro), counts.get(pro, {}).get("24h", 0), windows(care), windows(organisation))
+
+
+def charge(attempts: int, locked_until: float, backoff: Backoff, now: float) -> tuple[Attempt, float]:
+    """Charge one attempt on top of a key's recorded count and lock (0, 0.0 when none or forgotten).
+
+    Returns the outcome and until when the count must be kept: ``ATTEMPTS_FORGOTTEN_S``
+    after this attempt or the end of its lock. A refused attempt changes nothing.
+    """
+    if locked_until > now:
+        attempt = Attempt(False, locked_until, attempts)
+    else:
+        lock = backoff.lock_seconds(attempts + 1)
+        attempt = Attempt(True, now + lock if lock else locked_until, attempts + 1)
+    return attempt, max(now, attempt.locked_until) + ATTEMPTS_FORGOTTEN_S

@@ -10,7 +10,9 @@ Keys (prefix ``accessguard:``): ``session:<id>`` (hash), ``sessions:<pro>``
 (set of live session ids), ``revoked:<id>`` (hash: a revoked session without
 its factors, until it would have expired), ``totp:<pro>``, ``ephemeral:<key>`` (JSON), ``seen:<pro>`` (JSON),
 ``reads:<scope>`` (sorted set: patient → latest read time),
-``holds:<scope>`` (sorted set: ``<hold id>:<count>`` → time).
+``holds:<scope>`` (sorted set: ``<hold id>:<count>`` → time),
+``attempts:<key>`` (JSON: count, lock end, when forgotten; charged in a WATCH/MULTI
+transaction, so the back-off schedule stays in Python).
 One script touches keys of a professional and of an organisation, so the
 store needs a standalone Redis (or Sentinel), not Redis Cluster.
 """
@@ -18,6 +20,7 @@ store needs a standalone Redis (or Sentinel), not Redis Cluster.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from typing import Any
 
@@ -33,9 +36,12 @@ from accessguard.store.base import (
     MAX_LIVE_SESSIONS,
     RESERVATION_TTL_S,
     WINDOWS,
+    Attempt,
+    Backoff,
     ReadRequest,
     Reservation,
     Session,
+    charge,
     hold_scopes,
     read_scopes,
     usage_of,
@@ -47,6 +53,8 @@ SOCKET_TIMEOUT_S = 0.5
 READS_TTL_S = max(WINDOWS.values()) + 3600
 SEEN_TTL_S = 90 * 86400
 TOTP_TTL_S = 3600
+#: Optimistic transactions on one attempt key give up (fail closed) after this many conflicts in a row.
+MAX_ATTEMPT_CONFLICTS = 50
 
 # KEYS: reads:<scope>... holds:<scope>... (n of each), seen:<pro>, sessions:<pro>, session:<id>
 # ARGV: n, hold member ("" for none), hold mask ("1" per scope holding), session id,
@@ -250,6 +258,39 @@ class RedisStore:
             return None
         expires, value = json.loads(raw)
         return str(value) if float(expires) > now else None
+
+    # attempts
+
+    def charge_attempt(self, key: str, backoff: Backoff, now: float) -> Attempt:
+        """WATCH the key, compute the next count in Python, write it in MULTI; start again if another client wrote first."""
+        name = f"{PREFIX}attempts:{key}"
+        try:
+            with self._redis.pipeline(transaction=True) as pipe:
+                for _ in range(MAX_ATTEMPT_CONFLICTS):
+                    try:
+                        pipe.watch(name)  # type: ignore[no-untyped-call]
+                        raw: str | None = pipe.get(name)  # type: ignore[assignment]
+                        attempts, locked_until, forgotten = json.loads(raw) if raw else (0, 0.0, 0.0)
+                        if forgotten <= now:  # judged by the guard's clock like on SQLite; the TTL only tidies up
+                            attempts, locked_until = 0, 0.0
+                        attempt, expires = charge(int(attempts), float(locked_until), backoff, now)
+                        if not attempt.admitted:
+                            return attempt
+                        pipe.multi()
+                        pipe.set(name, json.dumps([attempt.attempts, attempt.locked_until, expires]), ex=max(1, math.ceil(expires - now)))
+                        pipe.execute()
+                        return attempt
+                    except redis.WatchError:
+                        continue
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+        raise self._fault(redis.WatchError(f"{name} changed under {MAX_ATTEMPT_CONFLICTS} transactions in a row"))
+
+    def clear_attempts(self, key: str) -> None:
+        try:
+            self._redis.delete(f"{PREFIX}attempts:{key}")
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
 
     # signals
 

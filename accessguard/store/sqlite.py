@@ -23,9 +23,12 @@ from accessguard.store.base import (
     MAX_LIVE_SESSIONS,
     RESERVATION_TTL_S,
     WINDOWS,
+    Attempt,
+    Backoff,
     ReadRequest,
     Reservation,
     Session,
+    charge,
     hold_scopes,
     read_scopes,
     usage_of,
@@ -36,8 +39,9 @@ from accessguard.store.checkpoint import BACKSTOP_PAGES, Checkpointer
 BUSY_TIMEOUT_MS = 2000
 #: Write transactions of this process between two WAL checkpoints (5 to 10 pages each).
 CHECKPOINT_EVERY = 100
-#: Version 2 counts reads per scope and remembers where each session was last seen; 3 keeps revoked sessions.
-SCHEMA_VERSION = 3
+#: Version 2 counts reads per scope and remembers where each session was last seen; 3 keeps revoked sessions;
+#: 4 counts attempts (codes, logins).
+SCHEMA_VERSION = 4
 #: Tables written before this version have another shape and are replaced on upgrade.
 _REPLACED_BEFORE = 2
 
@@ -59,6 +63,9 @@ CREATE TABLE IF NOT EXISTS read_holds (
     id TEXT NOT NULL, scope TEXT NOT NULL, count INTEGER NOT NULL, time REAL NOT NULL, PRIMARY KEY (id, scope));
 CREATE INDEX IF NOT EXISTS read_holds_by_scope ON read_holds (scope, time);
 CREATE TABLE IF NOT EXISTS ephemeral (key TEXT PRIMARY KEY, value TEXT NOT NULL, expires REAL NOT NULL);
+CREATE TABLE IF NOT EXISTS attempts (
+    key TEXT PRIMARY KEY, attempts INTEGER NOT NULL, locked_until REAL NOT NULL, expires REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS attempts_by_expiry ON attempts (expires);
 """
 
 # Distinct patients per scope and window, in one statement: one row per patient and
@@ -204,6 +211,21 @@ class SQLiteStore:
         with self._transaction() as db:
             row = db.execute("DELETE FROM ephemeral WHERE key = ? RETURNING value, expires", (key,)).fetchone()
         return str(row[0]) if row is not None and float(row[1]) > now else None
+
+    # attempts
+
+    def charge_attempt(self, key: str, backoff: Backoff, now: float) -> Attempt:
+        with self._transaction() as db:
+            db.execute("DELETE FROM attempts WHERE expires <= ?", (now,))  # forgotten counts, this key's included
+            row = db.execute("SELECT attempts, locked_until FROM attempts WHERE key = ?", (key,)).fetchone()
+            attempt, expires = charge(int(row[0]), float(row[1]), backoff, now) if row else charge(0, 0.0, backoff, now)
+            if attempt.admitted:
+                db.execute("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?)", (key, attempt.attempts, attempt.locked_until, expires))
+        return attempt
+
+    def clear_attempts(self, key: str) -> None:
+        with self._transaction() as db:
+            db.execute("DELETE FROM attempts WHERE key = ?", (key,))
 
     # signals
 
