@@ -9,7 +9,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from accessguard.authn.throttle import MAX_ATTEMPTS
+from accessguard.authn.throttle import CODES
 from tests.authenticators import BULK_PAGE, key_session, open_link, reasons, register
 from tests.conftest import Demo
 from tests.softkey import SoftKey
@@ -117,7 +117,7 @@ def test_regenerating_needs_a_fresh_second_factor(asgi_demo: Demo) -> None:
 def test_guessing_codes_is_throttled_with_totp(asgi_demo: Demo) -> None:
     _, codes = _codes(asgi_demo)
     client = asgi_demo.login("dr.martin", totp=False)
-    for _ in range(MAX_ATTEMPTS):
+    for _ in range(CODES.max_attempts):
         assert _use(client, "aaaa-bbbb-cccc-dddd").status_code == 401
     assert _use(client, codes[0]).status_code == 429
     assert client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")}).status_code == 429

@@ -2,7 +2,7 @@
 enrolment (TOTP app, security key), recovery-code regeneration and enrolment links.
 
 Every refusal is a ``Refused`` with a stable reason code. One-time codes are
-throttled per account (``throttle.py``); who may enrol is decided in
+throttled per account in the shared store (``throttle.py``); who may enrol is decided in
 ``enrolment.py``; WebAuthn ceremonies run in ``webauthn.py``.
 """
 
@@ -26,7 +26,7 @@ from accessguard.authn.enrolment import (
 )
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.authn.sessions import Sessions
-from accessguard.authn.throttle import MAX_ATTEMPTS, CodeThrottle
+from accessguard.authn.throttle import CODES, Throttle
 from accessguard.authn.webauthn import WebAuthn, relying_party_id
 from accessguard.endpoints import EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
@@ -78,7 +78,7 @@ class Ceremonies:
         self._clear_cookie = clear_cookie
         self._clock: Callable[[], float] = settings.clock
         self.recovery = RecoveryCodes(accounts.database)
-        self.throttle = CodeThrottle(accounts.database)
+        self.throttle = Throttle(store, "code", CODES, "wrong codes")
         self.links = EnrolmentLinks(accounts.database)
         self.webauthn = WebAuthn(
             authenticators,
@@ -126,11 +126,8 @@ class Ceremonies:
         return relying_party_id(request.facts.headers.get("host"), self._settings.webauthn_rp_id)
 
     def _charge_code_attempt(self, account_id: str, now: float) -> None:
-        attempt = self.throttle.attempt(account_id, now)
-        if not attempt.admitted:
-            wait = max(1, int(attempt.locked_until - now + 0.999))
-            raise Refused("code_attempts_locked", f"too many wrong codes; try again in {wait} s", 429, [("retry-after", str(wait))])
-        if attempt.attempts == MAX_ATTEMPTS:
+        attempt = self.throttle.charge(account_id, now)
+        if self.throttle.first_lock(attempt):
             alert("code_attempts_locked", account_id, attempts=attempt.attempts)
 
     def _count_again(self, session: Session, authenticator: Authenticator, now: float) -> None:
@@ -169,7 +166,7 @@ class Ceremonies:
             raise Refused("invalid_code", "the code is wrong, expired or was already used", 401)
         authenticator = matched[0]
         self._count_again(session, authenticator, now)
-        self.throttle.succeeded(account_id)
+        self.throttle.clear(account_id)
         self._authenticators.touch(authenticator.id, now)
         return self._stepped_up(session, "otp", now)
 
@@ -182,7 +179,7 @@ class Ceremonies:
         if not self.recovery.use(account_id, code, now):
             log.info("recovery-code step-up refused for %r", account_id)
             raise Refused("invalid_code", "the recovery code is wrong or was already used", 401)
-        self.throttle.succeeded(account_id)
+        self.throttle.clear(account_id)
         alert("recovery_code_used", account_id, remaining=self.recovery.remaining(account_id))
         return self._stepped_up(session, "recovery", now)
 
@@ -230,7 +227,7 @@ class Ceremonies:
             raise Refused("invalid_code", "the code is wrong, expired or was already used", 401)
         if not self._authenticators.move(authenticator.id, "pending", "active"):
             raise Refused("no_pending_enrolment", "this authenticator app was confirmed or replaced meanwhile", 409)
-        self.throttle.succeeded(account_id)
+        self.throttle.clear(account_id)
         confirmed = self._authenticators.get(authenticator.id)
         assert confirmed is not None
         return self._enrolled(session, confirmed, grant, now)

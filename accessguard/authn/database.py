@@ -1,7 +1,8 @@
 """accounts.db: the account directory's SQLite file, shared by every process (WAL).
 
-Accounts, authenticators, recovery codes, enrolment links and code throttles
-each keep their tables here and share one connection per thread.
+Accounts, authenticators, recovery codes and enrolment links each keep their
+tables here and share one connection per thread. (Attempt counts live in the
+shared store; a ``code_attempts`` table from earlier versions is left unused.)
 """
 
 from __future__ import annotations

@@ -1,64 +1,52 @@
-"""Throttling of one-time codes (TOTP, recovery) per account, across sessions and processes.
+"""Throttling of guesses: one-time codes per account, password logins per submitted username.
 
-Every attempt is charged *before* the code is checked, in one atomic step, so
-concurrent guesses cannot all slip in before the first failure is counted. From
-the ``MAX_ATTEMPTS``-th consecutive charged attempt on, each attempt also locks
-the account's codes for a back-off that doubles every time; a right code
-clears the count. While locked, every code, right or wrong, is refused.
+Every attempt is charged in the shared store *before* what was submitted is
+checked, in one atomic step (``Store.charge_attempt``), so concurrent guesses,
+in any process on any host sharing the store, cannot all slip in before the
+first failure is counted. From the schedule's ``max_attempts``-th consecutive
+attempt on, each attempt also locks the key for a back-off that doubles every
+time; a success clears the count. While locked, every attempt, right or
+wrong, is refused with a 429 and ``Retry-After``.
 """
 
 from __future__ import annotations
 
+import logging
+import math
 from dataclasses import dataclass
 
-from accessguard.authn.database import Database
+from accessguard.errors import Refused
+from accessguard.store.base import Attempt, Backoff, Store
 
-MAX_ATTEMPTS = 5
-FIRST_LOCK_S = 30
-MAX_LOCK_S = 900
+log = logging.getLogger("accessguard.authn")
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS code_attempts (
-    account_id TEXT PRIMARY KEY, attempts INTEGER NOT NULL, locked_until REAL NOT NULL);
-"""
+#: TOTP and recovery codes: 5 attempts, then 30 s, 60 s … 15 min.
+CODES = Backoff(max_attempts=5, first_lock_s=30, max_lock_s=900)
 
 
 @dataclass(frozen=True)
-class Attempt:
-    """The outcome of charging one attempt: admitted, or refused until ``locked_until``.
+class Throttle:
+    """One kind of attempt (``code``, ``login``) on the store's counts; refusals say ``<kind>_attempts_locked``."""
 
-    ``attempts`` counts the consecutive attempts charged so far, this one included.
-    """
+    store: Store
+    kind: str
+    backoff: Backoff
+    failures: str  # what the refusal says there were too many of ("wrong codes")
 
-    admitted: bool
-    locked_until: float
-    attempts: int
+    def charge(self, key: str, now: float) -> Attempt:
+        """Charge one attempt to ``key``; Refused (429, ``Retry-After``) while it is locked."""
+        attempt = self.store.charge_attempt(f"{self.kind}:{key}", self.backoff, now)
+        if not attempt.admitted:
+            wait = max(1, math.ceil(attempt.locked_until - now))
+            log.warning("%s attempt for %r refused: locked for %d s more after %d in a row", self.kind, key, wait, attempt.attempts)
+            detail = f"too many {self.failures}; try again in {wait} s"
+            raise Refused(f"{self.kind}_attempts_locked", detail, 429, [("retry-after", str(wait))])
+        return attempt
 
+    def first_lock(self, attempt: Attempt) -> bool:
+        """This attempt is the one that locked the key for the first time."""
+        return attempt.attempts == self.backoff.max_attempts
 
-def lock_seconds(attempts: int) -> int:
-    """The back-off after ``attempts`` consecutive charged attempts (0 below the threshold)."""
-    if attempts < MAX_ATTEMPTS:
-        return 0
-    return int(min(FIRST_LOCK_S * 2 ** min(attempts - MAX_ATTEMPTS, 16), MAX_LOCK_S))
-
-
-class CodeThrottle:
-    def __init__(self, database: Database) -> None:
-        self._db = database
-        database.create(_SCHEMA)
-
-    def attempt(self, account_id: str, now: float) -> Attempt:
-        """Charge one code attempt to the account, unless its codes are locked."""
-        with self._db.transaction() as db:
-            row = db.execute("SELECT attempts, locked_until FROM code_attempts WHERE account_id = ?", (account_id,)).fetchone()
-            attempts, locked_until = (int(row[0]), float(row[1])) if row else (0, 0.0)
-            if locked_until > now:
-                return Attempt(False, locked_until, attempts)
-            attempts += 1
-            locked_until = now + lock_seconds(attempts) if lock_seconds(attempts) else locked_until
-            db.execute("INSERT OR REPLACE INTO code_attempts VALUES (?, ?, ?)", (account_id, attempts, locked_until))
-        return Attempt(True, locked_until, attempts)
-
-    def succeeded(self, account_id: str) -> None:
-        """A right code: the count starts again from zero and any lock is lifted."""
-        self._db.execute("DELETE FROM code_attempts WHERE account_id = ?", (account_id,))
+    def clear(self, key: str) -> None:
+        """A success: the count starts again from zero and any lock is lifted."""
+        self.store.clear_attempts(f"{self.kind}:{key}")
