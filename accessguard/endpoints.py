@@ -1,4 +1,8 @@
-"""The guard's own JSON routes: password login, logout (authenticator routes: ``authn/ceremonies.py``)."""
+"""The guard's own JSON routes: password login, logout (authenticator routes: ``authn/ceremonies.py``).
+
+Password guesses are throttled per submitted username, known or not, before
+any password is hashed (``authn/throttle.py``).
+"""
 
 from __future__ import annotations
 
@@ -11,10 +15,11 @@ from typing import Any
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.passwords import verify_password
 from accessguard.authn.sessions import Sessions
+from accessguard.authn.throttle import LOGINS, Throttle
 from accessguard.errors import BadRequest
 from accessguard.facts import RequestFacts
 from accessguard.problem import Response, json_response, problem
-from accessguard.store.base import Session
+from accessguard.store.base import Session, Store
 
 log = logging.getLogger("accessguard.authn")
 
@@ -65,6 +70,7 @@ class Endpoints:
         self,
         accounts: Accounts,
         sessions: Sessions,
+        store: Store,
         *,
         login_path: str,
         cookie: Callable[[str], str],
@@ -76,6 +82,7 @@ class Endpoints:
         self._cookie = cookie
         self._clear_cookie = clear_cookie
         self._clock = clock
+        self.throttle = Throttle(store, "login", LOGINS, "failed logins for this username")
         self.routes: dict[tuple[str, str], Handler] = {
             ("POST", login_path): self.login,
             ("POST", LOGOUT_PATH): self.logout,
@@ -84,17 +91,21 @@ class Endpoints:
     def login(self, request: EndpointRequest) -> Response:
         body, session = request.json(), request.session
         username, password = string_field(body, "username"), string_field(body, "password", 1024)
+        now = self._clock()
+        attempt = self.throttle.charge(username, now)  # known or not, so a lock does not tell which usernames exist
         account = self._accounts.get(username)
         if not verify_password(account.password_hash if account else None, password) or account is None:
-            log.info("login refused for %r: bad credentials", username)
+            log.info("login refused for %r: bad credentials (%d in a row)", username, attempt.attempts)
+            if self.throttle.first_lock(attempt):
+                log.warning("login locked for %r: %d failed logins in a row", username, attempt.attempts)
             return problem(401, "invalid-credentials", "Login failed", "invalid username or password")
+        self.throttle.clear(username)
         if account.status != "active":
             log.warning("login refused for %r: account %s", username, account.status)
             return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
-        now = int(self._clock())
         if session is not None:
             self._sessions.end(session)
-        _, cookie = self._sessions.start(account.id, "pwd", now)
+        _, cookie = self._sessions.start(account.id, "pwd", int(now))
         return json_response(200, {"subject": account.id, "aal": 1}, [("set-cookie", self._cookie(cookie))])
 
     def logout(self, request: EndpointRequest) -> Response:

@@ -98,6 +98,7 @@ class Guard:
         self.endpoints = Endpoints(
             self.accounts,
             self.sessions,
+            self.store,
             login_path=settings.login_path,
             cookie=self._cookie,
             clear_cookie=self._cookie("", max_age=0),

@@ -22,6 +22,8 @@ log = logging.getLogger("accessguard.authn")
 
 #: TOTP and recovery codes: 5 attempts, then 30 s, 60 s … 15 min.
 CODES = Backoff(max_attempts=5, first_lock_s=30, max_lock_s=900)
+#: Passwords: 10 attempts, then 30 s, 60 s … 15 min (a person mistypes more often than a code).
+LOGINS = Backoff(max_attempts=10, first_lock_s=30, max_lock_s=900)
 
 
 @dataclass(frozen=True)
