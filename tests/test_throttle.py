@@ -49,6 +49,17 @@ def test_the_attempt_after_the_last_free_one_is_refused_even_with_the_right_pass
     assert _login(client, "dr.martin", "not-the-password").status_code == 401  # the count started again
 
 
+def test_locking_a_professionals_login_raises_an_alert_and_an_unknown_username_does_not(
+    asgi_demo: Demo, caplog: pytest.LogCaptureFixture
+) -> None:
+    client = asgi_demo.client()
+    _fail_until_locked(client, "dr.martin")
+    _fail_until_locked(client, "no.such.user")
+    alerts = [r.alert for r in caplog.records if hasattr(r, "alert")]  # type: ignore[attr-defined]
+    assert alerts == [{"event": "login_attempts_locked", "account": "dr.martin", "attempts": LOGINS.max_attempts}]
+    assert "login locked for 'no.such.user': 10 failed logins in a row" in caplog.text
+
+
 def test_a_right_password_resets_the_count(asgi_demo: Demo) -> None:
     client, martin = asgi_demo.client(), asgi_demo.accounts["dr.martin"]
     for _ in range(LOGINS.max_attempts - 1):

@@ -23,6 +23,7 @@ EVENTS = frozenset(
         "recovery_code_used",
         "recovery_codes_issued",
         "code_attempts_locked",
+        "login_attempts_locked",
     }
 )
 
