@@ -33,6 +33,7 @@ from pathlib import Path
 from typing import Any
 
 import redis
+from redis.connection import AbstractConnection
 
 from accessguard.demo.app import build, demo_settings
 from accessguard.demo.geodb import DEMO_DATABASE
@@ -108,8 +109,13 @@ def guarded_once(guard: Guard, cookie: str, patient: str, timings: dict[str, lis
     timings["guard"].append(time.perf_counter_ns() - started)
 
 
-def round_trips(server: redis.Redis, guard: Guard, cookie: str, requests: int) -> tuple[float, dict[str, float]]:
-    """Commands the guard's Redis client sent per guarded read, by command (MONITOR; script internals excluded)."""
+def round_trips(server: redis.Redis, guard: Guard, cookie: str, requests: int) -> tuple[float, float, dict[str, float]]:
+    """Per guarded read: the guard's round trips to Redis, its commands, and those commands by name.
+
+    A round trip is one write of the client's socket (``send_packed_command``:
+    a pipeline sends all its commands in one); commands are counted by MONITOR,
+    script internals excluded.
+    """
     seen: collections.Counter[str] = collections.Counter()
     ready, marker = threading.Event(), f"bench-{time.time_ns()}"
 
@@ -122,15 +128,28 @@ def round_trips(server: redis.Redis, guard: Guard, cookie: str, requests: int) -
                 if command.get("client_type") != "lua":
                     seen[command["command"].split()[0].upper()] += 1
 
+    sends = 0
+    send = AbstractConnection.send_packed_command
+
+    def counted(connection: AbstractConnection, command: Any, check_health: bool = True) -> None:
+        nonlocal sends
+        sends += 1
+        send(connection, command, check_health)
+
     watcher = threading.Thread(target=watch)
     watcher.start()
     ready.wait()
     time.sleep(0.2)  # let MONITOR attach before the first request
-    for n in range(requests):
-        guarded_once(guard, cookie, directory(n), collections.defaultdict(list))
+    AbstractConnection.send_packed_command = counted  # type: ignore[method-assign]
+    try:
+        for n in range(requests):
+            guarded_once(guard, cookie, directory(n), collections.defaultdict(list))
+    finally:
+        AbstractConnection.send_packed_command = send  # type: ignore[method-assign]
     server.echo(marker)
     watcher.join()
-    return sum(seen.values()) / requests, {name: count / requests for name, count in sorted(seen.items())}
+    by_command = {name: count / requests for name, count in sorted(seen.items())}
+    return sends / requests, sum(seen.values()) / requests, by_command
 
 
 def measure(redis_url: str, data_dir: Path, requests: int) -> dict[str, Any]:
@@ -166,11 +185,12 @@ def measure(redis_url: str, data_dir: Path, requests: int) -> dict[str, Any]:
             admin.ping()
             ping.append(time.perf_counter_ns() - started)
 
-    per_request, by_command = round_trips(admin, guards["redis"], cookies["redis"], 200)
+    per_request, commands, by_command = round_trips(admin, guards["redis"], cookies["redis"], 200)
     results: dict[str, Any] = {kind: {figure: summary(values) for figure, values in timings[kind].items()} for kind in guards}
     results["redis_ping"] = summary(ping)
     results["redis_round_trips_per_request"] = round(per_request, 2)
-    results["redis_round_trips_by_command"] = by_command
+    results["redis_commands_per_request"] = round(commands, 2)
+    results["redis_commands_by_name"] = by_command
     for guard in guards.values():
         guard.close()
     return results
@@ -193,14 +213,15 @@ def main() -> None:
             finally:
                 server.stop()
 
-    by_command = results["redis_round_trips_by_command"]
+    by_command = results["redis_commands_by_name"]
     print(f"{args.requests} requests per store and figure; p50 / p99 in µs")
     print(f"{'figure':<10} {'SQLite':>18} {'Redis':>18}")
     for figure in ("signals", "settle", "guard"):
         sqlite, red = results["sqlite"][figure], results["redis"][figure]
         print(f"{figure:<10} {sqlite['p50_us']:>8} / {sqlite['p99_us']:<8} {red['p50_us']:>8} / {red['p99_us']:<8}")
     print(f"redis PING: {results['redis_ping']['p50_us']} / {results['redis_ping']['p99_us']}")
-    print(f"redis round trips per guarded read: {results['redis_round_trips_per_request']} {by_command}")
+    print(f"redis round trips per guarded read: {results['redis_round_trips_per_request']}")
+    print(f"redis commands per guarded read: {results['redis_commands_per_request']} {by_command}")
     if args.json:
         print(json.dumps(results))
 
