@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 import re
 import shutil
+import subprocess
+import sys
 import tarfile
 from pathlib import Path
 
@@ -133,6 +135,17 @@ def test_eval_explain_names_the_rules_that_fired(with_opa: str, tmp_path: Path, 
     mfa = next(n for n, line in enumerate(source, 1) if line.startswith('step_up contains "mfa_required"'))
     assert f'accessguard/authn.rego:{mfa}: step_up contains "mfa_required"' in fired
     assert "stale_authentication" not in fired  # a rule whose body failed did not fire
+
+
+def test_eval_of_a_set_that_crashes_the_engine_reports_it(policies: Path, tmp_path: Path) -> None:
+    """In its own process: were the set loaded here first, rego-cpp's crash would take the command (and this test) down."""
+    (policies / "accessguard" / "crash.rego").write_text(CRASHING)
+    policy_input = tmp_path / "input.json"
+    policy_input.write_text("{}")
+    command = [str(Path(sys.executable).with_name("accessguard")), "policy", "eval", str(policies), "--input", str(policy_input)]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 1, (done.returncode, done.stderr[-500:])
+    assert "the embedded policy engine crashed (SIG" in done.stdout
 
 
 def test_eval_rejects_bad_input_and_explain_without_opa(without_opa: None, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -87,6 +87,7 @@ def _test(args: argparse.Namespace) -> int:
 def _eval(args: argparse.Namespace) -> int:
     from accessguard.policy.embedded import EmbeddedEngine
     from accessguard.policy.policyset import load_policy_set
+    from accessguard.policy.prove import prove
 
     try:
         policy_input = json.loads(args.input.read_text(encoding="utf-8"))
@@ -99,6 +100,10 @@ def _eval(args: argparse.Namespace) -> int:
     opa = opa_tool.find_opa()
     if args.explain and not opa:
         raise ConfigurationError(f"--explain: {opa_tool.OPA_MISSING}")
+    proof = prove(args.directory, run_cases=False)  # a module that crashes rego-cpp kills the child, not this command
+    if not proof.ok:
+        print("\n".join(proof.failures))
+        return 1
     engine = EmbeddedEngine(load_policy_set(args.directory))
     try:
         decision = engine.evaluate(policy_input)
