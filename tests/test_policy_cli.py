@@ -115,6 +115,15 @@ def test_test_counts_a_wrong_expectation_and_a_failing_unit_test(with_opa: str, 
     assert out.splitlines()[-1].endswith(" passed, 2 failed")
 
 
+def test_test_names_a_set_opa_cannot_load(with_opa: str, policies: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    (policies / "accessguard" / "broken.rego").write_text(BROKEN)
+    assert main(["policy", "test", str(policies)]) == 1
+    out = capsys.readouterr().out
+    assert f"{policies}/accessguard/broken.rego:5:13: " in out
+    assert "opa test (loading the policy set): FAILED unable to load bundle" in out and "()" not in out
+    assert out.splitlines()[-1] == "0 passed, 2 failed"
+
+
 def test_test_reports_a_crash_without_dying(without_opa: None, policies: Path, capsys: pytest.CaptureFixture[str]) -> None:
     (policies / "accessguard" / "crash.rego").write_text(CRASHING)
     assert main(["policy", "test", str(policies)]) == 1

@@ -76,7 +76,8 @@ def _test(args: argparse.Namespace) -> int:
     opa = opa_tool.find_opa()
     if opa:
         for unit in opa_tool.unit_tests(opa, args.directory):
-            print(f"opa test {unit.name}: {'ok' if unit.passed else 'FAILED'} ({unit.location}){' ' + unit.detail if unit.detail else ''}")
+            where = f" ({unit.location})" if unit.location else ""
+            print(f"opa test {unit.name}: {'ok' if unit.passed else 'FAILED'}{where}{' ' + unit.detail if unit.detail else ''}")
             passed, failed = passed + unit.passed, failed + (not unit.passed)
     else:
         print(f"opa test skipped: {opa_tool.OPA_MISSING}")

@@ -72,7 +72,7 @@ def unit_tests(opa: str, directory: Path) -> list[UnitTest]:
         results = None
     if not isinstance(results, list):
         errors = _errors(done.stdout or done.stderr) or [f"opa test exited {done.returncode}"]
-        return [UnitTest("opa test", "", False, error) for error in errors]
+        return [UnitTest("(loading the policy set)", "", False, error) for error in errors]
     tests = []
     for result in results:
         where = result.get("location") or {}
