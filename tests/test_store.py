@@ -126,6 +126,35 @@ def test_sqlite_store_upgrades_a_version_2_file_keeping_its_reads(tmp_path: Path
     store.close()
 
 
+def test_a_suspension_is_kept_until_lifted_and_every_reservation_reports_it(store: Store) -> None:
+    assert not store.is_suspended("pro-1") and not store.reserve_reads(reads(), NOW).suspended
+    store.set_suspended("pro-1", True)
+    store.set_suspended("pro-1", True)  # already suspended: no error, still one suspension
+    assert store.is_suspended("pro-1") and not store.is_suspended("pro-2")
+    assert store.reserve_reads(reads(session="s1", requested=3, without_care=True), NOW + 10).suspended
+    assert store.reserve_reads(reads(requested=0, org=""), NOW + 86_400 * 30).suspended  # no expiry: until lifted
+    assert not store.reserve_reads(reads("pro-2"), NOW).suspended
+    store.set_suspended("pro-1", False)
+    store.set_suspended("pro-1", False)  # nothing to lift: no error
+    assert not store.is_suspended("pro-1") and not store.reserve_reads(reads(), NOW + 20).suspended
+
+
+def test_sqlite_store_upgrades_a_version_4_file_keeping_its_sessions(tmp_path: Path) -> None:
+    path = tmp_path / "store.db"
+    store = open_store(f"sqlite:///{path}")
+    store.create_session(Session("s1", "pro-1", 100, 200))
+    store.close()
+    with sqlite3.connect(path) as db:
+        db.execute("DROP TABLE suspensions")
+        db.execute("PRAGMA user_version = 4")
+    db.close()
+    store = open_store(f"sqlite:///{path}")
+    assert store.get_session("s1") == Session("s1", "pro-1", 100, 200)
+    store.set_suspended("pro-1", True)
+    assert store.reserve_reads(reads(), NOW).suspended
+    store.close()
+
+
 def test_totp_step_is_claimed_once_and_only_forward(store: Store) -> None:
     assert store.claim_totp_step("pro-1", 1000)
     assert not store.claim_totp_step("pro-1", 1000)

@@ -8,6 +8,10 @@ professional's reads of patients without a care relationship, and the
 professional's organisation. Each scope keeps, per patient, the time of the
 latest read, so "distinct patients read since T" is one range count.
 
+A professional suspended by any host is suspended in the store too: hosts
+with their own account directories share one store, and every protected
+request's reservation reports the suspension.
+
 Attempts (one-time codes, password logins) are counted per key and charged
 *before* what was submitted is checked; the back-off schedule is a
 ``Backoff`` here, which both stores apply through ``charge``.
@@ -78,6 +82,7 @@ class Reservation:
     ``usage`` counts distinct patients per window plus reads held by other
     requests in flight, *not* this request's own hold. ``live_sessions`` are
     the professional's other live sessions and where each was last seen.
+    ``suspended``: the professional is suspended in the store (by any host).
     """
 
     id: str | None
@@ -85,6 +90,7 @@ class Reservation:
     previous: LastSeen | None
     live_sessions: tuple[LastSeen, ...]
     usage: Usage
+    suspended: bool
 
 
 @dataclass(frozen=True)
@@ -136,6 +142,14 @@ class Store(Protocol):
         """
         ...
 
+    def set_suspended(self, professional_id: str, suspended: bool) -> None:
+        """Suspend a professional in every host sharing this store (True), or lift the suspension (False)."""
+        ...
+
+    def is_suspended(self, professional_id: str) -> bool:
+        """Whether the professional is suspended in this store (a login asks; requests learn it from their reservation)."""
+        ...
+
     def claim_totp_step(self, professional_id: str, step: int) -> bool:
         """True once per (professional, step) and only for steps after the last claimed one."""
         ...
@@ -149,7 +163,7 @@ class Store(Protocol):
         ...
 
     def reserve_reads(self, request: ReadRequest, now: float) -> Reservation:
-        """Read every signal and hold ``request.requested`` reads, in one atomic step."""
+        """Read every signal (the suspension included) and hold ``request.requested`` reads, in one atomic step."""
         ...
 
     def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:

@@ -12,7 +12,8 @@ its factors, until it would have expired), ``totp:<pro>``, ``ephemeral:<key>`` (
 ``reads:<scope>`` (sorted set: patient → latest read time),
 ``holds:<scope>`` (sorted set: ``<hold id>:<count>`` → time),
 ``attempts:<key>`` (JSON: count, lock end, when forgotten; charged in a WATCH/MULTI
-transaction, so the back-off schedule stays in Python).
+transaction, so the back-off schedule stays in Python), ``suspended:<pro>`` (present
+while the professional is suspended; no expiry).
 One script touches keys of a professional and of an organisation, so the
 store needs a standalone Redis (or Sentinel), not Redis Cluster.
 """
@@ -56,10 +57,10 @@ TOTP_TTL_S = 3600
 #: Optimistic transactions on one attempt key give up (fail closed) after this many conflicts in a row.
 MAX_ATTEMPT_CONFLICTS = 50
 
-# KEYS: reads:<scope>... holds:<scope>... (n of each), seen:<pro>, sessions:<pro>, session:<id>
+# KEYS: reads:<scope>... holds:<scope>... (n of each), seen:<pro>, sessions:<pro>, session:<id>, suspended:<pro>
 # ARGV: n, hold member ("" for none), hold mask ("1" per scope holding), session id,
 #       where this session is seen now (JSON or ""), hold cutoff, window cutoffs…, now
-# Returns: distinct patients per scope and window, held reads per scope,
+# Returns: distinct patients per scope and window, held reads per scope, 1 if suspended else 0,
 #          last seen (JSON or false), then where each other live session was seen (JSON).
 _RESERVE = """
 local n = tonumber(ARGV[1])
@@ -84,6 +85,7 @@ for i = 1, n do
     redis.call('EXPIRE', holds, $HOLD_TTL)
   end
 end
+result[#result + 1] = redis.call('EXISTS', KEYS[2 * n + 4])
 result[#result + 1] = redis.call('GET', KEYS[2 * n + 1])
 local sessions = KEYS[2 * n + 2]
 for _, sid in ipairs(redis.call('SMEMBERS', sessions)) do
@@ -237,6 +239,21 @@ class RedisStore:
     def revoke_sessions(self, professional_id: str, reason: str) -> int:
         return int(self._run(self._revoke_sessions, [f"{PREFIX}sessions:{professional_id}"], [PREFIX, reason]))
 
+    def set_suspended(self, professional_id: str, suspended: bool) -> None:
+        try:
+            if suspended:
+                self._redis.set(f"{PREFIX}suspended:{professional_id}", "1")
+            else:
+                self._redis.delete(f"{PREFIX}suspended:{professional_id}")
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+
+    def is_suspended(self, professional_id: str) -> bool:
+        try:
+            return bool(self._redis.exists(f"{PREFIX}suspended:{professional_id}"))
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+
     def claim_totp_step(self, professional_id: str, step: int) -> bool:
         return bool(self._run(self._claim_totp_step, [f"{PREFIX}totp:{professional_id}"], [step]))
 
@@ -301,6 +318,7 @@ class RedisStore:
         pid = request.professional_id
         keys = [*(f"{PREFIX}reads:{s}" for s in scopes), *(f"{PREFIX}holds:{s}" for s in scopes)]
         keys += [f"{PREFIX}seen:{pid}", f"{PREFIX}sessions:{pid}", f"{PREFIX}session:{request.session_id or ''}"]
+        keys.append(f"{PREFIX}suspended:{pid}")
         where = request.location
         args: list[Any] = [
             len(scopes),
@@ -317,7 +335,7 @@ class RedisStore:
         counts = {s: dict(zip(WINDOWS, result[i * width : (i + 1) * width], strict=True)) for i, s in enumerate(scopes)}
         rest = result[len(scopes) * width :]
         held = dict(zip(scopes, rest[: len(scopes)], strict=True))
-        previous, *others = rest[len(scopes) :]
+        suspended, previous, *others = rest[len(scopes) :]
         live = sorted((_decode_seen(raw) for raw in others), key=lambda seen: seen.time, reverse=True)
         return Reservation(
             id=hold_id,
@@ -325,6 +343,7 @@ class RedisStore:
             previous=_decode_seen(previous) if previous else None,
             live_sessions=tuple(seen for seen in live if seen.time > now - LIVE_SESSION_S)[:MAX_LIVE_SESSIONS],
             usage=usage_of(request, counts, held),
+            suspended=suspended == 1,
         )
 
     def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:

@@ -40,8 +40,8 @@ BUSY_TIMEOUT_MS = 2000
 #: Write transactions of this process between two WAL checkpoints (5 to 10 pages each).
 CHECKPOINT_EVERY = 100
 #: Version 2 counts reads per scope and remembers where each session was last seen; 3 keeps revoked sessions;
-#: 4 counts attempts (codes, logins).
-SCHEMA_VERSION = 4
+#: 4 counts attempts (codes, logins); 5 keeps suspensions.
+SCHEMA_VERSION = 5
 #: Tables written before this version have another shape and are replaced on upgrade.
 _REPLACED_BEFORE = 2
 
@@ -66,6 +66,7 @@ CREATE TABLE IF NOT EXISTS ephemeral (key TEXT PRIMARY KEY, value TEXT NOT NULL,
 CREATE TABLE IF NOT EXISTS attempts (
     key TEXT PRIMARY KEY, attempts INTEGER NOT NULL, locked_until REAL NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS attempts_by_expiry ON attempts (expires);
+CREATE TABLE IF NOT EXISTS suspensions (professional_id TEXT PRIMARY KEY);
 """
 
 # Distinct patients per scope and window, in one statement: one row per patient and
@@ -191,6 +192,16 @@ class SQLiteStore:
             )
             return db.execute("DELETE FROM sessions WHERE professional_id = ?", (professional_id,)).rowcount
 
+    def set_suspended(self, professional_id: str, suspended: bool) -> None:
+        with self._transaction() as db:
+            if suspended:
+                db.execute("INSERT OR IGNORE INTO suspensions VALUES (?)", (professional_id,))
+            else:
+                db.execute("DELETE FROM suspensions WHERE professional_id = ?", (professional_id,))
+
+    def is_suspended(self, professional_id: str) -> bool:
+        return bool(self._query("SELECT 1 FROM suspensions WHERE professional_id = ?", (professional_id,)))
+
     def claim_totp_step(self, professional_id: str, step: int) -> bool:
         with self._transaction() as db:
             changed = db.execute(
@@ -248,6 +259,7 @@ class SQLiteStore:
             seen = db.execute(
                 "SELECT country, city, lat, lon, time FROM last_seen WHERE professional_id = ?", (request.professional_id,)
             ).fetchone()
+            suspended = db.execute("SELECT 1 FROM suspensions WHERE professional_id = ?", (request.professional_id,)).fetchone()
             live = db.execute(
                 "SELECT seen_country, seen_city, seen_lat, seen_lon, seen_time FROM sessions"
                 " WHERE professional_id = ? AND id IS NOT ? AND seen_time > ? AND expires > ? ORDER BY seen_time DESC LIMIT ?",
@@ -270,6 +282,7 @@ class SQLiteStore:
             previous=_last_seen(seen) if seen else None,
             live_sessions=tuple(_last_seen(row) for row in live),
             usage=usage_of(request, counts, held),
+            suspended=suspended is not None,
         )
 
     def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:
