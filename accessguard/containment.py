@@ -1,16 +1,19 @@
 """Containment: neutralise a compromised account in one step, and give it back.
 
-Order matters. The status changes first, in the account directory every
-process reads on every request: from then on no process lets the account log
-in, and any request that reaches the policy is denied ``account_suspended``.
-Then its sessions are revoked in the shared store: each is kept, marked
-revoked, so a live session's next request in any process reaches the policy
-as the suspended account with no factors and is denied ``account_suspended``;
-after ``resume`` those sessions stay refused (401). A login that was already
-past its status check when the suspension began can still create a session
-after the revocation; that session is denied by the policy while the account
-is suspended, and ``resume`` revokes sessions again, before the status
-changes back, so it never comes back to life.
+Order matters. The status changes first, in the account directory and in
+the shared store (hosts with their own account directories share the store;
+every protected request's reservation reads the suspension there): from then
+on no process lets the account log in, and any request that reaches the
+policy is denied ``account_suspended``. Then its sessions are revoked in the
+shared store: each is kept, marked revoked, so a live session's next request
+in any process reaches the policy as the suspended account with no factors
+and is denied ``account_suspended``; after ``resume`` those sessions stay
+refused (401). A login that was already past its status check when the
+suspension began can still create a session after the revocation; that
+session is denied by the policy while the account is suspended, and
+``resume`` revokes sessions again, before the status changes back, so it
+never comes back to life. ``resume`` lifts the store's suspension last: if it
+fails half-way, the account is still suspended on every host.
 """
 
 from __future__ import annotations
@@ -50,6 +53,7 @@ def suspend(
     """Suspend an account, revoke its sessions (and its TOTP apps and security keys), log and alert."""
     if not accounts.set_status(account_id, "suspended"):
         raise UnknownAccount(f"no account {account_id!r}")
+    store.set_suspended(account_id, True)
     sessions = store.revoke_sessions(account_id, "account_suspended")
     revoked = len(actions.revoke(authenticators, account_id, None, by=operator)) if revoke_authenticators else 0
     access_log.event(
@@ -73,5 +77,6 @@ def resume(accounts: Accounts, store: Store, access_log: AccessLog, account_id: 
     # before the status: a session born during the suspension must never see the account active
     sessions = store.revoke_sessions(account_id, "account_suspended")
     accounts.set_status(account_id, "active")
+    store.set_suspended(account_id, False)
     access_log.event(account_id, {"event": "account_resumed", "operator": operator, "sessions_revoked": sessions})
     return sessions

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from accessguard.authn.accounts import Accounts
+from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.alerts import alert
 from accessguard.authn.passwords import verify_password
 from accessguard.authn.sessions import Sessions
@@ -80,6 +80,7 @@ class Endpoints:
     ) -> None:
         self._accounts = accounts
         self._sessions = sessions
+        self._store = store
         self._cookie = cookie
         self._clear_cookie = clear_cookie
         self._clock = clock
@@ -103,8 +104,8 @@ class Endpoints:
                 log.warning("login locked for %r: %d failed logins in a row", username, attempt.attempts)
             return problem(401, "invalid-credentials", "Login failed", "invalid username or password")
         self.throttle.clear(username)
-        if account.status != "active":
-            log.warning("login refused for %r: account %s", username, account.status)
+        if is_suspended(account, self._store):
+            log.warning("login refused for %r: account suspended", username)
             return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
         if session is not None:
             self._sessions.end(session)

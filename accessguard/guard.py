@@ -19,7 +19,7 @@ from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, DecisionRecord
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.pseudonym import Pseudonymiser
-from accessguard.authn.accounts import Accounts
+from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.ceremonies import Ceremonies
 from accessguard.authn.enrolment import is_enrolment_only
@@ -223,6 +223,8 @@ class Guard:
             care = "unknown"
             if subject.kind != "anonymous":
                 care, reservation = self._reserve(route, params, requested, subject, session_id, location, now)
+                if reservation.suspended:  # by a host sharing the store, whatever this host's account directory says
+                    subject = replace(subject, status="suspended")
                 if "id" in params:
                     emergency = self.access_log.emergency(subject.id, params["id"])
             policy_input = build_input(
@@ -294,18 +296,18 @@ class Guard:
         return bearer_credentials(facts.headers.get("authorization")) if self.oidc else None
 
     def _revoked_subject(self, revoked: SessionRevoked) -> tuple[Subject, AuthnState, None]:
-        """A revoked session of an account that is not active goes to the policy as that account with no factors.
+        """A revoked session of a suspended account goes to the policy as that account with no factors.
 
         So a suspended account's live sessions are denied ``account_suspended``
-        (and logged) on their next request; once the account is active again,
-        its revoked sessions stay refused.
+        (and logged) on their next request, on every host sharing the store;
+        once the account is active again, its revoked sessions stay refused.
         """
         session = revoked.session
         account = self.accounts.get(session.professional_id)
-        if account is None or account.status == "active":
+        if account is None or not is_suspended(account, self.store):
             log.info("revoked session of %s refused (revoked: %s)", session.professional_id, session.revoked)
             raise revoked
-        return account.subject, AuthnState(), None
+        return replace(account.subject, status="suspended"), AuthnState(), None
 
     def _reserve(
         self,

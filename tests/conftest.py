@@ -160,6 +160,26 @@ def asgi_demo(demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
     guard.close()
 
 
+@pytest.fixture
+def two_hosts(demo_template: Path, tmp_path: Path, redis_server: Any) -> Iterator[tuple[Demo, Demo]]:
+    """Two guards, each on its own data directory (its own accounts.db), sharing one Redis and one clock."""
+    from tests.test_store import store_url
+
+    url, clock = store_url("redis", tmp_path, redis_server), Clock()
+    hosts = []
+    for name in ("host-a", "host-b"):
+        data_dir = _copy_demo(demo_template, tmp_path / name)
+        app, guard = build(data_dir, clock=clock, store_url=url)
+        hosts.append((guard, data_dir, app))
+
+    def demo(guard: Guard, data_dir: Path, app: Any) -> Demo:
+        return Demo(guard, clock, _accounts(data_dir), lambda: TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost"))
+
+    yield demo(*hosts[0]), demo(*hosts[1])
+    for guard, _, _ in hosts:
+        guard.close()
+
+
 @pytest.fixture(scope="session")
 def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     """One redis-server for the session (Debian's, on a free loopback port); tests flush it as they need."""

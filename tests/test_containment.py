@@ -240,3 +240,48 @@ def test_without_the_services_audit_key_a_command_stops_before_changing_anything
     assert run_cli("account", "suspend", "inf.leroy", "--reason", "lost badge", "--data-dir", str(data_dir))[0] == 0
     code, out, _ = run_cli("audit", "verify", "--data-dir", str(data_dir))
     assert code == 0, out
+
+
+@pytest.mark.realpart
+def test_a_suspension_on_one_host_holds_on_every_host_sharing_the_store(two_hosts: tuple[Demo, Demo]) -> None:
+    """Hosts with their own account directories learn a suspension from the Redis store they share."""
+    host_a, host_b = two_hosts
+    doctor = host_b.login("dr.martin")
+    assert doctor.get("/patients/pat-0001", headers=AT_CAEN).status_code == 200
+    guard = host_a.guard
+    suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "dr.martin", "phished", operator="soc")
+    assert host_b.guard.accounts.get("dr.martin").status == "active"  # type: ignore[union-attr]  # host B's directory never heard of it
+
+    denied = doctor.get("/patients/pat-0002", headers=AT_CAEN)  # its session, revoked: denied by the policy, not a 401
+    assert denied.status_code == 403 and denied.json()["reasons"] == ["account_suspended"]
+    password = host_b.accounts["dr.martin"].password
+    again = host_b.client().post("/login", json={"username": "dr.martin", "password": password})
+    assert again.status_code == 403 and again.json()["reasons"] == ["account_suspended"] and "set-cookie" not in again.headers
+    # a login on host B already past its check when the suspension began: its session sees the suspension in its reservation
+    session, cookie = host_b.guard.sessions.start("dr.martin", "pwd", int(host_b.clock.now))
+    host_b.guard.store.record_factor(session.id, "otp", int(host_b.clock.now))
+    late = host_b.client()
+    late.cookies.set("accessguard_session", cookie)
+    refused = late.get("/patients/pat-0003", headers=AT_CAEN)
+    assert refused.status_code == 403 and refused.json()["reasons"] == ["account_suspended"]
+    step_up = late.post("/accessguard/step-up/totp", json={"code": host_b.code("dr.martin")})
+    assert step_up.status_code == 403 and step_up.json()["reasons"] == ["account_suspended"]
+
+    assert resume(guard.accounts, guard.store, guard.access_log, "dr.martin", operator="soc") == 1  # the late session
+    for old in (doctor, late):
+        assert old.get("/patients/pat-0003", headers=AT_CAEN).status_code == 401  # revoked sessions stay refused
+    assert host_b.login("dr.martin").get("/patients/pat-0003", headers=AT_CAEN).status_code == 200
+
+
+@pytest.mark.realpart
+def test_account_commands_reach_the_services_redis_store(two_hosts: tuple[Demo, Demo]) -> None:
+    host_a, host_b = two_hosts
+    store = host_a.guard.settings.store_location
+    data_dir = str(host_a.guard.settings.data_dir)
+    nurse = host_b.login("inf.dubois")
+    code, _, err = run_cli("account", "suspend", "inf.dubois", "--reason", "phished", "--data-dir", data_dir, "--store", store)
+    assert code == 0, err
+    assert nurse.get("/patients/pat-0001", headers=AT_CAEN).json()["reasons"] == ["account_suspended"]
+    code, _, err = run_cli("account", "resume", "inf.dubois", "--data-dir", data_dir, "--store", store)
+    assert code == 0, err
+    assert host_b.login("inf.dubois").get("/patients/pat-0001", headers=AT_CAEN).status_code == 200

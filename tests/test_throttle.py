@@ -2,21 +2,13 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from pathlib import Path
-from typing import Any
-
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
 from accessguard import endpoints
 from accessguard.authn.throttle import CODES, LOGINS
-from accessguard.demo.app import build
-from accessguard.guard import Guard
 from tests.authenticators import reasons
-from tests.conftest import Clock, Demo, _accounts, _copy_demo
-from tests.test_store import store_url
+from tests.conftest import Demo
 
 
 def _login(client: httpx.Client, username: str, password: str) -> httpx.Response:
@@ -96,24 +88,6 @@ def test_a_locked_login_hashes_no_password(asgi_demo: Demo, monkeypatch: pytest.
     for _ in range(3):
         assert _login(client, "dr.nobody", "not-the-password").status_code == 429
     assert verified == []
-
-
-@pytest.fixture
-def two_hosts(demo_template: Path, tmp_path: Path, redis_server: Any) -> Iterator[tuple[Demo, Demo]]:
-    """Two guards, each on its own data directory (its own accounts.db), sharing one Redis and one clock."""
-    url, clock = store_url("redis", tmp_path, redis_server), Clock()
-    hosts = []
-    for name in ("host-a", "host-b"):
-        data_dir = _copy_demo(demo_template, tmp_path / name)
-        app, guard = build(data_dir, clock=clock, store_url=url)
-        hosts.append((guard, data_dir, app))
-
-    def demo(guard: Guard, data_dir: Path, app: Any) -> Demo:
-        return Demo(guard, clock, _accounts(data_dir), lambda: TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost"))
-
-    yield demo(*hosts[0]), demo(*hosts[1])
-    for guard, _, _ in hosts:
-        guard.close()
 
 
 @pytest.mark.realpart

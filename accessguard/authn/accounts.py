@@ -10,6 +10,7 @@ from pathlib import Path
 from accessguard.authn.database import Database, Row
 from accessguard.authn.passwords import hash_password
 from accessguard.authn.state import Subject
+from accessguard.store.base import Store
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS accounts (
@@ -38,6 +39,11 @@ class Account:
     @property
     def is_admin(self) -> bool:
         return self.kind == "admin" or "admin" in self.roles
+
+
+def is_suspended(account: Account, store: Store) -> bool:
+    """Suspended in this host's account directory, or by any host sharing the store (a StoreError fails closed)."""
+    return account.status != "active" or store.is_suspended(account.id)
 
 
 class Accounts:

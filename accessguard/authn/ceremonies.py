@@ -13,7 +13,7 @@ from collections.abc import Callable
 from typing import Any
 
 from accessguard.authn import totp
-from accessguard.authn.accounts import Account, Accounts
+from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.alerts import alert
 from accessguard.authn.authenticators import TOTP, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.enrolment import (
@@ -105,7 +105,7 @@ class Ceremonies:
         if session is None:
             raise Refused("authentication_required", "log in with your password first", 401)
         account = self._accounts.get(session.professional_id)
-        if account is None or account.status != "active":
+        if account is None or is_suspended(account, self._store):
             raise Refused("account_suspended", "this account is suspended", 403)
         return session, account
 
@@ -304,7 +304,7 @@ class Ceremonies:
         if link is None:
             return None
         account = self._accounts.get(link[0])
-        return link if account is not None and account.status == "active" else None
+        return link if account is not None and not is_suspended(account, self._store) else None
 
 
 def _label(body: dict[str, Any], default: str) -> str:

@@ -33,7 +33,7 @@ from authlib.integrations.requests_client import OAuth2Session
 from cryptography.fernet import Fernet
 from cryptography.fernet import InvalidToken as UnreadableSeal
 
-from accessguard.authn.accounts import Accounts
+from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.sessions import Sessions
 from accessguard.endpoints import EndpointRequest
 from accessguard.errors import BadRequest, ConfigurationError
@@ -160,8 +160,8 @@ class OIDCLogin:
         if account is None:
             log.warning("OIDC login refused for %r: a local account with a password holds that id", subject.id)
             return problem(403, "account-conflict", "Login failed", "this identity is a local account here; log in with its password")
-        if account.status != "active":
-            log.warning("OIDC login refused for %r: account %s", subject.id, account.status)
+        if is_suspended(account, self._store):
+            log.warning("OIDC login refused for %r: account suspended", subject.id)
             return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
         if request.session is not None:  # a step-up replaces the session it completes
             self._sessions.end(request.session)

@@ -174,22 +174,25 @@ DemoFactory = Callable[..., Demo]
 
 @pytest.fixture
 def oidc_demo(demo_template: Path, tmp_path: Path) -> Iterator[DemoFactory]:
-    """Builds demos (ASGI or WSGI) trusting a provider; the clock starts at the real time, like the provider's."""
+    """Builds demos (ASGI or WSGI) trusting a provider, each on its own data directory; ``overrides`` go to Settings.
+
+    The clock starts at the real time, like the provider's.
+    """
     guards = []
 
-    def make(oidc: OIDCSettings, adapter: str = "asgi") -> Demo:
+    def make(oidc: OIDCSettings, adapter: str = "asgi", **overrides: Any) -> Demo:
         data_dir = _copy_demo(demo_template, tmp_path / f"data-{len(guards)}")
         clock = Clock(time.time())
         if adapter == "asgi":
             from starlette.testclient import TestClient
 
-            app, guard = build(data_dir, clock=clock, oidc=oidc)
+            app, guard = build(data_dir, clock=clock, oidc=oidc, **overrides)
 
             def factory() -> httpx.Client:
                 return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost", follow_redirects=False)
 
         else:
-            wsgi_app, guard = build_wsgi(data_dir, clock=clock, oidc=oidc)
+            wsgi_app, guard = build_wsgi(data_dir, clock=clock, oidc=oidc, **overrides)
 
             def factory() -> httpx.Client:
                 transport = httpx.WSGITransport(app=wsgi_app, remote_addr="127.0.0.1")

@@ -17,8 +17,10 @@ import pytest
 from joserfc import jwt
 from joserfc.jwk import RSAKey
 
+from accessguard.containment import resume, suspend
 from tests.conftest import CAEN
 from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, DemoFactory, TestProvider, oidc_settings, start_provider
+from tests.test_store import store_url
 
 pytestmark = pytest.mark.realpart
 
@@ -102,6 +104,22 @@ def test_suspending_the_account_stops_its_tokens(provider: TestProvider, oidc_de
     response = get_patient(demo.client(), tokens.access_token)
     assert response.status_code == 403
     assert response.json()["reasons"] == ["account_suspended"]
+
+
+def test_a_suspension_on_another_host_sharing_the_store_stops_its_tokens(
+    provider: TestProvider, oidc_demo: DemoFactory, redis_server: Any, tmp_path: Path
+) -> None:
+    url = store_url("redis", tmp_path, redis_server)
+    host_a, host_b = (oidc_demo(oidc_settings(provider), store_url=url) for _ in range(2))
+    token = provider.tokens("dr.martin", "pwd,mfa").access_token
+    assert get_patient(host_b.client(), token).status_code == 200
+    guard = host_a.guard
+    suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "dr.martin", "phished", operator="soc")
+    response = get_patient(host_b.client(), token)  # host B's account directory still says active
+    assert response.status_code == 403
+    assert response.json()["reasons"] == ["account_suspended"]
+    resume(guard.accounts, guard.store, guard.access_log, "dr.martin", operator="soc")
+    assert get_patient(host_b.client(), token).status_code == 200
 
 
 def test_subject_unknown_here_is_taken_from_the_token(provider: TestProvider, oidc_demo: DemoFactory) -> None:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
 import requests
 
+from accessguard.containment import resume, suspend
+from accessguard.oidc.settings import OIDCSettings
 from tests.conftest import CAEN, Demo
 from tests.oidc.conftest import (
     CLIENT_ID,
@@ -20,6 +24,7 @@ from tests.oidc.conftest import (
     oidc_settings,
     query_of,
 )
+from tests.test_store import store_url
 
 pytestmark = pytest.mark.realpart
 
@@ -48,13 +53,19 @@ class Browser:
         return self.service.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN})
 
 
-@pytest.fixture
-def browser(provider: TestProvider, oidc_demo: DemoFactory) -> Browser:
-    settings = oidc_settings(
+def login_settings(provider: TestProvider) -> OIDCSettings:
+    return oidc_settings(
         provider, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=REDIRECT_URI, scopes=tuple(SCOPES.split())
     )
-    demo = oidc_demo(settings)
+
+
+def new_browser(demo: Demo, provider: TestProvider) -> Browser:
     return Browser(demo, provider, demo.client(), requests.Session())
+
+
+@pytest.fixture
+def browser(provider: TestProvider, oidc_demo: DemoFactory) -> Browser:
+    return new_browser(oidc_demo(login_settings(provider)), provider)
 
 
 def test_login_with_a_second_factor_reads_patients(browser: Browser) -> None:
@@ -132,6 +143,27 @@ def test_suspended_provisioned_account_cannot_log_in(browser: Browser) -> None:
     answer = fresh.login(LOGIN, "ext.nobody", "pwd,mfa")
     assert answer.status_code == 403
     assert answer.json()["reasons"] == ["account_suspended"]
+
+
+def test_a_suspension_on_another_host_sharing_the_store_refuses_the_login(
+    provider: TestProvider, oidc_demo: DemoFactory, redis_server: Any, tmp_path: Path
+) -> None:
+    url = store_url("redis", tmp_path, redis_server)
+    host_a, host_b = (oidc_demo(login_settings(provider), store_url=url) for _ in range(2))
+    assert new_browser(host_a, provider).login(LOGIN, "ext.nobody", "pwd,mfa").status_code == 303  # known on host A too
+    on_b = new_browser(host_b, provider)
+    assert on_b.login(LOGIN, "ext.nobody", "pwd,mfa").status_code == 303
+    assert on_b.read().status_code == 200
+    guard = host_a.guard
+    suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "ext.nobody", "phished", operator="soc")
+    assert on_b.read().json()["reasons"] == ["account_suspended"]
+    answer = new_browser(host_b, provider).login(LOGIN, "ext.nobody", "pwd,mfa")
+    assert answer.status_code == 403
+    assert answer.json()["reasons"] == ["account_suspended"]
+    resume(guard.accounts, guard.store, guard.access_log, "ext.nobody", operator="soc")
+    again = new_browser(host_b, provider)
+    assert again.login(LOGIN, "ext.nobody", "pwd,mfa").status_code == 303
+    assert again.read().status_code == 200
 
 
 def test_callback_refuses_a_state_it_did_not_issue(browser: Browser) -> None:
