@@ -49,9 +49,15 @@ def suspend(
     *,
     operator: str,
     revoke_authenticators: bool = False,
+    known_elsewhere: bool = False,
 ) -> Suspension:
-    """Suspend an account, revoke its sessions (and its TOTP apps and security keys), log and alert."""
-    if not accounts.set_status(account_id, "suspended"):
+    """Suspend an account, revoke its sessions (and its TOTP apps and security keys), log and alert.
+
+    ``known_elsewhere``: the account may be missing from this account directory
+    (made by an OpenID Connect login on another host sharing the store); it is
+    then suspended in the store, which every host reads.
+    """
+    if not accounts.set_status(account_id, "suspended") and not known_elsewhere:
         raise UnknownAccount(f"no account {account_id!r}")
     store.set_suspended(account_id, True)
     sessions = store.revoke_sessions(account_id, "account_suspended")
@@ -70,9 +76,11 @@ def suspend(
     return Suspension(account_id, sessions, revoked)
 
 
-def resume(accounts: Accounts, store: Store, access_log: AccessLog, account_id: str, *, operator: str) -> int:
+def resume(
+    accounts: Accounts, store: Store, access_log: AccessLog, account_id: str, *, operator: str, known_elsewhere: bool = False
+) -> int:
     """Give a suspended account back, with no session alive; returns the sessions revoked on the way."""
-    if accounts.get(account_id) is None:
+    if accounts.get(account_id) is None and not known_elsewhere:
         raise UnknownAccount(f"no account {account_id!r}")
     # before the status: a session born during the suspension must never see the account active
     sessions = store.revoke_sessions(account_id, "account_suspended")

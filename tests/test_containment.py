@@ -285,3 +285,38 @@ def test_account_commands_reach_the_services_redis_store(two_hosts: tuple[Demo, 
     code, _, err = run_cli("account", "resume", "inf.dubois", "--data-dir", data_dir, "--store", store)
     assert code == 0, err
     assert host_b.login("inf.dubois").get("/patients/pat-0001", headers=AT_CAEN).status_code == 200
+
+
+@pytest.mark.realpart
+def test_an_account_only_another_host_knows_is_suspended_through_the_store(two_hosts: tuple[Demo, Demo]) -> None:
+    """An account made by an OpenID Connect login on host B is unknown to host A's directory, not to the shared store."""
+    host_a, host_b = two_hosts
+    assert host_b.guard.accounts.provision("psc-810000000001", kind="oidc", roles=("doctor",), organisation="chu-caen") is not None
+    assert host_a.guard.accounts.get("psc-810000000001") is None
+
+    def session_on_b() -> httpx.Client:
+        session, cookie = host_b.guard.sessions.start("psc-810000000001", "oidc", int(host_b.clock.now))
+        host_b.guard.store.record_factor(session.id, "otp", int(host_b.clock.now))
+        client = host_b.client()
+        client.cookies.set("accessguard_session", cookie)
+        return client
+
+    doctor = session_on_b()
+    assert doctor.get("/patients/pat-0001", headers=AT_CAEN).status_code == 200
+    store, data_dir = host_a.guard.settings.store_location, str(host_a.guard.settings.data_dir)
+    argv = ("psc-810000000001", "--data-dir", data_dir, "--store", store)
+    code, _, err = run_cli("account", "suspend", *argv, "--reason", "phished")
+    assert code == 2 and "no account 'psc-810000000001'" in err and "--known-elsewhere" in err
+    assert doctor.get("/patients/pat-0002", headers=AT_CAEN).status_code == 200  # nothing changed
+
+    code, _, err = run_cli("account", "suspend", *argv, "--reason", "phished", "--known-elsewhere")
+    assert code == 0, err
+    denied = doctor.get("/patients/pat-0002", headers=AT_CAEN)
+    assert denied.status_code == 403 and denied.json()["reasons"] == ["account_suspended"]
+    assert session_on_b().get("/patients/pat-0002", headers=AT_CAEN).json()["reasons"] == ["account_suspended"]
+
+    code, _, err = run_cli("account", "resume", *argv, "--known-elsewhere")
+    assert code == 0, err
+    assert session_on_b().get("/patients/pat-0003", headers=AT_CAEN).status_code == 200
+    code, _, err = run_cli("account", "resume", "psc-810000000001", "--data-dir", data_dir, "--known-elsewhere")
+    assert code == 2 and "--known-elsewhere needs --store" in err

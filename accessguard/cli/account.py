@@ -15,7 +15,7 @@ from accessguard.audit.access_log import AccessLog
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import Authenticators
 from accessguard.cli.common import CommandError, add_data_dir, alerts_recorded, operator
-from accessguard.containment import resume, suspend
+from accessguard.containment import UnknownAccount, resume, suspend
 from accessguard.store import Store, open_store
 
 
@@ -33,11 +33,18 @@ def register(commands: Any) -> None:
     for action in (suspending, resuming):
         add_data_dir(action)
         action.add_argument("--store", metavar="URL", help="the state store the service uses (default: sqlite:///DATA_DIR/accessguard.db)")
+        action.add_argument(
+            "--known-elsewhere",
+            action="store_true",
+            help="the account is not in this data directory but on another host sharing --store (an OpenID Connect login there)",
+        )
 
 
 @contextmanager
 def _opened(args: argparse.Namespace) -> Iterator[tuple[Accounts, Store, AccessLog]]:
     data_dir: Path = args.data_dir
+    if args.known_elsewhere and not args.store:
+        raise CommandError("--known-elsewhere needs --store: the default store is this data directory's own")
     if not (data_dir / "accounts.db").exists():
         raise CommandError(f"no account directory at {data_dir / 'accounts.db'}")
     accounts = Accounts(data_dir / "accounts.db")
@@ -45,6 +52,9 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Accounts, Store, AccessL
     try:
         with alerts_recorded(data_dir) as access_log:  # authenticator revocations reach the sinks too
             yield accounts, store, access_log
+    except UnknownAccount as exc:
+        hint = "; if another host sharing this store knows it, add --known-elsewhere" if args.store else ""
+        raise CommandError(f"{exc} in {data_dir / 'accounts.db'}{hint}") from None
     finally:
         store.close()
         accounts.close()
@@ -61,6 +71,7 @@ def run_suspend(args: argparse.Namespace) -> int:
             args.reason,
             operator=operator(),
             revoke_authenticators=args.revoke_authenticators,
+            known_elsewhere=args.known_elsewhere,
         )
     revoked = f", {done.authenticators_revoked} authenticators revoked" if args.revoke_authenticators else ""
     print(f"suspended {done.account}: {done.sessions_revoked} sessions revoked{revoked}; logged and alerted")
@@ -69,6 +80,6 @@ def run_suspend(args: argparse.Namespace) -> int:
 
 def run_resume(args: argparse.Namespace) -> int:
     with _opened(args) as (accounts, store, access_log):
-        sessions = resume(accounts, store, access_log, args.user, operator=operator())
+        sessions = resume(accounts, store, access_log, args.user, operator=operator(), known_elsewhere=args.known_elsewhere)
     print(f"resumed {args.user} ({sessions} sessions revoked on the way; it must log in again)")
     return 0
