@@ -192,17 +192,21 @@ class Guard:
         exception (a bug, not a known fault) still fails closed: a 503 and a
         logged traceback, never the app and never a 500.
         """
+        declared: set[str] = set()
         for route in self.settings.routes:
-            params = route.match(facts.method, facts.path)
-            if params is not None:
-                try:
-                    return self.decide(facts, route, params)
-                except Exception:
-                    log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
-                    return Verdict(_unavailable())
-        declared = sorted({m for route in self.settings.routes if route.covers(facts.path) for m in route.allowed_methods})
+            params = route.match(facts.path)
+            if params is None:
+                continue
+            if facts.method not in route.allowed_methods:
+                declared.update(route.allowed_methods)
+                continue
+            try:
+                return self.decide(facts, route, params)
+            except Exception:
+                log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
+                return Verdict(_unavailable())
         if declared:
-            allowed = ", ".join(declared)
+            allowed = ", ".join(sorted(declared))
             log.info("%s %s refused: the protected path declares %s only", facts.method[:16], facts.path[:200], allowed)
             return Verdict(
                 problem(405, "method-not-allowed", "Method not allowed", f"this protected path accepts {allowed}", [("allow", allowed)])

@@ -36,6 +36,9 @@ class ProtectedRoute:
     requested_count: int | str = 1
     default_count: int = 20
     served_ids: str | None = None
+    #: The declared methods, and HEAD with GET: frameworks run the GET handler for
+    #: it, and its status and length would tell an anonymous caller which patients exist.
+    allowed_methods: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -43,22 +46,11 @@ class ProtectedRoute:
             raise ConfigurationError(f"route pattern {self.pattern!r} must start with '/'")
         regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(self.pattern).replace(r"\{", "{").replace(r"\}", "}")) + "$"
         object.__setattr__(self, "_regex", re.compile(regex))
+        head = ("HEAD",) if "GET" in self.methods and "HEAD" not in self.methods else ()
+        object.__setattr__(self, "allowed_methods", self.methods + head)
 
-    @property
-    def allowed_methods(self) -> tuple[str, ...]:
-        """The declared methods, and HEAD with GET: frameworks run the GET handler
-        for it, and its status and length would tell an anonymous caller which
-        patients exist."""
-        return self.methods + (("HEAD",) if "GET" in self.methods and "HEAD" not in self.methods else ())
-
-    def covers(self, path: str) -> bool:
-        """Whether ``path`` is this route's, whatever the method."""
-        return self._regex.match(path) is not None
-
-    def match(self, method: str, path: str) -> dict[str, str] | None:
-        """Path parameters when this route serves the request, else None."""
-        if method not in self.allowed_methods:
-            return None
+    def match(self, path: str) -> dict[str, str] | None:
+        """Path parameters when ``path`` is this route's (whatever the method), else None."""
         found = self._regex.match(path)
         return found.groupdict() if found else None
 

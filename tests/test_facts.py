@@ -34,11 +34,10 @@ def test_client_address(peer: str | None, forwarded: str | None, expected: str |
 
 def test_route_matching_and_counts() -> None:
     route = ProtectedRoute("/patients/{id}", name="read", served_ids="id")
-    assert route.match("GET", "/patients/p-1") == {"id": "p-1"}
-    assert route.match("GET", "/patients/p-1/notes") is None
-    assert route.match("POST", "/patients/p-1") is None
-    assert route.match("HEAD", "/patients/p-1") == {"id": "p-1"}
-    assert ProtectedRoute("/x", name="x", methods=("POST",)).match("HEAD", "/x") is None
+    assert route.match("/patients/p-1") == {"id": "p-1"}
+    assert route.match("/patients/p-1/notes") is None
+    assert route.allowed_methods == ("GET", "HEAD")
+    assert ProtectedRoute("/x", name="x", methods=("POST",)).allowed_methods == ("POST",)
     search = ProtectedRoute("/patients", name="search", requested_count="limit", served_ids="patients[].id")
     assert search.count_requested({}) == 20
     assert search.count_requested({"limit": ["7"]}) == 7
