@@ -44,12 +44,9 @@ def register(commands: Any) -> None:
 def _check(args: argparse.Namespace) -> int:
     from accessguard.policy.prove import prove
 
-    proof = prove(args.directory, run_cases=False)
+    proof = prove(args.directory, run_cases=False, opa_check=True)
     errors = proof.failures
-    opa = opa_tool.find_opa()
-    if opa:
-        errors += [error for error in opa_tool.check(opa, args.directory) if error not in errors]
-    else:
+    if not proof.opa_checked:
         print(
             "note: checked by the embedded engine's compiler only, which accepts some errors opa check refuses"
             f" (unsafe variables, unknown functions), and *_test.rego not at all: {opa_tool.OPA_MISSING}",

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from accessguard.errors import AccessGuardError
+from accessguard.policy.opa_tool import check, find_opa
 
 _STDERR_TAIL = 600
 _CHILD = "import sys; from accessguard.policy.prove import main; sys.exit(main(sys.argv[1:]))"
@@ -39,6 +40,7 @@ class Proof:
     revision: str | None = None
     errors: list[str] = field(default_factory=list)
     cases: list[CaseOutcome] = field(default_factory=list)
+    opa_checked: bool = False
 
     @property
     def ok(self) -> bool:
@@ -50,8 +52,13 @@ class Proof:
         return self.errors + [case.detail for case in self.cases if not case.passed]
 
 
-def prove(directory: Path | str, *, run_cases: bool = True, timeout_s: float = 120.0) -> Proof:
-    """Compile the set in ``directory`` and run ``directory/cases`` in a child process."""
+def prove(directory: Path | str, *, run_cases: bool = True, opa_check: bool = False, timeout_s: float = 120.0) -> Proof:
+    """Compile the set in ``directory`` and run ``directory/cases`` in a child process.
+
+    ``opa_check``: also ``opa check`` the set when an opa binary is found
+    (``Proof.opa_checked``): rego-cpp's compiler accepts unsafe variables and
+    unknown functions, and such a rule would go live and never fire.
+    """
     directory = Path(directory)
     command = [sys.executable, "-c", _CHILD, str(directory)] + ([] if run_cases else ["--compile-only"])
     proof = Proof(directory)
@@ -80,6 +87,10 @@ def prove(directory: Path | str, *, run_cases: bool = True, timeout_s: float = 1
         proof.errors.append(f"{directory}: the embedded policy engine crashed ({name}) while {step}" + (f": {tail}" if tail else ""))
     elif returncode != 0 and not proof.failures:
         proof.errors.append(f"{directory}: the proof failed (exit {returncode}): {stderr.strip()[-_STDERR_TAIL:]}")
+    opa = find_opa() if opa_check else None
+    if opa is not None:
+        proof.errors += [error for error in check(opa, directory) if error not in proof.errors]
+        proof.opa_checked = True
     return proof
 
 

@@ -23,7 +23,6 @@ from typing import Protocol
 
 from accessguard.errors import AccessGuardError
 from accessguard.policy.engine import PolicyEngine
-from accessguard.policy.opa_tool import check, find_opa
 from accessguard.policy.policyset import PolicySet, load_policy_set
 from accessguard.policy.prove import prove
 
@@ -99,17 +98,13 @@ class PolicyReloader:
         """Prove the directory as it is now; switch to it if proven. True when a new revision went live."""
         live = self.holder.engine.revision
         proving = self.fingerprint()
-        proof = prove(self.directory, timeout_s=self.prove_timeout_s)
-        failures = proof.failures
-        opa = find_opa()
-        if proof.ok and opa is not None:
-            failures = check(opa, self.directory)  # what rego-cpp lets through: unsafe variables, unknown functions
-        if failures:
+        proof = prove(self.directory, opa_check=True, timeout_s=self.prove_timeout_s)
+        if not proof.ok:
             log.error(
                 "policy change in %s refused; revision %s stays live:\n  %s\n  (changed since the live revision: %s)",
                 self.directory,
                 live,
-                "\n  ".join(failures),
+                "\n  ".join(proof.failures),
                 _changed(self._live_files, proving),
             )
             return False
