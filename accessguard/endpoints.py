@@ -98,10 +98,11 @@ class Endpoints:
         account = self._accounts.get(username)
         if not verify_password(account.password_hash if account else None, password) or account is None:
             log.info("login refused for %r: bad credentials (%d in a row)", username, attempt.attempts)
-            if self.throttle.first_lock(attempt) and account is not None:  # a professional's password under attack
-                alert("login_attempts_locked", account.id, attempts=attempt.attempts)
-            elif self.throttle.first_lock(attempt):
-                log.warning("login locked for %r: %d failed logins in a row", username, attempt.attempts)
+            if self.throttle.first_lock(attempt):
+                if account is not None:  # a professional's password under attack
+                    alert("login_attempts_locked", account.id, attempts=attempt.attempts)
+                else:
+                    log.warning("login locked for %r: %d failed logins in a row", username, attempt.attempts)
             return problem(401, "invalid-credentials", "Login failed", "invalid username or password")
         self.throttle.clear(username)
         if is_suspended(account, self._store):

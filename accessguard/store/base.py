@@ -147,7 +147,11 @@ class Store(Protocol):
         ...
 
     def is_suspended(self, professional_id: str) -> bool:
-        """Whether the professional is suspended in this store (a login asks; requests learn it from their reservation)."""
+        """Whether the professional is suspended in this store.
+
+        Logins ask, and so does the guard for a revoked session; every other
+        request learns it from its reservation, at no extra cost.
+        """
         ...
 
     def claim_totp_step(self, professional_id: str, step: int) -> bool:

@@ -73,6 +73,7 @@ CREATE TABLE IF NOT EXISTS suspensions (professional_id TEXT PRIMARY KEY);
 # scope holds its latest read, so each count is a range count on the (scope, time)
 # index (several times faster than one scan summing a condition per row).
 _COUNT_READS = " UNION ALL ".join(["SELECT COUNT(*) FROM identity_reads WHERE scope = ? AND time > ?"] * (3 * len(WINDOWS)))
+_SUSPENDED = "SELECT 1 FROM suspensions WHERE professional_id = ?"
 
 
 @contextmanager
@@ -200,7 +201,7 @@ class SQLiteStore:
                 db.execute("DELETE FROM suspensions WHERE professional_id = ?", (professional_id,))
 
     def is_suspended(self, professional_id: str) -> bool:
-        return bool(self._query("SELECT 1 FROM suspensions WHERE professional_id = ?", (professional_id,)))
+        return bool(self._query(_SUSPENDED, (professional_id,)))
 
     def claim_totp_step(self, professional_id: str, step: int) -> bool:
         with self._transaction() as db:
@@ -229,7 +230,8 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute("DELETE FROM attempts WHERE expires <= ?", (now,))  # forgotten counts, this key's included
             row = db.execute("SELECT attempts, locked_until FROM attempts WHERE key = ?", (key,)).fetchone()
-            attempt, expires = charge(int(row[0]), float(row[1]), backoff, now) if row else charge(0, 0.0, backoff, now)
+            attempts, locked_until = row or (0, 0.0)
+            attempt, expires = charge(int(attempts), float(locked_until), backoff, now)
             if attempt.admitted:
                 db.execute("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?)", (key, attempt.attempts, attempt.locked_until, expires))
         return attempt
@@ -259,7 +261,7 @@ class SQLiteStore:
             seen = db.execute(
                 "SELECT country, city, lat, lon, time FROM last_seen WHERE professional_id = ?", (request.professional_id,)
             ).fetchone()
-            suspended = db.execute("SELECT 1 FROM suspensions WHERE professional_id = ?", (request.professional_id,)).fetchone()
+            suspended = db.execute(_SUSPENDED, (request.professional_id,)).fetchone()
             live = db.execute(
                 "SELECT seen_country, seen_city, seen_lat, seen_lon, seen_time FROM sessions"
                 " WHERE professional_id = ? AND id IS NOT ? AND seen_time > ? AND expires > ? ORDER BY seen_time DESC LIMIT ?",
