@@ -123,7 +123,9 @@ class Guard:
             settings, self.accounts, self.authenticators, self.sessions, self.store, clear_cookie=self._cookie("", max_age=0)
         )
         self.endpoints.routes.update(self.ceremonies.routes)
-        self.endpoints.routes.update(Pages(settings, self.accounts, self.authenticators, self.ceremonies, cookie=self._cookie).routes)
+        self.endpoints.routes.update(
+            Pages(settings, self.accounts, self.authenticators, self.ceremonies, self.store, cookie=self._cookie).routes
+        )
         self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
         self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None
 

@@ -31,6 +31,11 @@ DEFAULT_ACR_VALUES: Mapping[str, str] = {
 MIN_KEY_LENGTH = 32
 
 
+def default_store_url(data_dir: Path | str) -> str:
+    """The store when none is configured: the SQLite file in the data directory."""
+    return f"sqlite:///{Path(data_dir) / 'accessguard.db'}"
+
+
 @dataclass(frozen=True)
 class Settings:
     """Configuration of one Guard.
@@ -118,7 +123,7 @@ class Settings:
 
     @property
     def store_location(self) -> str:
-        return self.store_url or f"sqlite:///{Path(self.data_dir) / 'accessguard.db'}"
+        return self.store_url or default_store_url(self.data_dir)
 
 
 def stored_keys(path: Path) -> dict[str, str]:

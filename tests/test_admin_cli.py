@@ -155,3 +155,29 @@ def test_cli_revocations_and_links_reach_the_access_log_and_the_outbox(asgi_demo
     added = events[len(events_before) :]
     assert sorted(added) == ["authenticator_revoked", "authenticator_revoked", "enrolment_link_issued"]
     assert outbox >= outbox_before + 3
+
+
+@pytest.mark.realpart
+def test_an_account_suspended_by_another_host_gets_no_link_and_no_admin_page(two_hosts: tuple[Demo, Demo]) -> None:
+    """A suspension recorded in the shared store only (by another host) counts for enroll-link and the admin page."""
+    host_a, host_b = two_hosts
+    store = host_a.guard.settings.store_location
+    now = int(host_b.clock.now)
+    session, cookie = host_b.guard.sessions.start("admin", "pwd", now)
+    host_b.guard.store.record_factor(session.id, "webauthn", now)  # a fresh security key, as the page demands
+    admin = host_b.client()
+    admin.cookies.set("accessguard_session", cookie)
+    assert admin.get("/accessguard/admin", headers={"accept": "text/html"}).status_code == 200
+
+    host_a.guard.store.set_suspended("admin", True)
+    host_a.guard.store.set_suspended("dr.martin", True)
+    assert host_b.guard.accounts.get("dr.martin").status == "active"  # type: ignore[union-attr]  # host B's directory never heard of it
+    assert admin.get("/accessguard/admin", headers={"accept": "text/html"}).status_code == 403
+    data_dir = str(host_b.guard.settings.data_dir)
+    done = subprocess.run(
+        [str(Path(sys.executable).with_name("accessguard")), "admin", "enroll-link", "dr.martin", "--data-dir", data_dir, "--store", store],
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == 1 and "dr.martin is suspended" in done.stderr and "enroll?token=" not in done.stdout

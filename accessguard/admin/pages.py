@@ -18,7 +18,7 @@ from urllib.parse import quote, urlencode
 
 from accessguard.admin import actions
 from accessguard.admin.actions import ENROL_PAGE
-from accessguard.authn.accounts import Account, Accounts
+from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.authenticators import HELD_STATES, TOTP, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.ceremonies import (
     RECOVERY_CODES_PATH,
@@ -35,7 +35,7 @@ from accessguard.errors import BadRequest, Refused
 from accessguard.facts import RequestFacts
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
-from accessguard.store.base import Session
+from accessguard.store.base import Session, Store
 
 ADMIN_PAGE = "/accessguard/admin"
 ADMIN_REVOKE_PATH = "/accessguard/admin/revoke"
@@ -112,11 +112,13 @@ class Pages:
         accounts: Accounts,
         authenticators: Authenticators,
         ceremonies: Ceremonies,
+        store: Store,
         *,
         cookie: Callable[[str], str],
     ) -> None:
         self._settings = settings
         self._accounts = accounts
+        self._store = store
         self._authenticators = authenticators
         self._ceremonies = ceremonies
         self._cookie = cookie
@@ -276,7 +278,7 @@ class Pages:
         if session is None or is_enrolment_only(session):
             raise Refused("authentication_required", "log in first", 401)
         account = self._accounts.get(session.professional_id)
-        if account is None or account.status != "active" or not account.is_admin:
+        if account is None or not account.is_admin or is_suspended(account, self._store):
             raise Refused("admin_required", "this page is for administrators", 403)
         if session.factors.get("webauthn", 0) < self._clock() - ADMIN_FRESHNESS_S:
             raise Refused("phishing_resistant_required", "administration needs a security key verified in the last 15 minutes", 403)

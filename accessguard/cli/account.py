@@ -14,9 +14,9 @@ from typing import Any
 from accessguard.audit.access_log import AccessLog
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import Authenticators
-from accessguard.cli.common import CommandError, add_data_dir, alerts_recorded, operator
+from accessguard.cli.common import CommandError, add_data_dir, add_store, alerts_recorded, open_store_of, operator
 from accessguard.containment import UnknownAccount, resume, suspend
-from accessguard.store import Store, open_store
+from accessguard.store import Store
 
 
 def register(commands: Any) -> None:
@@ -32,7 +32,7 @@ def register(commands: Any) -> None:
     resuming.set_defaults(run=run_resume)
     for action in (suspending, resuming):
         add_data_dir(action)
-        action.add_argument("--store", metavar="URL", help="the state store the service uses (default: sqlite:///DATA_DIR/accessguard.db)")
+        add_store(action)
         action.add_argument(
             "--known-elsewhere",
             action="store_true",
@@ -48,7 +48,7 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Accounts, Store, AccessL
     if not (data_dir / "accounts.db").exists():
         raise CommandError(f"no account directory at {data_dir / 'accounts.db'}")
     accounts = Accounts(data_dir / "accounts.db")
-    store = open_store(args.store or f"sqlite:///{data_dir / 'accessguard.db'}")
+    store = open_store_of(args)
     try:
         with alerts_recorded(data_dir) as access_log:  # authenticator revocations reach the sinks too
             yield accounts, store, access_log

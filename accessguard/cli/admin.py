@@ -15,12 +15,11 @@ from pathlib import Path
 from typing import Any
 
 from accessguard.admin import actions
-from accessguard.authn.accounts import Accounts
+from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.authenticators import KINDS, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, EnrolmentLinks
-from accessguard.cli.common import add_data_dir, alerts_recorded, iso_time, operator, parse_time, table
+from accessguard.cli.common import add_data_dir, add_store, alerts_recorded, iso_time, open_store_of, operator, parse_time, table
 from accessguard.errors import ConfigurationError
-from accessguard.store import open_store
 
 NOT_FOUND = 1
 
@@ -55,14 +54,15 @@ def register(commands: Any) -> None:
     link.add_argument("--ttl", type=int, default=DEFAULT_LINK_TTL_S // 60, metavar="MINUTES", help="validity (default: %(default)s)")
     link.add_argument("--base-url", default="http://localhost:8000", help="the service's address (default: %(default)s)")
     add_data_dir(link)
+    add_store(link)
     link.set_defaults(run=enroll_link)
 
     contain = groups.add_parser("contain", help="hold back authenticators enrolled after TIME until re-verified")
     contain.add_argument(
         "--enrolled-after", required=True, metavar="TIME", help="ISO 8601 (2025-09-08T10:00Z; naive: UTC), Unix seconds, or 72h / 7d ago"
     )
-    contain.add_argument("--store", metavar="URL", help="the session store (default: the SQLite store in the data directory)")
     add_data_dir(contain)
+    add_store(contain)
     contain.set_defaults(run=contain_after)
 
 
@@ -132,8 +132,13 @@ def enroll_link(args: argparse.Namespace) -> int:
     account = accounts.get(args.user)
     if account is None:
         return _unknown_user(args.user)
-    if account.status != "active":
-        print(f"accessguard: {args.user} is {account.status}; resume the account first", file=sys.stderr)
+    store = open_store_of(args)
+    try:
+        suspended = is_suspended(account, store)  # here, or by any host sharing the store
+    finally:
+        store.close()
+    if suspended:
+        print(f"accessguard: {args.user} is suspended; resume the account first", file=sys.stderr)
         return NOT_FOUND
     if args.ttl <= 0:
         raise ConfigurationError("--ttl: must be a positive number of minutes")
@@ -151,7 +156,7 @@ def enroll_link(args: argparse.Namespace) -> int:
 def contain_after(args: argparse.Namespace) -> int:
     after = parse_time(args.enrolled_after, "--enrolled-after")
     _, authenticators = _open(args.data_dir)
-    store = open_store(args.store or f"sqlite:///{Path(args.data_dir) / 'accessguard.db'}")
+    store = open_store_of(args)
     try:
         with alerts_recorded(args.data_dir):
             contained = actions.contain(authenticators, store, after, by=operator())

@@ -17,7 +17,8 @@ from accessguard.audit.chain import CheckpointSigner
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import head_signed_by
 from accessguard.errors import AccessGuardError, ConfigurationError
-from accessguard.settings import stored_keys
+from accessguard.settings import default_store_url, stored_keys
+from accessguard.store import Store, open_store
 
 DEFAULT_DATA_DIR = Path(".accessguard")
 
@@ -28,6 +29,15 @@ class CommandError(AccessGuardError):
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", type=Path, default=DEFAULT_DATA_DIR, help="where state, keys and logs live (default: %(default)s)")
+
+
+def add_store(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--store", metavar="URL", help="the state store the service uses (default: the SQLite store in the data directory)")
+
+
+def open_store_of(args: argparse.Namespace) -> Store:
+    """The store named by ``--store``, else the data directory's own."""
+    return open_store(args.store or default_store_url(args.data_dir))
 
 
 def stored_key(data_dir: Path, name: str) -> str:
