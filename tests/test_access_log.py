@@ -21,7 +21,9 @@ from accessguard.audit.chain import GENESIS, CheckpointSigner, Entry
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import Verification, verify
 from accessguard.decision import Decision, Outcome
-from accessguard.demo.app import build
+from accessguard.demo.app import build, demo_settings
+from accessguard.errors import ConfigurationError
+from accessguard.guard import Guard
 from tests.audit_support import run_cli
 from tests.conftest import CAEN, Clock, _accounts, _copy_demo
 
@@ -333,6 +335,27 @@ def test_the_guard_refuses_rather_than_serve_unlogged(demo_template: Path, tmp_p
     with sqlite3.connect(data_dir / "audit.db") as db:
         kinds = [kind for (kind,) in db.execute("SELECT kind FROM entries ORDER BY seq")]
     assert kinds == ["decision", "served"]
+
+
+def test_a_guard_restarted_with_another_audit_key_stops_at_start_and_writes_nothing(demo_template: Path, tmp_path: Path) -> None:
+    """Appending under another key would sign a head that verifies under neither key: tampering reported for good."""
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    guard = Guard(demo_settings(data_dir))
+    guard.access_log.event("soc", {"event": "shift_started"})  # a head, signed with the service's audit key
+    guard.close()
+    with sqlite3.connect(data_dir / "audit.db") as db:
+        before = db.execute("SELECT * FROM head").fetchall() + db.execute("SELECT count(*) FROM entries").fetchall()
+    other_key = "o" * 48
+    with pytest.raises(ConfigurationError) as refused:
+        Guard(demo_settings(data_dir, audit=AuditSettings(key=other_key)))
+    message = str(refused.value)
+    assert str(data_dir / "audit.db") in message and "audit key" in message and "does not verify" in message
+    assert other_key not in message and json.loads((data_dir / "keys.json").read_text())["audit_key"] not in message
+    with sqlite3.connect(data_dir / "audit.db") as db:
+        assert db.execute("SELECT * FROM head").fetchall() + db.execute("SELECT count(*) FROM entries").fetchall() == before
+    code, out, _ = run_cli("audit", "verify", "--data-dir", str(data_dir))
+    assert code == 0, out
+    Guard(demo_settings(data_dir)).close()  # the key that wrote it still starts
 
 
 def test_a_clock_giving_whole_seconds_still_signs_what_verifies(tmp_path: Path) -> None:

@@ -32,7 +32,7 @@ from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
 from accessguard.decision import Decision
-from accessguard.errors import StoreError
+from accessguard.errors import ConfigurationError, StoreError
 
 log = logging.getLogger("accessguard.audit")
 
@@ -73,6 +73,10 @@ ANY_SINK = "*"
 
 class AuditUnavailable(StoreError):
     """The access log cannot take entries (writer failing, backlog full, closed): refuse the request."""
+
+
+class ForeignAuditKey(ConfigurationError):
+    """The audit key does not verify the log's signed head: appending would sign a head no key verifies."""
 
 
 @dataclass(frozen=True)
@@ -116,6 +120,12 @@ class _Event:
 
 
 _Item = DecisionRecord | _Served | _Event
+
+
+def read_head(db: sqlite3.Connection) -> Checkpoint | None:
+    """The signed head: the last entry's number and chain hash, signed at the last commit (None for an empty log)."""
+    row = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1").fetchone()
+    return Checkpoint(int(row[0]), float(row[1]), bytes(row[2]), str(row[3])) if row else None
 
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
@@ -173,9 +183,16 @@ class AccessLog:
             db = connect(self.path)
             db.execute("PRAGMA journal_mode=WAL")
             db.executescript(SCHEMA)
+            head = read_head(db)
             db.close()
         except sqlite3.Error as exc:
             raise StoreError(f"access log {self.path}: {exc}") from None
+        if head is not None and not self._signer.valid("head", head):
+            raise ForeignAuditKey(
+                f"access log {self.path}: the audit key (AuditSettings.key) does not verify its signed head (#{head.seq}):"
+                " the log was written under another audit key, or tampered with. Start with the key that wrote it"
+                " (appending under this one would make the log fail verification for good); `accessguard audit verify` checks it"
+            )
         self._cond = threading.Condition()
         self._pending: list[_Item] = []
         self._enqueued = 0

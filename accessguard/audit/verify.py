@@ -24,7 +24,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from accessguard.audit.access_log import reading
+from accessguard.audit.access_log import read_head, reading
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.errors import StoreError
 
@@ -72,8 +72,7 @@ def verify(
                 int(seq): Checkpoint(int(seq), float(t), bytes(h), str(s))
                 for seq, t, h, s in db.execute("SELECT seq, time, hash, signature FROM checkpoints")
             }
-            row = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1").fetchone()
-            head = Checkpoint(int(row[0]), float(row[1]), bytes(row[2]), str(row[3])) if row else None
+            head = read_head(db)
             try:
                 count, first, last = _check(_entries(db), checkpoints, head, signer, now, retention_s, expect)
             except _Tampered as exc:
@@ -81,18 +80,6 @@ def verify(
             return Verification(True, count, first, last, len(checkpoints))
     except StoreError as exc:
         return Verification(False, 0, None, None, 0, f"unreadable: {exc}")
-
-
-def head_signed_by(path: Path | str, signer: CheckpointSigner) -> bool:
-    """Whether the log's signed head (if any) carries ``signer``'s signature.
-
-    A writer holding another audit key would sign checkpoints that never verify, so it must not append.
-    """
-    if not Path(path).exists():
-        return True
-    with reading(path) as db:
-        row = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1").fetchone()
-    return row is None or signer.valid("head", Checkpoint(int(row[0]), float(row[1]), bytes(row[2]), str(row[3])))
 
 
 def _entries(db: sqlite3.Connection) -> Iterator[tuple[Entry, bytes]]:

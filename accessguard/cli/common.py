@@ -11,11 +11,9 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from accessguard.audit.access_log import AccessLog
+from accessguard.audit.access_log import AccessLog, ForeignAuditKey
 from accessguard.audit.alerts import AlertBridge, alert_log
-from accessguard.audit.chain import CheckpointSigner
 from accessguard.audit.settings import AuditSettings
-from accessguard.audit.verify import head_signed_by
 from accessguard.errors import AccessGuardError, ConfigurationError
 from accessguard.settings import default_store_url, stored_keys
 from accessguard.store import Store, open_store
@@ -107,13 +105,13 @@ def open_access_log(data_dir: Path) -> AccessLog:
     """
     path = Path(data_dir) / "audit.db"
     settings = AuditSettings(key=audit_key(data_dir))
-    pseudonym_key = stored_key(data_dir, "pseudonym_key")
-    if not head_signed_by(path, CheckpointSigner(settings.key, pseudonym_key)):
+    try:
+        return AccessLog(path, settings, stored_key(data_dir, "pseudonym_key"), prune=False)
+    except ForeignAuditKey:
         raise CommandError(
             f"{path}: its signed head does not verify with this audit key; set ACCESSGUARD_AUDIT_KEY to the service's"
             " (or keep audit_key in keys.json), or see `accessguard audit verify` if the log was tampered with"
-        )
-    return AccessLog(path, settings, pseudonym_key, prune=False)
+        ) from None
 
 
 @contextmanager
