@@ -94,7 +94,7 @@ class Guard:
         self.access_log = AccessLog(audit_db, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
         self.alerts.start()
         self._alert_bridge = AlertBridge(self.access_log)
-        alert_log.addHandler(self._alert_bridge)
+        alert_log.addFilter(self._alert_bridge)
         self.endpoints = Endpoints(
             self.accounts,
             self.sessions,
@@ -419,7 +419,7 @@ class Guard:
         self.engine.close()
         self.store.close()
         self.accounts.close()
-        alert_log.removeHandler(self._alert_bridge)
+        alert_log.removeFilter(self._alert_bridge)
         self.access_log.close()
         self.alerts.close()
 

@@ -216,7 +216,7 @@ from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn.alerts import alert
 access_log = AccessLog(sys.argv[1], AuditSettings(), "p" * 48)
-alert_log.addHandler(AlertBridge(access_log))  # as the guard does; the service configures no logging
+alert_log.addFilter(AlertBridge(access_log))  # as the guard does; the service configures no logging
 alert("authenticator_revoked", "dr.martin", authenticator="k1", by="admin:test")
 access_log.event("inf.dubois", {"event": "account_suspended"}, alert=("account_suspended",))
 access_log.close()
@@ -235,3 +235,30 @@ def test_the_log_sink_shows_alerts_in_a_service_that_configures_no_logging(tmp_p
     lines = done.stderr.splitlines()
     assert len([line for line in lines if line.startswith("authenticator_revoked account=dr.martin")]) == 1
     assert len([line for line in lines if line.startswith("alert {") and '"account_suspended"' in line]) == 1
+
+
+_TWO_GUARDS = """
+import sys
+from pathlib import Path
+from accessguard.authn.alerts import alert
+from accessguard.demo.app import demo_settings
+from accessguard.guard import Guard
+guards = [Guard(demo_settings(Path(data_dir))) for data_dir in sys.argv[1:]]  # the service configures no logging
+alert("authenticator_revoked", "dr.martin", authenticator="k1", by="admin:test")
+for guard in guards:
+    guard.close()
+"""
+
+
+def test_two_guards_in_a_process_without_logging_set_up_each_record_an_alert_line_shown_once(demo_template: Path, tmp_path: Path) -> None:
+    data_dirs = [_copy_demo(demo_template, tmp_path / name) for name in ("east", "west")]
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    done = subprocess.run([sys.executable, "-c", _TWO_GUARDS, *map(str, data_dirs)], capture_output=True, text=True, env=env, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert [line for line in done.stderr.splitlines() if "authenticator_revoked" in line] == [
+        "authenticator_revoked account=dr.martin authenticator=k1 by=admin:test"
+    ]
+    for data_dir in data_dirs:
+        with sqlite3.connect(data_dir / "audit.db") as db:
+            [(detail,)] = db.execute("SELECT detail FROM entries WHERE kind = 'event'").fetchall()
+        assert json.loads(detail)["event"] == "authenticator_revoked"

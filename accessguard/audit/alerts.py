@@ -209,43 +209,31 @@ class AlertDispatcher:
             raise DeliveryFailed(f"HTTP {status}")
 
 
-class AlertBridge(logging.Handler):
+class AlertBridge(logging.Filter):
     """Carries alert log lines (``record.alert``) into the access log as events, and so to every sink.
 
-    The guard attaches it to the ``accessguard.alerts`` logger; it never blocks
-    the code that logs (the event is enqueued, not waited for). In a service
-    that configures no logging it hands every line on to logging's last-resort
-    handler (stderr), which a handler on the logger would otherwise switch
-    off: the log sink, the default, is never silent.
+    The guard adds it as a filter on the ``accessguard.alerts`` logger, which
+    every alert line is logged on: a filter, not a handler, so the line goes on
+    wherever the service routes that logger (logging's last-resort handler on
+    stderr if nowhere). It never blocks the code that logs (the event is
+    enqueued, not waited for).
     """
 
     def __init__(self, access_log: AccessLog) -> None:
         super().__init__()
         self._access_log = access_log
 
-    def emit(self, record: logging.LogRecord) -> None:
-        last_resort = logging.lastResort
-        if last_resort is not None and record.levelno >= last_resort.level and not _handled_elsewhere(logging.getLogger(record.name)):
-            last_resort.handle(record)
+    def filter(self, record: logging.LogRecord) -> bool:
         alert = getattr(record, "alert", None)
-        if not isinstance(alert, dict) or "event" not in alert:
-            return
-        event = str(alert["event"])
-        details = json.loads(json.dumps({k: v for k, v in alert.items() if k != "account"}, default=str))
-        try:
-            self._access_log.event(str(alert.get("account", "")), {**details, "event": event, "logged": True}, alert=(event,), wait=False)
-        except AccessGuardError:
-            self.handleError(record)
-
-
-def _handled_elsewhere(logger: logging.Logger) -> bool:
-    """Whether a record on ``logger`` reaches a handler besides the bridge, walking up as logging does."""
-    current: logging.Logger | None = logger
-    while current is not None:
-        if any(not isinstance(handler, AlertBridge) for handler in current.handlers):
-            return True
-        current = current.parent if current.propagate else None
-    return False
+        if isinstance(alert, dict) and "event" in alert:
+            event = str(alert["event"])
+            details = json.loads(json.dumps({k: v for k, v in alert.items() if k != "account"}, default=str))
+            details.update(event=event, logged=True)
+            try:
+                self._access_log.event(str(alert.get("account", "")), details, alert=(event,), wait=False)
+            except AccessGuardError as exc:
+                log.error("alert %s not recorded in the access log: %s", event, exc)
+        return True
 
 
 @dataclass(frozen=True)

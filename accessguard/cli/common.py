@@ -120,9 +120,9 @@ def alerts_recorded(data_dir: Path) -> Iterator[AccessLog]:
     the access log, and from there to every alert sink, as they do in the service."""
     access_log = open_access_log(data_dir)
     bridge = AlertBridge(access_log)
-    alert_log.addHandler(bridge)
+    alert_log.addFilter(bridge)
     try:
         yield access_log
     finally:
-        alert_log.removeHandler(bridge)
+        alert_log.removeFilter(bridge)
         access_log.close()
