@@ -125,16 +125,19 @@ def demo(request: pytest.FixtureRequest, demo_template: Path, tmp_path: Path) ->
     demo.guard.close()
 
 
-def make_demo(adapter: str, data_dir: Path, **overrides: Any) -> Demo:
-    """The demo on ``data_dir`` behind the ``asgi`` or ``wsgi`` middleware; ``overrides`` go to its Settings."""
+def make_demo(adapter: str, data_dir: Path, *, clock: Clock | None = None, follow_redirects: bool = True, **overrides: Any) -> Demo:
+    """The demo on ``data_dir`` behind the ``asgi`` or ``wsgi`` middleware; ``overrides`` go to its Settings.
+
+    Demos given one ``clock`` share it. ``follow_redirects`` is the ASGI test client's (the WSGI client never follows).
+    """
     from tests.wsgi_directory import build_wsgi
 
-    clock = Clock()
+    clock = Clock() if clock is None else clock
     if adapter == "asgi":
         app, guard = build(data_dir, clock=clock, **overrides)
 
         def factory() -> httpx.Client:
-            return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
+            return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost", follow_redirects=follow_redirects)
 
     else:
         wsgi_app, guard = build_wsgi(data_dir, clock=clock, **overrides)
@@ -149,15 +152,9 @@ def make_demo(adapter: str, data_dir: Path, **overrides: Any) -> Demo:
 @pytest.fixture
 def asgi_demo(demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
     """The ASGI demo only, for tests about the guard rather than the adapters."""
-    data_dir = _copy_demo(demo_template, tmp_path / "data")
-    clock = Clock()
-    app, guard = build(data_dir, clock=clock)
-
-    def factory() -> httpx.Client:
-        return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
-
-    yield Demo(guard, clock, _accounts(data_dir), factory)
-    guard.close()
+    demo = make_demo("asgi", _copy_demo(demo_template, tmp_path / "data"))
+    yield demo
+    demo.guard.close()
 
 
 @pytest.fixture
@@ -166,18 +163,14 @@ def two_hosts(demo_template: Path, tmp_path: Path, redis_server: Any) -> Iterato
     from tests.test_store import store_url
 
     url, clock = store_url("redis", tmp_path, redis_server), Clock()
-    hosts = []
-    for name in ("host-a", "host-b"):
-        data_dir = _copy_demo(demo_template, tmp_path / name)
-        app, guard = build(data_dir, clock=clock, store_url=url)
-        hosts.append((guard, data_dir, app))
 
-    def demo(guard: Guard, data_dir: Path, app: Any) -> Demo:
-        return Demo(guard, clock, _accounts(data_dir), lambda: TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost"))
+    def host(name: str) -> Demo:
+        return make_demo("asgi", _copy_demo(demo_template, tmp_path / name), clock=clock, store_url=url)
 
-    yield demo(*hosts[0]), demo(*hosts[1])
-    for guard, _, _ in hosts:
-        guard.close()
+    host_a, host_b = host("host-a"), host("host-b")
+    yield host_a, host_b
+    host_a.guard.close()
+    host_b.guard.close()
 
 
 @pytest.fixture(scope="session")

@@ -14,17 +14,14 @@ from pathlib import Path
 from typing import Any
 from urllib.parse import parse_qs, urljoin, urlsplit
 
-import httpx
 import pytest
 import requests
 from authlib.integrations.requests_client import OAuth2Session
 from joserfc import jwt
 from joserfc.jwk import ECKey, KeySet, RSAKey
 
-from accessguard.demo.app import build
 from accessguard.oidc.settings import OIDCSettings
-from tests.conftest import Clock, Demo, _accounts, _copy_demo, require_part
-from tests.wsgi_directory import build_wsgi
+from tests.conftest import Clock, Demo, _copy_demo, make_demo, require_part
 
 PROVIDER_DIR = Path(__file__).resolve().parents[1] / "oidc_provider"
 CLIENT_ID = "accessguard-demo"
@@ -182,24 +179,9 @@ def oidc_demo(demo_template: Path, tmp_path: Path) -> Iterator[DemoFactory]:
 
     def make(oidc: OIDCSettings, adapter: str = "asgi", **overrides: Any) -> Demo:
         data_dir = _copy_demo(demo_template, tmp_path / f"data-{len(guards)}")
-        clock = Clock(time.time())
-        if adapter == "asgi":
-            from starlette.testclient import TestClient
-
-            app, guard = build(data_dir, clock=clock, oidc=oidc, **overrides)
-
-            def factory() -> httpx.Client:
-                return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost", follow_redirects=False)
-
-        else:
-            wsgi_app, guard = build_wsgi(data_dir, clock=clock, oidc=oidc, **overrides)
-
-            def factory() -> httpx.Client:
-                transport = httpx.WSGITransport(app=wsgi_app, remote_addr="127.0.0.1")
-                return httpx.Client(transport=transport, base_url="http://localhost")
-
-        guards.append(guard)
-        return Demo(guard, clock, _accounts(data_dir), factory)
+        demo = make_demo(adapter, data_dir, clock=Clock(time.time()), follow_redirects=False, oidc=oidc, **overrides)
+        guards.append(demo.guard)
+        return demo
 
     yield make
     for guard in guards:
