@@ -18,6 +18,7 @@ import pytest
 
 from accessguard.demo.app import build
 from accessguard.guard import Guard
+from tests.store_support import store_url
 
 warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 from starlette.testclient import TestClient  # noqa: E402
@@ -160,8 +161,6 @@ def asgi_demo(demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
 @pytest.fixture
 def two_hosts(demo_template: Path, tmp_path: Path, redis_server: Any) -> Iterator[tuple[Demo, Demo]]:
     """Two guards, each on its own data directory (its own accounts.db), sharing one Redis and one clock."""
-    from tests.test_store import store_url
-
     url, clock = store_url("redis", tmp_path, redis_server), Clock()
 
     def host(name: str) -> Demo:

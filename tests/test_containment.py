@@ -19,7 +19,7 @@ from accessguard.containment import resume, suspend
 from tests.audit_support import run_cli
 from tests.conftest import CAEN, Demo, _copy_demo
 from tests.demo_process import ACCESSGUARD, demo_process, wait_for
-from tests.test_store import store_url
+from tests.store_support import store_url
 
 
 def _accessguard(*argv: str, store: str | None = None) -> subprocess.CompletedProcess[str]:

@@ -15,7 +15,7 @@ import pytest
 
 from tests.conftest import CAEN, _accounts, _copy_demo
 from tests.redis_server import free_port
-from tests.test_store import store_url
+from tests.store_support import store_url
 
 #: The default soft limit of a nurse: distinct patients an hour before a phishing-resistant step-up.
 NURSE_SOFT_LIMIT_1H = 40

@@ -24,7 +24,7 @@ from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
 from accessguard.store import open_store
 from accessguard.store.base import ReadRequest
 from tests.conftest import _copy_demo
-from tests.test_store import store_url
+from tests.store_support import store_url
 
 PROCESSES, THREADS = 4, 10
 LIMIT = 12

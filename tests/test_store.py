@@ -15,18 +15,11 @@ from accessguard.errors import ConfigurationError
 from accessguard.signals.geo import UNRESOLVED, Location
 from accessguard.store import open_store
 from accessguard.store.base import ATTEMPTS_FORGOTTEN_S, LIVE_SESSION_S, RESERVATION_TTL_S, Attempt, Backoff, ReadRequest, Session, Store
+from tests.store_support import store_url
 
 NOW = 1_790_000_000.0
 CAEN = Location(True, "FR", "Caen", 49.18, -0.37)
 LAGOS = Location(True, "NG", "Lagos", 6.52, 3.38)
-
-
-def store_url(kind: str, tmp_path: Path, redis_server: Any) -> str:
-    """A fresh store of that kind. Redis gets a generous timeout here: a loaded test machine is no fault (test_store_faults)."""
-    if kind == "sqlite":
-        return f"sqlite:///{tmp_path / 'store.db'}"
-    redis_server.client().flushall()
-    return f"{redis_server.url}?socket_timeout=5"
 
 
 @pytest.fixture(params=["sqlite", pytest.param("redis", marks=pytest.mark.realpart)])

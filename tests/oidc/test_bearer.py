@@ -20,7 +20,7 @@ from joserfc.jwk import RSAKey
 from accessguard.containment import resume, suspend
 from tests.conftest import CAEN
 from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, DemoFactory, TestProvider, oidc_settings, start_provider
-from tests.test_store import store_url
+from tests.store_support import store_url
 
 pytestmark = pytest.mark.realpart
 

@@ -24,7 +24,7 @@ from tests.oidc.conftest import (
     oidc_settings,
     query_of,
 )
-from tests.test_store import store_url
+from tests.store_support import store_url
 
 pytestmark = pytest.mark.realpart
 
