@@ -44,6 +44,7 @@ from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store.base import ReadRequest, Session, Store
 from bench.timing import percentile
 from tests.redis_server import RedisServer
+from tests.store_support import start_session
 
 CAEN, LILLE = "192.0.2.10", "198.51.100.20"
 PRO, ORG = "dr.martin", "chu-caen"
@@ -161,11 +162,7 @@ def measure(redis_url: str, data_dir: Path, requests: int) -> dict[str, Any]:
     geo = GeoLocator(DEMO_DATABASE)
     now = time.time()
     sessions = {kind: prefill(guard.store, now) for kind, guard in guards.items()}
-    cookies = {}
-    for kind, guard in guards.items():
-        session, cookie = guard.sessions.start(PRO, "pwd", int(now))
-        guard.store.record_factor(session.id, "otp", int(now))
-        cookies[kind] = cookie
+    cookies = {kind: start_session(guard, PRO, int(now)) for kind, guard in guards.items()}
 
     timings: dict[str, dict[str, list[int]]] = {kind: collections.defaultdict(list) for kind in guards}
     for n in range(BLOCK):  # warm-up

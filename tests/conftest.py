@@ -6,7 +6,7 @@ import json
 import os
 import sqlite3
 import warnings
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import closing
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,7 +18,7 @@ import pytest
 
 from accessguard.demo.app import build
 from accessguard.guard import Guard
-from tests.store_support import store_url
+from tests.store_support import start_session, store_url
 
 warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 from starlette.testclient import TestClient  # noqa: E402
@@ -81,6 +81,12 @@ class Demo:
             response = client.post("/accessguard/step-up/totp", json={"code": self.code(username)})
             assert response.status_code == 200, response.text
             self.clock.advance(30)  # the next code is a new time step
+        return client
+
+    def session_client(self, professional: str, factors: Sequence[str] = ("pwd", "otp")) -> httpx.Client:
+        """A client holding a session started straight in the store: one a login could not start now (a race, no account here)."""
+        client = self.client()
+        client.cookies.set("accessguard_session", start_session(self.guard, professional, int(self.clock.now), factors))
         return client
 
 

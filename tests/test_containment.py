@@ -127,10 +127,7 @@ def test_a_session_born_during_suspension_is_refused_and_never_revived(asgi_demo
     suspension = suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "dr.martin", "phished", operator="soc")
     assert suspension.sessions_revoked == 1 and suspension.authenticators_revoked == 0
     # a login that passed its status check just before the suspension creates its session just after it
-    session, cookie = guard.sessions.start("dr.martin", "pwd", int(asgi_demo.clock.now))
-    guard.store.record_factor(session.id, "otp", int(asgi_demo.clock.now))
-    late = asgi_demo.client()
-    late.cookies.set("accessguard_session", cookie)
+    late = asgi_demo.session_client("dr.martin")
     response = late.get("/patients/pat-0002", headers={"x-forwarded-for": CAEN})
     assert response.status_code == 403 and response.json()["reasons"] == ["account_suspended"]
     assert resume(guard.accounts, guard.store, guard.access_log, "dr.martin", operator="soc") == 1
@@ -258,10 +255,7 @@ def test_a_suspension_on_one_host_holds_on_every_host_sharing_the_store(two_host
     again = host_b.client().post("/login", json={"username": "dr.martin", "password": password})
     assert again.status_code == 403 and again.json()["reasons"] == ["account_suspended"] and "set-cookie" not in again.headers
     # a login on host B already past its check when the suspension began: its session sees the suspension in its reservation
-    session, cookie = host_b.guard.sessions.start("dr.martin", "pwd", int(host_b.clock.now))
-    host_b.guard.store.record_factor(session.id, "otp", int(host_b.clock.now))
-    late = host_b.client()
-    late.cookies.set("accessguard_session", cookie)
+    late = host_b.session_client("dr.martin")
     refused = late.get("/patients/pat-0003", headers=AT_CAEN)
     assert refused.status_code == 403 and refused.json()["reasons"] == ["account_suspended"]
     step_up = late.post("/accessguard/step-up/totp", json={"code": host_b.code("dr.martin")})
@@ -295,11 +289,7 @@ def test_an_account_only_another_host_knows_is_suspended_through_the_store(two_h
     assert host_a.guard.accounts.get("psc-810000000001") is None
 
     def session_on_b() -> httpx.Client:
-        session, cookie = host_b.guard.sessions.start("psc-810000000001", "oidc", int(host_b.clock.now))
-        host_b.guard.store.record_factor(session.id, "otp", int(host_b.clock.now))
-        client = host_b.client()
-        client.cookies.set("accessguard_session", cookie)
-        return client
+        return host_b.session_client("psc-810000000001", factors=("oidc", "otp"))
 
     doctor = session_on_b()
     assert doctor.get("/patients/pat-0001", headers=AT_CAEN).status_code == 200

@@ -24,7 +24,7 @@ from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
 from accessguard.store import open_store
 from accessguard.store.base import ReadRequest
 from tests.conftest import _copy_demo
-from tests.store_support import store_url
+from tests.store_support import start_session, store_url
 
 PROCESSES, THREADS = 4, 10
 LIMIT = 12
@@ -112,9 +112,7 @@ def test_exactly_the_limit_is_allowed_across_processes(
     data_dir = _copy_demo(demo_template, tmp_path / "data")
     url = store_url(kind, tmp_path, request.getfixturevalue("redis_server") if kind == "redis" else None)
     guard = Guard(demo_settings(data_dir, store_url=url))
-    now = int(time.time())
-    session, cookie = guard.sessions.start("inf.dubois", "pwd", now)
-    guard.store.record_factor(session.id, "otp", now)
+    cookie = start_session(guard, "inf.dubois", int(time.time()))
 
     outcomes = _run(_guard_worker, lambda p: (str(data_dir), url, cookie, 1 + p * THREADS))
 

@@ -15,6 +15,7 @@ from accessguard.facts import RequestFacts
 from accessguard.guard import Guard
 from tests.conftest import CAEN, Clock, Demo, _accounts, _copy_demo, require_part
 from tests.redis_server import REDIS_SERVER, RedisServer
+from tests.store_support import start_session
 
 
 def read(client: httpx.Client, patient: str = "pat-0001") -> httpx.Response:
@@ -86,9 +87,7 @@ def sqlite_guard(demo_template: Path, tmp_path: Path) -> Iterator[tuple[Guard, s
     data_dir = _copy_demo(demo_template, tmp_path / "data")
     clock = Clock()
     guard = Guard(demo_settings(data_dir, clock=clock))
-    session, cookie = guard.sessions.start("dr.martin", "pwd", int(clock.now))
-    guard.store.record_factor(session.id, "otp", int(clock.now))
-    yield guard, cookie, data_dir / "accessguard.db"
+    yield guard, start_session(guard, "dr.martin", int(clock.now)), data_dir / "accessguard.db"
     guard.close()
 
 
