@@ -8,12 +8,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
-from accessguard.demo.app import build
 from accessguard.policy.opa import OpaEngine
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
-from tests.conftest import Clock, Demo, _accounts, _copy_demo
+from tests.conftest import Demo, _copy_demo, make_demo
 from tests.demo_process import ACCESSGUARD, demo_process
 from tests.opa_server import free_port, opa_server
 from tests.test_request_path import *  # noqa: F403  (collected again here, on the `demo` fixture below)
@@ -30,16 +28,10 @@ def opa_url(opa_binary: str) -> Iterator[str]:
 @pytest.fixture
 def demo(demo_template: Path, tmp_path: Path, opa_url: str) -> Iterator[Demo]:
     """The ASGI demo whose guard decides through OPA."""
-    data_dir = _copy_demo(demo_template, tmp_path / "data")
-    clock = Clock()
-    app, guard = build(data_dir, clock=clock, opa_url=opa_url)
-    assert isinstance(guard.engine, OpaEngine)
-
-    def factory() -> httpx.Client:
-        return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
-
-    yield Demo(guard, clock, _accounts(data_dir), factory)
-    guard.close()
+    demo = make_demo("asgi", _copy_demo(demo_template, tmp_path / "data"), opa_url=opa_url)
+    assert isinstance(demo.guard.engine, OpaEngine)
+    yield demo
+    demo.guard.close()
 
 
 @pytest.mark.slow

@@ -10,12 +10,10 @@ from pathlib import Path
 
 import httpx
 import pytest
-from starlette.testclient import TestClient
 
-from accessguard.demo.app import build
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR
 from tests.audit_support import run_cli, session_id
-from tests.conftest import CAEN, Clock, Demo, _accounts, _copy_demo
+from tests.conftest import CAEN, Demo, _copy_demo, make_demo
 
 EMERGENCY = "/accessguard/emergency"
 REASON = "patient unconscious in the emergency department, no relative reachable"
@@ -28,15 +26,9 @@ def strict_demo(demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
     data = json.loads((policies / "data.json").read_text())
     data["accessguard"]["config"]["bulk_reads"]["roles"]["doctor"] = {"soft": {"24h": 100}, "hard": {"24h": 4}}
     (policies / "data.json").write_text(json.dumps(data))
-    data_dir = _copy_demo(demo_template, tmp_path / "data")
-    clock = Clock()
-    app, guard = build(data_dir, clock=clock, policy_dir=policies)
-
-    def factory() -> httpx.Client:
-        return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
-
-    yield Demo(guard, clock, _accounts(data_dir), factory)
-    guard.close()
+    demo = make_demo("asgi", _copy_demo(demo_template, tmp_path / "data"), policy_dir=policies)
+    yield demo
+    demo.guard.close()
 
 
 def _webauthn(demo: Demo, client: httpx.Client) -> None:

@@ -10,10 +10,10 @@ from pathlib import Path
 import httpx
 import pytest
 
-from accessguard.demo.app import build, demo_settings
+from accessguard.demo.app import demo_settings
 from accessguard.facts import RequestFacts
 from accessguard.guard import Guard
-from tests.conftest import CAEN, Clock, Demo, _accounts, _copy_demo, require_part
+from tests.conftest import CAEN, Clock, Demo, _copy_demo, make_demo, require_part
 from tests.redis_server import REDIS_SERVER, RedisServer
 from tests.store_support import start_session
 
@@ -35,16 +35,9 @@ def redis_demo(demo_template: Path, tmp_path: Path) -> Iterator[tuple[Demo, Redi
     """The ASGI demo on its own redis-server, which the test may stop, pause and restart."""
     require_part(REDIS_SERVER is not None, "redis-server")
     server = RedisServer(tmp_path / "redis").start()
-    data_dir = _copy_demo(demo_template, tmp_path / "data")
-    clock = Clock()
-    app, guard = build(data_dir, clock=clock, store_url=server.url)
-    from starlette.testclient import TestClient
-
-    def factory() -> httpx.Client:
-        return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost")
-
-    yield Demo(guard, clock, _accounts(data_dir), factory), server
-    guard.close()
+    demo = make_demo("asgi", _copy_demo(demo_template, tmp_path / "data"), store_url=server.url)
+    yield demo, server
+    demo.guard.close()
     server.stop()
 
 

@@ -11,11 +11,9 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 from fido2.utils import websafe_encode
-from starlette.testclient import TestClient
 
-from accessguard.demo.app import build
 from tests.authenticators import BULK_PAGE, ORIGIN, assertion, begin, enrolled_key, key_session, open_link, reasons, register
-from tests.conftest import Clock, Demo, _accounts, _copy_demo
+from tests.conftest import Demo, _copy_demo, make_demo
 from tests.softkey import AttestationCA, SoftKey
 
 
@@ -213,10 +211,9 @@ def allow_listed(demo_template: Path, tmp_path: Path, vendor: AttestationCA) -> 
     model = SoftKey()
     model.attestation = vendor.model_certificate(model.aaguid)
     data_dir = _copy_demo(demo_template, tmp_path / "data")
-    clock = Clock()
-    app, guard = build(data_dir, clock=clock, webauthn_allowed_aaguids=[str(model.aaguid)], webauthn_attestation_roots=[roots])
-    yield Demo(guard, clock, _accounts(data_dir), lambda: TestClient(app, base_url="http://localhost")), model
-    guard.close()
+    demo = make_demo("asgi", data_dir, webauthn_allowed_aaguids=[str(model.aaguid)], webauthn_attestation_roots=[roots])
+    yield demo, model
+    demo.guard.close()
 
 
 def test_allow_listed_model_with_attestation_is_admitted(allow_listed: tuple[Demo, SoftKey]) -> None:
