@@ -1,4 +1,4 @@
-"""Helpers for the authenticator tests: enrolment links, security-key ceremonies over HTTP."""
+"""Helpers for the authenticator tests: enrolment links, security-key ceremonies over HTTP, wrong one-time codes."""
 
 from __future__ import annotations
 
@@ -72,6 +72,11 @@ def key_session(demo: Demo, username: str, key: SoftKey) -> httpx.Client:
     response = assertion(client, key)
     assert response.status_code == 200, response.text
     return client
+
+
+def wrong_code(code: str) -> str:
+    """A six-digit code that is not ``code``."""
+    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def reasons(response: httpx.Response) -> list[str]:

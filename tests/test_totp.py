@@ -15,7 +15,7 @@ import pytest
 from accessguard.authn.throttle import CODES
 from accessguard.errors import ConfigurationError
 from accessguard.settings import local_keys
-from tests.authenticators import reasons
+from tests.authenticators import reasons, wrong_code
 from tests.conftest import Demo
 
 
@@ -25,10 +25,6 @@ def _begin(client: httpx.Client) -> dict[str, str]:
     assert response.headers["cache-control"] == "no-store"
     setup: dict[str, str] = response.json()
     return setup
-
-
-def _wrong(code: str) -> str:
-    return f"{(int(code) + 1) % 1_000_000:06d}"
 
 
 def test_enrolment_gives_otpauth_uri_and_inline_svg_qr(demo: Demo) -> None:
@@ -63,7 +59,7 @@ def test_wrong_confirmation_code_keeps_it_pending(asgi_demo: Demo) -> None:
     client = asgi_demo.login("dr.martin")
     setup = _begin(client)
     code = pyotp.TOTP(setup["secret"]).at(asgi_demo.clock.now)
-    assert client.post("/accessguard/enroll/totp/confirm", json={"code": _wrong(code)}).status_code == 401
+    assert client.post("/accessguard/enroll/totp/confirm", json={"code": wrong_code(code)}).status_code == 401
     assert client.post("/accessguard/enroll/totp/confirm", json={"code": code}).status_code == 200
 
 
@@ -115,7 +111,7 @@ def test_missing_or_bad_encryption_key_is_a_start_up_error(tmp_path: Path, key: 
 
 def test_failed_codes_lock_the_account_across_sessions(demo: Demo) -> None:
     first, second = demo.login("dr.martin", totp=False), demo.login("dr.martin", totp=False)
-    wrong = _wrong(demo.code("dr.martin"))
+    wrong = wrong_code(demo.code("dr.martin"))
     for attempt in range(CODES.max_attempts):
         client = first if attempt % 2 else second
         assert client.post("/accessguard/step-up/totp", json={"code": wrong}).status_code == 401
@@ -126,18 +122,18 @@ def test_failed_codes_lock_the_account_across_sessions(demo: Demo) -> None:
     demo.clock.advance(CODES.first_lock_s + 1)
     assert second.post("/accessguard/step-up/totp", json={"code": demo.code("dr.martin")}).status_code == 200
     demo.clock.advance(30)
-    assert first.post("/accessguard/step-up/totp", json={"code": _wrong(demo.code("dr.martin"))}).status_code == 401  # count restarted
+    assert first.post("/accessguard/step-up/totp", json={"code": wrong_code(demo.code("dr.martin"))}).status_code == 401  # count restarted
 
 
 def test_back_off_grows(asgi_demo: Demo) -> None:
     client = asgi_demo.login("dr.martin", totp=False)
     waits = []
     for _ in range(CODES.max_attempts + 2):
-        response = client.post("/accessguard/step-up/totp", json={"code": _wrong(asgi_demo.code("dr.martin"))})
+        response = client.post("/accessguard/step-up/totp", json={"code": wrong_code(asgi_demo.code("dr.martin"))})
         if response.status_code == 429:
             waits.append(int(response.headers["retry-after"]))
             asgi_demo.clock.advance(waits[-1])
-            client.post("/accessguard/step-up/totp", json={"code": _wrong(asgi_demo.code("dr.martin"))})
+            client.post("/accessguard/step-up/totp", json={"code": wrong_code(asgi_demo.code("dr.martin"))})
     locked = client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")})
     waits.append(int(locked.headers["retry-after"]))
     assert waits == [CODES.first_lock_s, 2 * CODES.first_lock_s, 4 * CODES.first_lock_s]
@@ -146,7 +142,7 @@ def test_back_off_grows(asgi_demo: Demo) -> None:
 def test_lock_out_raises_an_alert(asgi_demo: Demo, caplog: pytest.LogCaptureFixture) -> None:
     client = asgi_demo.login("dr.martin", totp=False)
     for _ in range(CODES.max_attempts):
-        client.post("/accessguard/step-up/totp", json={"code": _wrong(asgi_demo.code("dr.martin"))})
+        client.post("/accessguard/step-up/totp", json={"code": wrong_code(asgi_demo.code("dr.martin"))})
     assert [r.alert["event"] for r in caplog.records if hasattr(r, "alert")] == ["code_attempts_locked"]  # type: ignore[attr-defined]
 
 
@@ -155,7 +151,7 @@ def test_confirmation_codes_are_throttled_too(asgi_demo: Demo) -> None:
     setup = _begin(client)
     code = pyotp.TOTP(setup["secret"]).at(asgi_demo.clock.now)
     for _ in range(CODES.max_attempts):
-        client.post("/accessguard/enroll/totp/confirm", json={"code": _wrong(code)})
+        client.post("/accessguard/enroll/totp/confirm", json={"code": wrong_code(code)})
     assert client.post("/accessguard/enroll/totp/confirm", json={"code": code}).status_code == 429
 
 
