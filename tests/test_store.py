@@ -103,19 +103,23 @@ def test_sqlite_drops_a_professionals_expired_sessions_at_their_next_login(tmp_p
     store.close()
 
 
-def test_sqlite_store_upgrades_a_version_2_file_keeping_its_reads(tmp_path: Path) -> None:
+@pytest.mark.parametrize(("version", "added_since"), [(2, "revoked_sessions"), (4, "suspensions")])
+def test_sqlite_store_upgrades_an_older_file_keeping_its_reads_and_sessions(tmp_path: Path, version: int, added_since: str) -> None:
     path = tmp_path / "store.db"
     store = open_store(f"sqlite:///{path}")
     serve(store, reads(), ["p1"])
+    store.create_session(Session("s1", "pro-1", 100, 200))
     store.close()
     with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE revoked_sessions")
-        db.execute("PRAGMA user_version = 2")
+        db.execute(f"DROP TABLE {added_since}")
+        db.execute(f"PRAGMA user_version = {version}")
     db.close()
     store = open_store(f"sqlite:///{path}")
     assert store.reserve_reads(reads(), NOW + 1).usage.identity_reads["1m"] == 1
-    store.create_session(Session("s1", "pro-1", 100, 200))
+    assert store.get_session("s1") == Session("s1", "pro-1", 100, 200)
     assert store.revoke_sessions("pro-1", "account_suspended") == 1
+    store.set_suspended("pro-1", True)
+    assert store.reserve_reads(reads(), NOW + 2).suspended
     store.close()
 
 
@@ -130,22 +134,6 @@ def test_a_suspension_is_kept_until_lifted_and_every_reservation_reports_it(stor
     store.set_suspended("pro-1", False)
     store.set_suspended("pro-1", False)  # nothing to lift: no error
     assert not store.is_suspended("pro-1") and not store.reserve_reads(reads(), NOW + 20).suspended
-
-
-def test_sqlite_store_upgrades_a_version_4_file_keeping_its_sessions(tmp_path: Path) -> None:
-    path = tmp_path / "store.db"
-    store = open_store(f"sqlite:///{path}")
-    store.create_session(Session("s1", "pro-1", 100, 200))
-    store.close()
-    with sqlite3.connect(path) as db:
-        db.execute("DROP TABLE suspensions")
-        db.execute("PRAGMA user_version = 4")
-    db.close()
-    store = open_store(f"sqlite:///{path}")
-    assert store.get_session("s1") == Session("s1", "pro-1", 100, 200)
-    store.set_suspended("pro-1", True)
-    assert store.reserve_reads(reads(), NOW).suspended
-    store.close()
 
 
 def test_totp_step_is_claimed_once_and_only_forward(store: Store) -> None:
