@@ -23,9 +23,9 @@ def link_token(url: str) -> str:
     return parse_qs(urlsplit(url).query)["token"][0]
 
 
-def redeem_link(client: httpx.Client, url: str) -> httpx.Response:
+def redeem_link(client: httpx.Client, url: str, headers: dict[str, str] | None = None) -> httpx.Response:
     """What the button of the link's confirmation page does: POST the token."""
-    return client.post("/accessguard/enroll/link", json={"token": link_token(url)})
+    return client.post("/accessguard/enroll/link", json={"token": link_token(url)}, headers=headers)
 
 
 def open_link(demo: Demo, username: str, kind: str = "webauthn") -> httpx.Client:

@@ -99,7 +99,7 @@ def test_enrolment_link_page_asks_before_spending_the_link(asgi_demo: Demo) -> N
     assert 'id="enrol-link" data-post="/accessguard/enroll/link" data-go="next"' in page.text
     assert 'data-next="/accessguard/enroll"' in page.text
     for headers in ({"origin": "https://evil.example"}, {"sec-fetch-site": "cross-site"}):
-        forged = asgi_demo.client().post("/accessguard/enroll/link", json={"token": link_token(url)}, headers=headers)
+        forged = redeem_link(asgi_demo.client(), url, headers=headers)
         assert (forged.status_code, reasons(forged)) == (403, ["cross_site_request"])
     assert asgi_demo.client().post("/accessguard/enroll/link", data={"token": link_token(url)}).status_code == 415
     assert redeem_link(asgi_demo.client(), url).status_code == 200  # none of the above spent it
