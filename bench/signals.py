@@ -42,7 +42,7 @@ from accessguard.guard import Guard
 from accessguard.signals.geo import GeoLocator
 from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store.base import ReadRequest, Session, Store
-from bench.timing import percentile
+from bench.timing import summary
 from tests.redis_server import RedisServer
 from tests.store_support import start_session
 
@@ -61,11 +61,6 @@ def recent(n: int) -> str:
 def directory(n: int) -> str:
     """One of 30 directory patients: 130 distinct in 24 h, under the doctor's soft limit of 150."""
     return f"pat-{n % 30 + 1:04d}"
-
-
-def summary(values_ns: list[int]) -> dict[str, float]:
-    values = [v / 1000 for v in values_ns]
-    return {"p50_us": round(percentile(values, 0.5), 1), "p99_us": round(percentile(values, 0.99), 1)}
 
 
 def prefill(store: Store, now: float) -> str:

@@ -1,4 +1,4 @@
-"""What the benchmark scripts share: percentiles, interleaved timing of variants, printing figures."""
+"""What the benchmark scripts share: percentiles, p50/p99 summaries, interleaved timing of variants, printing figures."""
 
 from __future__ import annotations
 
@@ -12,9 +12,14 @@ from typing import Any
 WARM_UP_ROUNDS = 200
 
 
-def percentile(values: list[float], q: float) -> float:
+def percentile(values: Sequence[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def summary(values_ns: Sequence[int]) -> dict[str, float]:
+    """The median (p50) and the p99 of timings taken in ns, in µs."""
+    return {"p50_us": round(statistics.median(values_ns) / 1000, 1), "p99_us": round(percentile(values_ns, 0.99) / 1000, 1)}
 
 
 def interleaved(variants: dict[str, Callable[[Any], Any]], inputs: Sequence[Any], rounds: int) -> dict[str, float]:
@@ -23,7 +28,7 @@ def interleaved(variants: dict[str, Callable[[Any], Any]], inputs: Sequence[Any]
     Shuffling each round spreads load on the machine, and whatever ran just
     before, over every variant alike. The first rounds warm up and are not timed.
     """
-    timings: dict[str, list[float]] = {name: [] for name in variants}
+    timings: dict[str, list[int]] = {name: [] for name in variants}
     order, shuffle = list(variants), random.Random(4).shuffle
     for round_number in range(rounds + WARM_UP_ROUNDS):
         argument = inputs[round_number % len(inputs)]
@@ -33,12 +38,8 @@ def interleaved(variants: dict[str, Callable[[Any], Any]], inputs: Sequence[Any]
             started = time.perf_counter_ns()
             run(argument)
             if round_number >= WARM_UP_ROUNDS:
-                timings[name].append((time.perf_counter_ns() - started) / 1000)
-    figures: dict[str, float] = {}
-    for name, values in timings.items():
-        figures[f"{name}_p50_us"] = round(statistics.median(values), 1)
-        figures[f"{name}_p99_us"] = round(percentile(values, 0.99), 1)
-    return figures
+                timings[name].append(time.perf_counter_ns() - started)
+    return {f"{name}_{figure}": value for name, values in timings.items() for figure, value in summary(values).items()}
 
 
 def report(figures: dict[str, Any], as_json: bool) -> None:
