@@ -112,6 +112,8 @@ def test_link_for_a_suspended_account_opens_nothing(asgi_demo: Demo) -> None:
     asgi_demo.guard.accounts.set_status("dr.martin", "suspended")
     assert asgi_demo.client().get(url.removeprefix(ORIGIN), follow_redirects=False).status_code == 410
     assert redeem_link(asgi_demo.client(), url).status_code == 410
+    asgi_demo.guard.accounts.set_status("dr.martin", "active")
+    assert redeem_link(asgi_demo.client(), url).status_code == 200  # refused while suspended, not spent
 
 
 def test_totp_link_enrols_an_app(asgi_demo: Demo) -> None:

@@ -290,6 +290,8 @@ class Ceremonies:
 
     def open_link(self, token: str) -> str | None:
         """Spend an enrolment link: the cookie value of a new enrolment-only session, or None."""
+        if self.link_holder(token) is None:  # a suspended account's link is refused, not spent
+            return None
         now = self._clock()
         redeemed = self._usable(self.links.redeem(token, now))
         if redeemed is None:
