@@ -11,6 +11,7 @@ import json
 import logging
 import time
 import uuid
+from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -82,52 +83,60 @@ class Guard:
         self.settings = settings
         self._clock = settings.clock
         self._trusted = settings.trusted_networks()
-        self.engine = engine or self._engine_for(load_policy_set(settings.policy_dir))
-        self.store = open_store(settings.store_location)
-        self.accounts = Accounts(Path(settings.data_dir) / "accounts.db")
-        self.authenticators = Authenticators(self.accounts.database, Sealer(settings.encryption_key))
-        self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
-        self.geo = GeoLocator(settings.geoip_database)
-        self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
-        audit_db = Path(settings.data_dir) / "audit.db"
-        self.alerts = AlertDispatcher(audit_db, settings.audit)
-        self.access_log = AccessLog(audit_db, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
-        self.alerts.start()
-        self._alert_bridge = AlertBridge(self.access_log)
-        alert_log.addFilter(self._alert_bridge)
-        self.endpoints = Endpoints(
-            self.accounts,
-            self.sessions,
-            self.store,
-            login_path=settings.login_path,
-            cookie=self._cookie,
-            clear_cookie=self._cookie("", max_age=0),
-            clock=self._clock,
-        )
-        self.oidc = RelyingParty(settings.oidc, self._clock) if settings.oidc else None
-        self.oidc_login = None
-        if self.oidc is not None and self.oidc.settings.login_enabled:
-            self.oidc_login = OIDCLogin(
-                self.oidc,
+        with ExitStack() as opened:  # a start-up error closes what was already opened
+            self.engine = engine or self._engine_for(load_policy_set(settings.policy_dir))
+            opened.callback(self.engine.close)
+            self.store = open_store(settings.store_location)
+            opened.callback(self.store.close)
+            self.accounts = Accounts(Path(settings.data_dir) / "accounts.db")
+            opened.callback(self.accounts.close)
+            self.authenticators = Authenticators(self.accounts.database, Sealer(settings.encryption_key))
+            self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
+            self.geo = GeoLocator(settings.geoip_database)
+            self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
+            audit_db = Path(settings.data_dir) / "audit.db"
+            self.alerts = AlertDispatcher(audit_db, settings.audit)
+            opened.callback(self.alerts.close)
+            self.access_log = AccessLog(audit_db, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
+            opened.callback(self.access_log.close)
+            self.alerts.start()
+            self._alert_bridge = AlertBridge(self.access_log)
+            alert_log.addFilter(self._alert_bridge)
+            opened.callback(alert_log.removeFilter, self._alert_bridge)
+            self.endpoints = Endpoints(
                 self.accounts,
                 self.sessions,
                 self.store,
-                encryption_key=settings.encryption_key,
-                session_cookie=self._cookie,
-                secure=settings.cookie_secure,
+                login_path=settings.login_path,
+                cookie=self._cookie,
+                clear_cookie=self._cookie("", max_age=0),
                 clock=self._clock,
             )
-            self.endpoints.routes.update(self.oidc_login.routes)
-        self._acr_values = settings.oidc.claims.acr_values if settings.oidc else settings.acr_values
-        self.ceremonies = Ceremonies(
-            settings, self.accounts, self.authenticators, self.sessions, self.store, clear_cookie=self._cookie("", max_age=0)
-        )
-        self.endpoints.routes.update(self.ceremonies.routes)
-        self.endpoints.routes.update(
-            Pages(settings, self.accounts, self.authenticators, self.ceremonies, self.store, cookie=self._cookie).routes
-        )
-        self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
-        self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None
+            self.oidc = RelyingParty(settings.oidc, self._clock) if settings.oidc else None
+            self.oidc_login = None
+            if self.oidc is not None and self.oidc.settings.login_enabled:
+                self.oidc_login = OIDCLogin(
+                    self.oidc,
+                    self.accounts,
+                    self.sessions,
+                    self.store,
+                    encryption_key=settings.encryption_key,
+                    session_cookie=self._cookie,
+                    secure=settings.cookie_secure,
+                    clock=self._clock,
+                )
+                self.endpoints.routes.update(self.oidc_login.routes)
+            self._acr_values = settings.oidc.claims.acr_values if settings.oidc else settings.acr_values
+            self.ceremonies = Ceremonies(
+                settings, self.accounts, self.authenticators, self.sessions, self.store, clear_cookie=self._cookie("", max_age=0)
+            )
+            self.endpoints.routes.update(self.ceremonies.routes)
+            self.endpoints.routes.update(
+                Pages(settings, self.accounts, self.authenticators, self.ceremonies, self.store, cookie=self._cookie).routes
+            )
+            self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
+            self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None
+            opened.pop_all()  # started: close() releases them
 
     def _engine_for(self, policy_set: PolicySet) -> PolicyEngine:
         if self.settings.opa_url:

@@ -9,6 +9,7 @@ import sqlite3
 import subprocess
 import sys
 import textwrap
+import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -17,6 +18,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
+from accessguard.audit.alerts import alert_log
 from accessguard.audit.chain import GENESIS, CheckpointSigner, Entry
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import Verification, verify
@@ -356,6 +358,27 @@ def test_a_guard_restarted_with_another_audit_key_stops_at_start_and_writes_noth
     code, out, _ = run_cli("audit", "verify", "--data-dir", str(data_dir))
     assert code == 0, out
     Guard(demo_settings(data_dir)).close()  # the key that wrote it still starts
+
+
+def test_a_start_up_error_after_the_log_opened_leaves_nothing_running(
+    demo_template: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A Guard that fails half-built closes what it opened: no writer thread, no alert filter, a log that verifies."""
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    filters = list(alert_log.filters)
+
+    def broken(*args: object, **kwargs: object) -> None:
+        raise ConfigurationError("a later start-up step failed")
+
+    monkeypatch.setattr("accessguard.guard.Ceremonies", broken)  # a fault injected after the access log started
+    with pytest.raises(ConfigurationError, match="later start-up step"):
+        Guard(demo_settings(data_dir))
+    running = {thread.name for thread in threading.enumerate()}
+    assert "accessguard-access-log" not in running and "accessguard-alerts" not in running
+    assert alert_log.filters == filters
+    monkeypatch.undo()
+    Guard(demo_settings(data_dir)).close()  # the data directory is left usable
+    assert run_cli("audit", "verify", "--data-dir", str(data_dir))[0] == 0
 
 
 def test_a_clock_giving_whole_seconds_still_signs_what_verifies(tmp_path: Path) -> None:
