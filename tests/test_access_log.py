@@ -168,14 +168,20 @@ def test_a_rewritten_chain_does_not_match_the_signed_checkpoints(logged: tuple[P
     assert result.bad_entry == before + 1  # the first entry after the last checkpoint that still holds
 
 
-def test_replaying_an_old_head_after_truncation_is_caught(tmp_path: Path) -> None:
-    clock = Clock()
+def _log_with_an_old_head(tmp_path: Path, clock: Clock) -> tuple[object, ...]:
+    """Ten entries in ``tmp_path/audit.db``; returns the head row as it was after the fourth."""
     log = AccessLog(tmp_path / "audit.db", AuditSettings(key=AUDIT_KEY, checkpoint_every=10), PSEUDONYM_KEY, clock)
     _fill(log, clock, 4)
     with sqlite3.connect(tmp_path / "audit.db") as db:
-        old_head = db.execute("SELECT seq, time, hash, signature FROM head").fetchone()
+        old_head: tuple[object, ...] = db.execute("SELECT seq, time, hash, signature FROM head").fetchone()
     _fill(log, clock, 6, start=4)
     log.close()
+    return old_head
+
+
+def test_replaying_an_old_head_after_truncation_is_caught(tmp_path: Path) -> None:
+    clock = Clock()
+    old_head = _log_with_an_old_head(tmp_path, clock)
     _sql(tmp_path, f"DELETE FROM entries WHERE seq > {old_head[0]}", "DELETE FROM head")
     with sqlite3.connect(tmp_path / "audit.db") as db:
         db.execute("INSERT INTO head VALUES (1, ?, ?, ?, ?)", old_head)
@@ -186,12 +192,7 @@ def test_replaying_an_old_head_after_truncation_is_caught(tmp_path: Path) -> Non
 def test_an_external_checkpoint_catches_what_the_file_alone_cannot(tmp_path: Path) -> None:
     """Cutting the end together with its checkpoints and re-planting an older head leaves a consistent, shorter file."""
     clock = Clock()
-    log = AccessLog(tmp_path / "audit.db", AuditSettings(key=AUDIT_KEY, checkpoint_every=10), PSEUDONYM_KEY, clock)
-    _fill(log, clock, 4)
-    with sqlite3.connect(tmp_path / "audit.db") as db:
-        old_head = db.execute("SELECT seq, time, hash, signature FROM head").fetchone()
-    _fill(log, clock, 6, start=4)
-    log.close()
+    old_head = _log_with_an_old_head(tmp_path, clock)
     _write_keys(tmp_path)
     with sqlite3.connect(tmp_path / "audit.db") as db:
         seq, digest = db.execute("SELECT seq, hash FROM head").fetchone()  # e.g. from the application log
