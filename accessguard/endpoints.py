@@ -6,7 +6,6 @@ any password is hashed (``authn/throttle.py``).
 
 from __future__ import annotations
 
-import json
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -21,6 +20,7 @@ from accessguard.errors import BadRequest
 from accessguard.facts import RequestFacts
 from accessguard.problem import Response, json_response, problem
 from accessguard.store.base import Session, Store
+from accessguard.untrusted import parse_json_object, text
 
 log = logging.getLogger("accessguard.authn")
 
@@ -29,18 +29,15 @@ LOGOUT_PATH = "/accessguard/logout"
 
 
 def parse_json_body(content_type: str | None, body: bytes) -> dict[str, Any]:
-    """A JSON object body; BadRequest naming what is wrong otherwise."""
+    """A JSON object body of text (``untrusted.parse_json_object``); BadRequest naming what is wrong otherwise.
+
+    Every guard route reads its body here, so nothing downstream sees a lone surrogate, a NUL or a huge number.
+    """
     if not content_type or content_type.split(";")[0].strip().lower() != "application/json":
         raise BadRequest("the request body must be JSON (Content-Type: application/json)", status=415)
     if len(body) > MAX_BODY_BYTES:
         raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes", status=413)
-    try:
-        document = json.loads(body)
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
-    if not isinstance(document, dict):
-        raise BadRequest("the request body must be a JSON object")
-    return document
+    return parse_json_object(body)
 
 
 @dataclass(frozen=True)
@@ -59,11 +56,9 @@ class EndpointRequest:
 Handler = Callable[[EndpointRequest], Response]
 
 
-def string_field(document: dict[str, Any], name: str, max_length: int = 256) -> str:
-    value = document.get(name)
-    if not isinstance(value, str) or not value or len(value) > max_length:
-        raise BadRequest(f"field {name!r} must be a non-empty string of at most {max_length} characters")
-    return value
+def string_field(document: dict[str, Any], name: str, max_length: int = 256, *, multiline: bool = False) -> str:
+    """A non-empty text field on one line (``multiline``: free text with line breaks); BadRequest naming it otherwise."""
+    return text(name, document.get(name), max_length, multiline=multiline)
 
 
 class Endpoints:

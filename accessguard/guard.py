@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
-from accessguard.audit.access_log import AccessLog, DecisionRecord
+from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.pseudonym import Pseudonymiser
 from accessguard.authn.accounts import Accounts, is_suspended
@@ -50,8 +50,12 @@ from accessguard.signals.usage import ServedRecords, no_usage
 from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store import open_store
 from accessguard.store.base import WINDOWS, ReadRequest, Reservation, Session
+from accessguard.untrusted import for_log, text
 
 log = logging.getLogger("accessguard")
+
+#: Characters of one path parameter (a patient id) at most.
+MAX_PATH_PARAMETER = 512
 
 
 @dataclass(frozen=True)
@@ -168,7 +172,7 @@ class Guard:
             allowed = ", ".join(sorted(m for m, path in self.endpoints.routes if path == facts.path))
             return problem(405, "method-not-allowed", "Method not allowed", f"{facts.path} accepts {allowed}", [("allow", allowed)])
         if facts.method not in ("GET", "HEAD") and cross_site(facts):
-            log.warning("%s %s refused: cross-site request (origin %r)", facts.method, facts.path, facts.headers.get("origin"))
+            log.warning("%s refused: cross-site request (origin %s)", _request(facts), for_log(facts.headers.get("origin")))
             return problem(
                 403,
                 "cross-site-request",
@@ -187,10 +191,10 @@ class Guard:
         except BadRequest as exc:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:
-            log.error("%s %s failed closed: %s", facts.method, facts.path, exc)
-            return _unavailable()
+            log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
+            return _unavailable_for(exc)
         except Exception:
-            log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
+            log.exception("%s failed closed on an unexpected error", _request(facts))
             return _unavailable()
 
     # protected routes
@@ -214,11 +218,11 @@ class Guard:
             try:
                 return self.decide(facts, route, params)
             except Exception:
-                log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
+                log.exception("%s failed closed on an unexpected error", _request(facts))
                 return Verdict(_unavailable())
         if declared:
             allowed = ", ".join(sorted(declared))
-            log.info("%s %s refused: the protected path declares %s only", facts.method[:16], facts.path[:200], allowed)
+            log.info("%s refused: the protected path declares %s only", _request(facts), allowed)
             return Verdict(
                 problem(405, "method-not-allowed", "Method not allowed", f"this protected path accepts {allowed}", [("allow", allowed)])
             )
@@ -230,6 +234,8 @@ class Guard:
         reservation = None
         emergency = None
         try:
+            for name, value in params.items():  # they reach pseudonyms, the store and the log
+                text(f"{{{name}}} of the path", value, MAX_PATH_PARAMETER)
             requested = route.count_requested(facts.query_values())
             subject, authn, session_id = self._subject(facts)
             address = client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)
@@ -272,7 +278,7 @@ class Guard:
                 )
             )
         except InvalidToken as exc:
-            log.info("%s %s: bearer token refused: %s", facts.method, facts.path, exc.detail)
+            log.info("%s: bearer token refused: %s", _request(facts), for_log(exc.detail, 500))
             return Verdict(invalid_token(exc.detail))
         except InvalidSession as exc:
             return Verdict(self._invalid_session(exc.detail, facts))
@@ -281,8 +287,8 @@ class Guard:
             return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
         except AccessGuardError as exc:
             self._release(reservation)
-            log.error("%s %s failed closed: %s", facts.method, facts.path, exc)
-            return Verdict(_unavailable())
+            log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
+            return Verdict(_unavailable_for(exc))
         if decision.allowed:
             return Verdict(None, route, reservation, location, ServedRecords(), decision_id)
         self._release(reservation)
@@ -320,7 +326,7 @@ class Guard:
         session = revoked.session
         account = self.accounts.get(session.professional_id)
         if account is None or not is_suspended(account, self.store):
-            log.info("revoked session of %s refused (revoked: %s)", session.professional_id, session.revoked)
+            log.info("revoked session of %s refused (revoked: %s)", for_log(session.professional_id), for_log(session.revoked))
             raise revoked
         return replace(account.subject, status="suspended"), AuthnState(), None
 
@@ -433,9 +439,22 @@ class Guard:
         self.alerts.close()
 
 
+def _request(facts: RequestFacts) -> str:
+    """The method and path of a request for a log line, escaped."""
+    return f"{for_log(facts.method, 16)} {for_log(facts.path)}"
+
+
 def _here(facts: RequestFacts) -> str:
     """Where to come back to after a login or step-up page."""
     return facts.path + (f"?{facts.query_string}" if facts.query_string else "")
+
+
+def _unavailable_for(error: AccessGuardError) -> Response:
+    """The 503 for a known fault; the access log's own says so, since nothing is served until it writes again."""
+    if isinstance(error, AuditUnavailable):
+        detail = "accesses cannot be logged right now, so none are served; try again shortly"
+        return problem(503, "access-log-unavailable", "Access log unavailable", detail)
+    return _unavailable()
 
 
 def _unavailable(**extra: Any) -> Response:

@@ -253,16 +253,18 @@ def test_a_full_backlog_refuses_and_loses_nothing(tmp_path: Path) -> None:
     log = AccessLog(tmp_path / "audit.db", AuditSettings(key=AUDIT_KEY, max_backlog=3), PSEUDONYM_KEY, clock)
     blocker = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # the disk is stuck: the writer cannot commit
+    decision = Decision(Outcome.ALLOW, (), "sha256:test")
     for n in range(3):
-        log.served(None, "inf.dubois", "patients.read", [f"pat-{n:04d}"], clock())
+        log.write(DecisionRecord(f"d{n}", clock(), "inf.dubois", "patients.read", None, (), decision, 90))
     with pytest.raises(AuditUnavailable):
-        log.served(None, "inf.dubois", "patients.read", ["pat-9999"], clock())
+        log.write(DecisionRecord("d9", clock(), "inf.dubois", "patients.read", None, (), decision, 90))
+    log.served("d2", "inf.dubois", "patients.read", ["pat-0002"], clock())  # the records of an admitted request are out: never refused
     blocker.execute("ROLLBACK")
     blocker.close()
     log.flush(timeout=30)
     log.close()
     with sqlite3.connect(tmp_path / "audit.db") as db:
-        assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 3
+        assert [k for (k,) in db.execute("SELECT kind FROM entries ORDER BY seq")] == ["decision"] * 3 + ["served"]
 
 
 _WRITER = textwrap.dedent(

@@ -12,6 +12,14 @@ the chain's head inside its ``BEGIN IMMEDIATE`` transaction.
 
 The same transaction writes the alerts that decisions call for into the
 outbox (``alerts``), so an acknowledged decision never lacks its alert.
+
+Nothing may stop the writer: any exception rolls the batch back, is logged,
+and is retried with back-off. An entry that cannot be stored as it is (a lone
+surrogate in a string, say) is found by writing one entry at a time and kept
+escaped, or failing that as a record of why it could not be written, so it
+never blocks the queue. While the writer is not committing (its last commit
+failed, the oldest entry has waited more than ``STALE_AFTER_S``, or the thread
+is gone) every new entry is refused, and so is every protected request.
 """
 
 from __future__ import annotations
@@ -24,7 +32,7 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -41,8 +49,10 @@ BUSY_TIMEOUT_S = 5.0
 MAX_BATCH = 5000
 #: A batch this large is committed at once, without waiting out the commit window.
 COMMIT_BATCH = 256
-#: The writer may fail this long (disk full, file locked) before requests are refused.
-FAILING_GRACE_S = 5.0
+#: An entry queued this long means the writer is not committing: requests are refused (a healthy commit takes milliseconds).
+STALE_AFTER_S = BUSY_TIMEOUT_S + 1.0
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 2.0
 PRUNE_EVERY_S = 3600.0
 PRUNE_CHUNK = 10_000
 SEALED_CACHE = 100_000
@@ -198,6 +208,8 @@ class AccessLog:
         self._enqueued = 0
         self._acknowledged = 0
         self._failing_since: float | None = None
+        self._queued_since: float | None = None  # when the oldest queued entry was queued (monotonic), about
+        self._unwritten: set[int] = set()  # tickets of events kept only as a record that they could not be written
         self._closed = False
         self._writer = threading.Thread(target=self._run, name="accessguard-access-log", daemon=True)
         self._writer.start()
@@ -209,9 +221,13 @@ class AccessLog:
         self._put([record])
 
     def served(self, decision_id: str | None, subject: str, route: str, patients: list[str], now: float) -> None:
-        """Enqueue the patient identity records (clear ids) served under a decision."""
+        """Enqueue the patient identity records (clear ids) served under a decision.
+
+        Never refused while the log is open: the decision was taken and the
+        records are out, so the entry waits in the queue for the writer.
+        """
         if patients:
-            self._put([_Served(decision_id, subject, route, tuple(patients), now)])
+            self._put([_Served(decision_id, subject, route, tuple(patients), now)], admitted=True)
 
     def emergency(self, subject: str, patient: str) -> Declaration | None:
         """The latest open emergency declaration of ``subject`` for ``patient`` (clear id), if any."""
@@ -274,60 +290,96 @@ class AccessLog:
             if self._pending:
                 log.error("access log %s: %d entries could not be written before closing", self.path, len(self._pending))
 
-    def _put(self, items: list[_Item]) -> int:
+    def _put(self, items: list[_Item], *, admitted: bool = False) -> int:
         with self._cond:
-            if self._closed:
-                raise AuditUnavailable("the access log is closed")
-            if len(self._pending) >= self.settings.max_backlog:
-                raise AuditUnavailable(f"access log {self.path}: {len(self._pending)} entries waiting to be written")
-            if self._failing_since is not None and time.monotonic() - self._failing_since > FAILING_GRACE_S:
-                raise AuditUnavailable(f"access log {self.path}: writes have been failing for more than {FAILING_GRACE_S:.0f} s")
+            refusal = "closed" if self._closed else None if admitted else self._refusal()
+            if refusal is not None:
+                raise AuditUnavailable(f"access log {self.path}: {refusal}")
+            if not self._pending:
+                self._queued_since = time.monotonic()
             self._pending.extend(items)
             self._enqueued += len(items)
             self._cond.notify()
             return self._enqueued
 
+    def _refusal(self) -> str | None:
+        """Why no entry can be taken now (the writer is not committing), or None; call holding ``_cond``."""
+        if self._closed:
+            return "closed"
+        if not self._writer.is_alive():
+            return "its writer thread has stopped"
+        if self._failing_since is not None:
+            return "its last commit failed; entries are refused until one succeeds"
+        if self._queued_since is not None and time.monotonic() - self._queued_since > STALE_AFTER_S:
+            return f"entries have waited more than {STALE_AFTER_S:.0f} s to be written"
+        if len(self._pending) >= self.settings.max_backlog:
+            return f"{len(self._pending)} entries waiting to be written"
+        return None
+
     def _wait(self, ticket: int, timeout: float) -> None:
         with self._cond:
             if not self._cond.wait_for(lambda: self._acknowledged >= ticket, timeout):
                 raise AuditUnavailable(f"access log {self.path}: entries not acknowledged within {timeout} s")
+            if ticket in self._unwritten:
+                self._unwritten.discard(ticket)
+                raise AuditUnavailable(f"access log {self.path}: the entry could not be stored; a record of why was written instead")
 
     # the writer thread
 
     def _run(self) -> None:
+        try:
+            self._write_until_closed()
+        finally:
+            if not self._closed:  # a BaseException got through: _put sees the thread gone and refuses
+                log.critical("access log %s: the writer thread stopped; every protected request is refused", self.path)
+
+    def _write_until_closed(self) -> None:
         db: sqlite3.Connection | None = None
-        backoff = 0.05
+        backoff = RETRY_FIRST_S
+        isolate_until = 0  # while fewer are acknowledged, batches hold one entry: finding one that cannot be stored
         last_prune = float("-inf")
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._pending) or self._closed)
                 if not self._pending:
                     break
-                linger = not self._closed and len(self._pending) < COMMIT_BATCH
+                isolating = self._acknowledged < isolate_until
+                linger = not self._closed and not isolating and len(self._pending) < COMMIT_BATCH
             if linger:
                 time.sleep(self.settings.commit_window_s)
             with self._cond:
-                batch = _first_entries(self._pending, MAX_BATCH)
+                batch = self._pending[:1] if isolating else _first_entries(self._pending, MAX_BATCH)
+                taken = time.monotonic()
             try:
                 db = db or connect(self.path)
                 alerts, checkpoint = self._commit(db, batch)
-            except sqlite3.Error as exc:
-                log.error("access log %s: commit of %d entries failed, retrying: %s", self.path, len(batch), exc)
+            except Exception as exc:
                 _rollback(db)
-                db = None
+                if isinstance(exc, sqlite3.Error):
+                    log.error("access log %s: commit of %d entries failed, retrying: %s", self.path, len(batch), exc)
+                    _close(db)
+                    db = None
+                elif not isolating:
+                    log.error("access log %s: commit of %d entries failed; writing them one at a time", self.path, len(batch), exc_info=exc)
+                    isolate_until = self._acknowledged + len(batch)
+                elif self._probe(db):
+                    self._replace_head(batch[0], exc)
+                else:
+                    log.error("access log %s: the writer cannot commit anything, retrying", self.path, exc_info=exc)
                 with self._cond:
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
                     if self._closed and backoff > 1.0:
                         break
                 time.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, RETRY_MAX_S)
                 continue
-            backoff = 0.05
+            backoff = RETRY_FIRST_S
             with self._cond:
                 del self._pending[: len(batch)]
                 self._acknowledged += len(batch)
                 self._failing_since = None
+                self._queued_since = taken if self._pending else None
                 self._cond.notify_all()
             if checkpoint is not None:
                 log.info("access log checkpoint #%d %s (%s)", checkpoint.seq, checkpoint.hash.hex(), self.path)
@@ -340,11 +392,35 @@ class AccessLog:
                 except sqlite3.Error as exc:
                     log.error("access log %s: retention pruning failed (will retry): %s", self.path, exc)
                     _rollback(db)
-        if db is not None:
-            db.close()
+        _close(db)
 
-    def _commit(self, db: sqlite3.Connection, batch: list[_Item]) -> tuple[int, Checkpoint | None]:
-        """Append one batch in one transaction; returns the number of alerts queued and the checkpoint written."""
+    def _probe(self, db: sqlite3.Connection | None) -> bool:
+        """Whether a harmless entry would commit (rolled back, not kept): if so, the failing entry is at fault."""
+        try:
+            self._commit(db or connect(self.path), [_Event("accessguard", self.clock(), {"event": "probe"})], keep=False)
+        except Exception:
+            _rollback(db)
+            return False
+        return True
+
+    def _replace_head(self, item: _Item, error: Exception) -> None:
+        """The oldest queued entry cannot be stored: keep it escaped, or failing that, a record of why it was not written."""
+        escaped = _storable(item)
+        replacement = escaped if escaped != item else _unwritable(item, error, self.pseudonymise)
+        log.error(
+            "access log %s: an entry (%s) cannot be stored as it is; kept %s",
+            self.path,
+            type(item).__name__.strip("_"),
+            "escaped" if replacement is escaped else "as an entry_unwritable event",
+            exc_info=error,
+        )
+        with self._cond:
+            self._pending[0] = replacement
+            if replacement is not escaped and isinstance(item, _Event):
+                self._unwritten.add(self._acknowledged + 1)
+
+    def _commit(self, db: sqlite3.Connection, batch: list[_Item], *, keep: bool = True) -> tuple[int, Checkpoint | None]:
+        """Append one batch in one transaction (rolled back unless ``keep``); the number of alerts queued and the checkpoint written."""
         db.execute("BEGIN IMMEDIATE")
         top = db.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
         seq, chain = (int(top[0]), bytes(top[1])) if top else (0, GENESIS)
@@ -437,7 +513,7 @@ class AccessLog:
             db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?)", (seq, now, chain, checkpoint.signature))
         head = self._signer.checkpoint("head", seq, now, chain)
         db.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?, ?, ?)", (seq, now, chain, head.signature))
-        db.execute("COMMIT")
+        db.execute("COMMIT" if keep else "ROLLBACK")
         return len(alerts), checkpoint
 
     def _seal(self, pseudonym: str, patient_id: str) -> bytes:
@@ -485,6 +561,45 @@ def prune(db: sqlite3.Connection, cutoff: float) -> int:
 
 def _json(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with every string made storable (a lone surrogate becomes the text ``\\udXXX``); entries and containers copied."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, (DecisionRecord, _Served, _Event)):
+        return replace(value, **{f.name: _storable(getattr(value, f.name)) for f in fields(value)})
+    if isinstance(value, (tuple, list)):
+        return type(value)(_storable(v) for v in value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
+def _unwritable(item: _Item, error: Exception, pseudonymise: Callable[[str], str]) -> _Event:
+    """What the chain keeps of an entry that cannot be stored even escaped: who, when, what kind, which patients (pseudonymised), why."""
+    escaped = _storable(item)
+    detail: dict[str, Any] = {"event": "entry_unwritable", "entry": type(item).__name__.strip("_").lower(), "error": repr(error)[:500]}
+    for name in ("route", "decision_id"):
+        if isinstance(getattr(escaped, name, None), str):
+            detail[name] = getattr(escaped, name)
+    try:
+        if isinstance(escaped, DecisionRecord):
+            detail["patients"] = [str(p) for p in escaped.patients]  # pseudonyms already
+        elif isinstance(escaped, _Served):
+            detail["patients"] = [pseudonymise(str(p)) for p in escaped.patients]
+        elif escaped.patient is not None:
+            detail["patients"] = [pseudonymise(str(escaped.patient))]
+        at = float(escaped.time)
+    except Exception:
+        at = time.time()
+    return _Event(str(escaped.subject), at, detail)
+
+
+def _close(db: sqlite3.Connection | None) -> None:
+    if db is not None:
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
 
 
 def _rollback(db: sqlite3.Connection | None) -> None:

@@ -42,6 +42,7 @@ from accessguard.oidc.jwt_bearer import InvalidToken
 from accessguard.oidc.relying_party import RelyingParty
 from accessguard.problem import Response, problem
 from accessguard.store.base import Store
+from accessguard.untrusted import for_log
 
 log = logging.getLogger("accessguard.oidc")
 
@@ -151,7 +152,7 @@ class OIDCLogin:
         try:
             claims = self._id_token_claims(code, pending)
         except InvalidToken as exc:
-            log.warning("OIDC login refused: %s", exc.detail)
+            log.warning("OIDC login refused: %s", for_log(exc.detail, 500))
             return _login_failed(exc.detail)
         subject, authn = self._rp.identify(claims)
         if not authn.factor_times:
