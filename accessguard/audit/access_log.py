@@ -405,8 +405,12 @@ class AccessLog:
 
     def _replace_head(self, item: _Item, error: Exception) -> None:
         """The oldest queued entry cannot be stored: keep it escaped, or failing that, a record of why it was not written."""
-        escaped = _storable(item)
-        replacement = escaped if escaped != item else _unwritable(item, error, self.pseudonymise)
+        try:
+            escaped = _storable(item)
+            changed = escaped != item
+        except Exception:  # even reading it fails
+            escaped, changed = item, False
+        replacement = escaped if changed else _unwritable(item, error, self.pseudonymise)
         log.error(
             "access log %s: an entry (%s) cannot be stored as it is; kept %s",
             self.path,
@@ -578,22 +582,22 @@ def _storable(value: Any) -> Any:
 
 def _unwritable(item: _Item, error: Exception, pseudonymise: Callable[[str], str]) -> _Event:
     """What the chain keeps of an entry that cannot be stored even escaped: who, when, what kind, which patients (pseudonymised), why."""
-    escaped = _storable(item)
-    detail: dict[str, Any] = {"event": "entry_unwritable", "entry": type(item).__name__.strip("_").lower(), "error": repr(error)[:500]}
-    for name in ("route", "decision_id"):
-        if isinstance(getattr(escaped, name, None), str):
-            detail[name] = getattr(escaped, name)
+    detail: dict[str, Any] = {"event": "entry_unwritable", "entry": type(item).__name__.strip("_").lower()}
     try:
+        detail["error"] = _storable(repr(error)[:500])
+        escaped = _storable(item)
+        for name in ("route", "decision_id"):
+            if isinstance(getattr(escaped, name, None), str):
+                detail[name] = str.__str__(getattr(escaped, name))
         if isinstance(escaped, DecisionRecord):
-            detail["patients"] = [str(p) for p in escaped.patients]  # pseudonyms already
+            detail["patients"] = [str.__str__(p) for p in escaped.patients]  # pseudonyms already
         elif isinstance(escaped, _Served):
-            detail["patients"] = [pseudonymise(str(p)) for p in escaped.patients]
+            detail["patients"] = [pseudonymise(str.__str__(p)) for p in escaped.patients]
         elif escaped.patient is not None:
-            detail["patients"] = [pseudonymise(str(escaped.patient))]
-        at = float(escaped.time)
-    except Exception:
-        at = time.time()
-    return _Event(str(escaped.subject), at, detail)
+            detail["patients"] = [pseudonymise(str.__str__(escaped.patient))]
+        return _Event(str.__str__(escaped.subject), float(escaped.time), detail)
+    except Exception:  # nothing of it can be read: the record says only that an entry was lost, and when
+        return _Event("accessguard", time.time(), detail)
 
 
 def _close(db: sqlite3.Connection | None) -> None:

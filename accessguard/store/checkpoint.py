@@ -65,6 +65,8 @@ class Checkpointer:
                     db.close()
             except sqlite3.Error as exc:
                 log.warning("%s: WAL checkpoint failed, SQLite's own checkpoint takes over: %s", self.path, exc)
+            except Exception:  # the thread outlives any fault; the next commit wakes it again
+                log.exception("%s: WAL checkpoint failed on an unexpected error; SQLite's own checkpoint takes over", self.path)
 
     def stop(self) -> None:
         with self._lock:
