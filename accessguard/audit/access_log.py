@@ -33,6 +33,7 @@ from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
 from accessguard.decision import Decision
 from accessguard.errors import ConfigurationError, StoreError
+from accessguard.sqlite_uri import sqlite_uri
 
 log = logging.getLogger("accessguard.audit")
 
@@ -130,7 +131,7 @@ def read_head(db: sqlite3.Connection) -> Checkpoint | None:
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the audit database (WAL, set once by AccessLog; durable commits)."""
-    target = f"file:{path}?mode=ro" if readonly else str(path)
+    target = sqlite_uri(path, "ro") if readonly else str(path)
     db = sqlite3.connect(target, uri=readonly, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA synchronous=FULL")
     return db

@@ -25,6 +25,7 @@ from accessguard.guard import Guard
 from accessguard.middleware.asgi import AccessGuardMiddleware
 from accessguard.routes import ProtectedRoute
 from accessguard.settings import Settings, local_keys
+from accessguard.sqlite_uri import sqlite_uri
 
 ROUTES = (
     ProtectedRoute("/patients/{id}", name="patients.read", action="read", served_ids="id"),
@@ -89,7 +90,7 @@ class PatientDirectory:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            db = self._local.db = sqlite3.connect(sqlite_uri(self.path, "ro"), uri=True, check_same_thread=False)
             db.row_factory = sqlite3.Row
         return db
 
