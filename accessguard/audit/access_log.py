@@ -31,6 +31,8 @@ from typing import Any
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
+from accessguard.audit.witness import WitnessPublisher
+from accessguard.audit.witness_file import FileWitness
 from accessguard.decision import Decision
 from accessguard.errors import ConfigurationError, StoreError
 from accessguard.sqlite_uri import sqlite_uri
@@ -194,6 +196,8 @@ class AccessLog:
                 " the log was written under another audit key, or tampered with. Start with the key that wrote it"
                 " (appending under this one would make the log fail verification for good); `accessguard audit verify` checks it"
             )
+        # each commit's checkpoint and head also go to the witness, outside this database (audit/witness.py)
+        self._witness = WitnessPublisher([FileWitness(settings.witness)], settings.witness_interval_s) if settings.witness else None
         self._cond = threading.Condition()
         self._pending: list[_Item] = []
         self._enqueued = 0
@@ -268,6 +272,8 @@ class AccessLog:
             self._closed = True
             self._cond.notify_all()
         self._writer.join(timeout=30)
+        if self._witness is not None:
+            self._witness.close()
         db = getattr(self._readers, "db", None)
         if db is not None:
             db.close()
@@ -283,6 +289,8 @@ class AccessLog:
                 raise AuditUnavailable(f"access log {self.path}: {len(self._pending)} entries waiting to be written")
             if self._failing_since is not None and time.monotonic() - self._failing_since > FAILING_GRACE_S:
                 raise AuditUnavailable(f"access log {self.path}: writes have been failing for more than {FAILING_GRACE_S:.0f} s")
+            if self._witness is not None and (refusal := self._witness.refusal()) is not None:
+                raise AuditUnavailable(f"access log {self.path}: {refusal}")
             self._pending.extend(items)
             self._enqueued += len(items)
             self._cond.notify()
@@ -439,6 +447,8 @@ class AccessLog:
         head = self._signer.checkpoint("head", seq, now, chain)
         db.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?, ?, ?)", (seq, now, chain, head.signature))
         db.execute("COMMIT")
+        if self._witness is not None:  # committed first: a witness is never ahead of the database
+            self._witness.offer(checkpoint, head)
         return len(alerts), checkpoint
 
     def _seal(self, pseudonym: str, patient_id: str) -> bytes:
