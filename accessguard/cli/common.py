@@ -107,6 +107,7 @@ def open_access_log(data_dir: Path) -> AccessLog:
 
     Appending signs the head, and sometimes a checkpoint: with an audit key other than the service's
     (ACCESSGUARD_AUDIT_KEY forgotten), the log would fail verification for good, so the command stops first.
+    Its heads go to the witness named by ACCESSGUARD_AUDIT_WITNESS, if set, as the service's do.
     """
     path = Path(data_dir) / "audit.db"
     settings = AuditSettings(key=audit_key(data_dir), witness=witness_file(None))
