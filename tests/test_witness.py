@@ -89,6 +89,8 @@ def test_a_rollback_to_an_older_head_fails_naming_the_entries_gone(demo: Demo) -
     code, out, _ = _verify(data_dir, *_witness(data_dir))
     assert code == 1 and out.startswith(f"TAMPERED: rolled back: the log ends at #{old_head[0]}, but {demo_witness(data_dir)}:"), out
     assert f"the newest 12 entries (#{old_head[0] + 1}..#{old_head[0] + 12}) are gone" in out
+    with pytest.raises(ConfigurationError, match=f"ends at #{old_head[0]} but its witness .* holds #{old_head[0] + 12}"):
+        Guard(demo_settings(data_dir))  # nor does the guard append to it, forking the chain the witness holds
 
 
 def test_a_wiped_log_fails_against_its_witness_and_is_unproven_without(demo: Demo) -> None:
@@ -101,6 +103,8 @@ def test_a_wiped_log_fails_against_its_witness_and_is_unproven_without(demo: Dem
     code, out, _ = _verify(data_dir, *_witness(data_dir))
     assert code == 1 and "rolled back: the log is empty" in out and f"the newest {last} entries (#1..#{last}) are gone" in out, out
     assert _verify(data_dir, *_witness(data_dir), "--new")[0] == 1  # the witness outweighs the operator's word
+    with pytest.raises(ConfigurationError, match=f"ends at #0 but its witness .* holds #{last}"):
+        Guard(demo_settings(data_dir))
     code, out, err = _verify(data_dir)
     assert code == 1 and out.startswith("UNPROVEN: the log is empty") and "freshness is UNPROVEN" in err, out
 

@@ -31,7 +31,7 @@ from typing import Any
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
-from accessguard.audit.witness import WitnessPublisher
+from accessguard.audit.witness import WitnessError, WitnessPublisher
 from accessguard.audit.witness_file import FileWitness
 from accessguard.decision import Decision
 from accessguard.errors import ConfigurationError, StoreError
@@ -76,6 +76,10 @@ ANY_SINK = "*"
 
 class AuditUnavailable(StoreError):
     """The access log cannot take entries (writer failing, backlog full, closed): refuse the request."""
+
+
+class BehindWitness(ConfigurationError):
+    """The log ends before its witness's latest point: rolled back or wiped; appending would fork the chain."""
 
 
 class ForeignAuditKey(ConfigurationError):
@@ -197,7 +201,11 @@ class AccessLog:
                 " (appending under this one would make the log fail verification for good); `accessguard audit verify` checks it"
             )
         # each commit's checkpoint and head also go to the witness, outside this database (audit/witness.py)
-        self._witness = WitnessPublisher([FileWitness(settings.witness)], settings.witness_interval_s) if settings.witness else None
+        self._witness = None
+        if settings.witness is not None:
+            witness = FileWitness(settings.witness)
+            _reaches(self.path, witness)
+            self._witness = WitnessPublisher([witness], settings.witness_interval_s)
         self._cond = threading.Condition()
         self._pending: list[_Item] = []
         self._enqueued = 0
@@ -458,6 +466,32 @@ class AccessLog:
                 self._sealed.clear()
             sealed = self._sealed[pseudonym] = self._sealer.seal(pseudonym, patient_id)
         return sealed
+
+
+def _reaches(path: Path, witness: FileWitness) -> None:
+    """Start only on a log that reaches its witness's latest point: one rolled back or wiped stops here.
+
+    The witness is read first: what it holds was committed before, so another
+    process appending meanwhile can only move the head further.
+    """
+    try:
+        latest = witness.latest()
+    except (OSError, WitnessError) as exc:
+        raise ConfigurationError(f"audit.witness: cannot read {witness.where}: {exc}") from None
+    try:
+        db = connect(path)
+        try:
+            head = read_head(db)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"access log {path}: {exc}") from None
+    if latest is not None and (head is None or head.seq < latest.point.seq):
+        raise BehindWitness(
+            f"access log {path} ends at #{head.seq if head else 0} but its witness {witness.where} holds #{latest.point.seq}:"
+            " it was rolled back or wiped (`accessguard audit verify --witness` names what is gone). A log restored"
+            " from a backup starts with a new witness file; keep the old one as evidence"
+        )
 
 
 def _first_entries(pending: list[_Item], limit: int) -> list[_Item]:

@@ -20,6 +20,8 @@ from accessguard.audit.witness import LABELS, Witnessed, WitnessError
 from accessguard.errors import ConfigurationError
 
 _FLAGS = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_CLOEXEC
+#: How much of the file's end ``latest`` reads: many lines, whatever their length.
+_TAIL_BYTES = 65536
 
 
 class FileWitness:
@@ -39,6 +41,16 @@ class FileWitness:
                     os.close(directory)
         except OSError as exc:
             raise ConfigurationError(f"audit.witness: cannot append to {self.path}: {exc.strerror}") from None
+
+    def latest(self) -> Witnessed | None:
+        """The last point the file holds (None while it is empty), read from its end: cheap at start-up."""
+        with self.path.open("rb") as file:
+            size = file.seek(0, os.SEEK_END)
+            file.seek(max(0, size - _TAIL_BYTES))
+            lines = file.read().splitlines()
+        if not lines:
+            return None
+        return _point(lines[-1].decode("utf-8", "replace"), f"{self.path}:end")
 
     def publish(self, label: str, point: Checkpoint) -> None:
         line = json.dumps(
@@ -63,18 +75,18 @@ def read_witness_file(path: Path) -> list[Witnessed]:
         raise WitnessError(f"witness {path}: no such file (deleted, or the wrong path?)") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise WitnessError(f"witness {path}: unreadable: {exc}") from None
-    points = []
-    for number, line in enumerate(text.splitlines(), start=1):
-        where = f"{path}:{number}"
-        try:
-            document = json.loads(line)
-            label, seq, at, digest, signature = (document[k] for k in ("label", "seq", "time", "hash", "signature"))
-            if label not in LABELS or type(seq) is not int or seq < 1 or not isinstance(at, int | float) or not isinstance(signature, str):
-                raise ValueError("a field has the wrong type")
-            hash_bytes = bytes.fromhex(digest)
-            if len(hash_bytes) != 32:
-                raise ValueError("hash is not 32 bytes")
-        except (ValueError, TypeError, KeyError) as exc:
-            raise WitnessError(f"witness {where}: not a witnessed checkpoint ({exc})") from None
-        points.append(Witnessed(label, Checkpoint(seq, float(at), hash_bytes, signature), where))
-    return points
+    return [_point(line, f"{path}:{number}") for number, line in enumerate(text.splitlines(), start=1)]
+
+
+def _point(line: str, where: str) -> Witnessed:
+    try:
+        document = json.loads(line)
+        label, seq, at, digest, signature = (document[k] for k in ("label", "seq", "time", "hash", "signature"))
+        if label not in LABELS or type(seq) is not int or seq < 1 or not isinstance(at, int | float) or not isinstance(signature, str):
+            raise ValueError("a field has the wrong type")
+        hash_bytes = bytes.fromhex(digest)
+        if len(hash_bytes) != 32:
+            raise ValueError("hash is not 32 bytes")
+    except (ValueError, TypeError, KeyError) as exc:
+        raise WitnessError(f"witness {where}: not a witnessed checkpoint ({exc})") from None
+    return Witnessed(label, Checkpoint(seq, float(at), hash_bytes, signature), where)
