@@ -114,6 +114,11 @@ class Settings:
         if self.webauthn_allowed_aaguids and not self.webauthn_attestation_roots:
             raise ConfigurationError("webauthn_attestation_roots: an AAGUID allow-list needs the attestation roots that prove it")
         self.audit.validate()
+        if self.audit.witness is not None and Path(self.data_dir).resolve() in Path(self.audit.witness).resolve().parents:
+            raise ConfigurationError(
+                f"audit.witness: {str(self.audit.witness)!r} is inside data_dir: whoever can roll the log back could"
+                " rewrite it too; keep it on another volume or host"
+            )
 
     def trusted_networks(self) -> list[IPNetwork]:
         try:

@@ -23,7 +23,7 @@ from accessguard.audit.chain import GENESIS, CheckpointSigner, Entry
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import Verification, verify
 from accessguard.decision import Decision, Outcome
-from accessguard.demo.app import build, demo_settings
+from accessguard.demo.app import build, demo_settings, demo_witness
 from accessguard.errors import ConfigurationError
 from accessguard.guard import Guard
 from tests.audit_support import run_cli
@@ -377,11 +377,11 @@ def test_a_start_up_error_after_the_log_opened_leaves_nothing_running(
     with pytest.raises(ConfigurationError, match="later start-up step"):
         Guard(demo_settings(data_dir))
     running = {thread.name for thread in threading.enumerate()}
-    assert "accessguard-access-log" not in running and "accessguard-alerts" not in running
+    assert not running & {"accessguard-access-log", "accessguard-alerts", "accessguard-witness"}
     assert alert_log.filters == filters
     monkeypatch.undo()
     Guard(demo_settings(data_dir)).close()  # the data directory is left usable
-    assert run_cli("audit", "verify", "--data-dir", str(data_dir))[0] == 0
+    assert run_cli("audit", "verify", "--data-dir", str(data_dir), "--witness", str(demo_witness(data_dir)))[0] == 0  # empty, as witnessed
 
 
 def test_a_clock_giving_whole_seconds_still_signs_what_verifies(tmp_path: Path) -> None:

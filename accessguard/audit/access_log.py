@@ -39,8 +39,11 @@ from typing import Any
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
+from accessguard.audit.witness import WitnessError, WitnessPublisher
+from accessguard.audit.witness_file import FileWitness
 from accessguard.decision import Decision
 from accessguard.errors import ConfigurationError, StoreError
+from accessguard.sqlite_uri import sqlite_uri
 
 log = logging.getLogger("accessguard.audit")
 
@@ -83,6 +86,10 @@ ANY_SINK = "*"
 
 class AuditUnavailable(StoreError):
     """The access log cannot take entries (writer failing, backlog full, closed): refuse the request."""
+
+
+class BehindWitness(ConfigurationError):
+    """The log ends before its witness's latest point: rolled back or wiped; appending would fork the chain."""
 
 
 class ForeignAuditKey(ConfigurationError):
@@ -140,7 +147,7 @@ def read_head(db: sqlite3.Connection) -> Checkpoint | None:
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the audit database (WAL, set once by AccessLog; durable commits)."""
-    target = f"file:{path}?mode=ro" if readonly else str(path)
+    target = sqlite_uri(path, "ro") if readonly else str(path)
     db = sqlite3.connect(target, uri=readonly, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA synchronous=FULL")
     return db
@@ -203,6 +210,12 @@ class AccessLog:
                 " the log was written under another audit key, or tampered with. Start with the key that wrote it"
                 " (appending under this one would make the log fail verification for good); `accessguard audit verify` checks it"
             )
+        # each commit's checkpoint and head also go to the witness, outside this database (audit/witness.py)
+        self._witness = None
+        if settings.witness is not None:
+            witness = FileWitness(settings.witness)
+            _reaches(self.path, witness)
+            self._witness = WitnessPublisher([witness], settings.witness_interval_s)
         self._cond = threading.Condition()
         self._pending: list[_Item] = []
         self._enqueued = 0
@@ -283,6 +296,8 @@ class AccessLog:
             self._closed = True
             self._cond.notify_all()
         self._writer.join(timeout=30)
+        if self._witness is not None:
+            self._witness.close()
         db = getattr(self._readers, "db", None)
         if db is not None:
             db.close()
@@ -314,6 +329,8 @@ class AccessLog:
             return f"entries have waited more than {STALE_AFTER_S:.0f} s to be written"
         if len(self._pending) >= self.settings.max_backlog:
             return f"{len(self._pending)} entries waiting to be written"
+        if self._witness is not None:
+            return self._witness.refusal()
         return None
 
     def _wait(self, ticket: int, timeout: float) -> None:
@@ -518,6 +535,8 @@ class AccessLog:
         head = self._signer.checkpoint("head", seq, now, chain)
         db.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?, ?, ?)", (seq, now, chain, head.signature))
         db.execute("COMMIT" if keep else "ROLLBACK")
+        if keep and self._witness is not None:  # committed first: a witness is never ahead of the database
+            self._witness.offer(checkpoint, head)
         return len(alerts), checkpoint
 
     def _seal(self, pseudonym: str, patient_id: str) -> bytes:
@@ -527,6 +546,32 @@ class AccessLog:
                 self._sealed.clear()
             sealed = self._sealed[pseudonym] = self._sealer.seal(pseudonym, patient_id)
         return sealed
+
+
+def _reaches(path: Path, witness: FileWitness) -> None:
+    """Start only on a log that reaches its witness's latest point: one rolled back or wiped stops here.
+
+    The witness is read first: what it holds was committed before, so another
+    process appending meanwhile can only move the head further.
+    """
+    try:
+        latest = witness.latest()
+    except (OSError, WitnessError) as exc:
+        raise ConfigurationError(f"audit.witness: cannot read {witness.where}: {exc}") from None
+    try:
+        db = connect(path)
+        try:
+            head = read_head(db)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"access log {path}: {exc}") from None
+    if latest is not None and (head is None or head.seq < latest.point.seq):
+        raise BehindWitness(
+            f"access log {path} ends at #{head.seq if head else 0} but its witness {witness.where} holds #{latest.point.seq}:"
+            " it was rolled back or wiped (`accessguard audit verify --witness` names what is gone). A log restored"
+            " from a backup starts with a new witness file; keep the old one as evidence"
+        )
 
 
 def _first_entries(pending: list[_Item], limit: int) -> list[_Item]:

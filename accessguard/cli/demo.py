@@ -46,7 +46,8 @@ def run(args: argparse.Namespace) -> int:
     app, guard = build(args.data_dir, **overrides)
     host = "localhost" if args.host in ("127.0.0.1", "::1") else args.host  # security keys refuse IP addresses
     print(f"accessguard demo: http://{host}:{args.port}  (accounts in {args.data_dir / 'demo-accounts.json'})")
-    print(f"policies: {guard.settings.policy_dir} on the {args.engine} engine, revision {guard.engine.revision}", flush=True)
+    print(f"policies: {guard.settings.policy_dir} on the {args.engine} engine, revision {guard.engine.revision}")
+    print(f"access log witness: {guard.settings.audit.witness} (for `accessguard audit verify --witness`)", flush=True)
     try:
         # proxy_headers=False: the guard alone reads X-Forwarded-For, from its trusted proxies only
         uvicorn.run(app, host=args.host, port=args.port, log_level="warning", proxy_headers=False)

@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from pathlib import Path
+
+from accessguard.sqlite_uri import sqlite_uri
 
 log = logging.getLogger("accessguard.store")
 
@@ -28,7 +29,7 @@ class Checkpointer:
     def __init__(self, path: str, every: int) -> None:
         self.path = path
         self.every = every
-        self._uri = Path(path).resolve().as_uri() + "?mode=rw"
+        self._uri = sqlite_uri(path, "rw")
         self._commits = 0
         self._wanted = threading.Event()
         self._lock = threading.Lock()
