@@ -8,17 +8,13 @@ sub-application, ``uvicorn --root-path`` (a real server), Flask under Werkzeug's
 from __future__ import annotations
 
 import sqlite3
-import subprocess
-import sys
-import threading
 import time
 from collections.abc import Callable, Iterator
-from contextlib import closing, contextmanager
+from contextlib import closing
 from pathlib import Path
 
 import httpx
 import pytest
-import uvicorn
 from fastapi import FastAPI
 from flask import Flask
 from starlette.applications import Starlette
@@ -32,10 +28,7 @@ from accessguard.mounting import asgi_route_path, loose_readings, wsgi_route_pat
 from tests.conftest import CAEN, Clock, Demo, TestClient, _accounts, _copy_demo
 from tests.demo_process import wait_for
 from tests.framework_apps import fastapi_directory, flask_directory
-from tests.opa_server import free_port
-
-GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
-ROOT = Path(__file__).resolve().parent.parent
+from tests.server_support import gunicorn_server, uvicorn_server
 
 
 def entries(data_dir: Path) -> list[tuple[str, str, str | None]]:
@@ -46,52 +39,6 @@ def entries(data_dir: Path) -> list[tuple[str, str, str | None]]:
 
 def asgi_client(app: object, base_url: str) -> Callable[[], httpx.Client]:
     return lambda: TestClient(app, client=("127.0.0.1", 40000), base_url=base_url)  # type: ignore[arg-type]
-
-
-@contextmanager
-def uvicorn_server(app: object, **config: object) -> Iterator[str]:
-    """A real uvicorn server in a thread; yields its URL."""
-    port = free_port()
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", lifespan="off", **config))  # type: ignore[arg-type]
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    try:
-        wait_for(lambda: server.started, "uvicorn to start", timeout_s=20)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        server.should_exit = True
-        thread.join(timeout=10)
-
-
-@contextmanager
-def gunicorn_server(app: str, data_dir: Path, log: Path, *options: str) -> Iterator[str]:
-    """gunicorn serving ``app`` (a ``module:factory()`` of the tests) on ``data_dir``; yields its URL."""
-    port = free_port()
-    env = ["--env", f"ACCESSGUARD_TEST_DATA={data_dir}"]
-    with log.open("w") as output:
-        server = subprocess.Popen(
-            [GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "1", *env, *options, app],
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
-
-    def answering() -> bool:
-        if server.poll() is not None:
-            raise AssertionError(f"gunicorn exited {server.returncode}:\n{log.read_text()}")
-        try:
-            httpx.get(url, timeout=5)
-            return True
-        except httpx.TransportError:
-            return False
-
-    try:
-        wait_for(answering, "gunicorn to answer")
-        yield url
-    finally:
-        server.terminate()
-        server.wait(timeout=10)
 
 
 @pytest.fixture
