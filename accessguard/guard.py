@@ -31,7 +31,8 @@ from accessguard.decision import Decision, Outcome
 from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
-from accessguard.facts import RequestFacts, client_address, cross_site
+from accessguard.facts import RequestFacts, cross_site, forwarded_client
+from accessguard.mounting import loose_readings
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
 from accessguard.oidc.relying_party import RelyingParty
@@ -226,7 +227,27 @@ class Guard:
             return Verdict(
                 problem(405, "method-not-allowed", "Method not allowed", f"this protected path accepts {allowed}", [("allow", allowed)])
             )
+        if self._reads_as_protected(facts):
+            log.warning("%s %s refused: a router could read this path as a protected route", facts.method[:16], ascii(facts.path[:200]))
+            return Verdict(
+                problem(
+                    400,
+                    "ambiguous-path",
+                    "Ambiguous path",
+                    "this path is not in canonical form (a double, dot or encoded slash, a trailing slash, another case)"
+                    " and could be routed to a protected route; ask for the canonical path",
+                )
+            )
         return PASS_THROUGH
+
+    def protects(self, facts: RequestFacts) -> bool:
+        """True when the request's path is a protected route's, or could be read as one."""
+        return any(route.match(facts.path) is not None for route in self.settings.routes) or self._reads_as_protected(facts)
+
+    def _reads_as_protected(self, facts: RequestFacts) -> bool:
+        """A lenient router (merged slashes, dot segments, decoded twice, any case) could route this request to a protected route."""
+        readings = loose_readings(facts.path, facts.other_paths)
+        return any(route.matches_loosely(reading) for reading in readings for route in self.settings.routes)
 
     def decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:
         """Decide on a request to ``route``, log the decision, and enforce it."""
@@ -238,7 +259,7 @@ class Guard:
                 text(f"{{{name}}} of the path", value, MAX_PATH_PARAMETER)
             requested = route.count_requested(facts.query_values())
             subject, authn, session_id = self._subject(facts)
-            address = client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)
+            address = forwarded_client(facts, self._trusted)
             location = self.geo.locate(address)
             now = self._clock()
             care = "unknown"
