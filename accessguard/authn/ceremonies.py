@@ -27,7 +27,7 @@ from accessguard.authn.enrolment import (
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.authn.sessions import Sessions
 from accessguard.authn.throttle import CODES, Throttle
-from accessguard.authn.webauthn import WebAuthn, relying_party_id
+from accessguard.authn.webauthn import WebAuthn
 from accessguard.endpoints import EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
 from accessguard.problem import Response, json_response
@@ -83,6 +83,8 @@ class Ceremonies:
         self.webauthn = WebAuthn(
             authenticators,
             store,
+            rp_id=settings.webauthn_rp_id,
+            origins=settings.webauthn_origins,
             rp_name=settings.service_name,
             allowed_aaguids=settings.webauthn_allowed_aaguids,
             attestation_roots=settings.webauthn_attestation_roots,
@@ -121,9 +123,6 @@ class Ceremonies:
         if grant is None:
             raise Refused("enrolment_not_allowed", REQUIREMENTS[kind], 403)
         return session, grant
-
-    def _rp_id(self, request: EndpointRequest) -> str:
-        return relying_party_id(request.facts.headers.get("host"), self._settings.webauthn_rp_id)
 
     def _charge_code_attempt(self, account_id: str, now: float) -> None:
         attempt = self.throttle.charge(account_id, now)
@@ -185,16 +184,14 @@ class Ceremonies:
 
     def step_up_webauthn_begin(self, request: EndpointRequest) -> Response:
         session = self._step_up_session(request)
-        options = self.webauthn.begin_assertion(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, now=self._clock()
-        )
+        options = self.webauthn.begin_assertion(account_id=session.professional_id, ceremony=session.id, now=self._clock())
         return json_response(200, {"publicKey": options}, [NO_STORE])
 
     def step_up_webauthn_complete(self, request: EndpointRequest) -> Response:
         session = self._step_up_session(request)
         now = self._clock()
         assertion = self.webauthn.complete_assertion(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, response=request.json(), now=now
+            account_id=session.professional_id, ceremony=session.id, response=request.json(), now=now
         )
         self._count_again(session, assertion.authenticator, now)
         return self._stepped_up(session, assertion.factor, now)
@@ -236,16 +233,13 @@ class Ceremonies:
         now = self._clock()
         session, _ = self._enrolment_session(request, WEBAUTHN, now)
         label = _label(request.json(), "security key")
-        options = self.webauthn.begin_registration(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, label=label, now=now
-        )
+        options = self.webauthn.begin_registration(account_id=session.professional_id, ceremony=session.id, label=label, now=now)
         return json_response(200, {"publicKey": options}, [NO_STORE])
 
     def enrol_webauthn_complete(self, request: EndpointRequest) -> Response:
         now = self._clock()
         session, grant = self._enrolment_session(request, WEBAUTHN, now)
         authenticator = self.webauthn.complete_registration(
-            rp_id=self._rp_id(request),
             account_id=session.professional_id,
             ceremony=session.id,
             response=request.json(),
