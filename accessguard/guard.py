@@ -112,7 +112,7 @@ class Guard:
                 clear_cookie=self._cookie("", max_age=0),
                 clock=self._clock,
             )
-            self.oidc = RelyingParty(settings.oidc, self._clock) if settings.oidc else None
+            self.oidc = RelyingParty(settings.oidc, self.accounts, self._clock) if settings.oidc else None
             self.oidc_login = None
             if self.oidc is not None and self.oidc.settings.login_enabled:
                 self.oidc_login = OIDCLogin(
@@ -183,7 +183,7 @@ class Guard:
                 session = None  # a stale, forged or revoked cookie must not block logging in again, nor step up
             return handler(EndpointRequest(facts, body, session))
         except Refused as exc:
-            return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
+            return _refused(exc)
         except BadRequest as exc:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:
@@ -276,6 +276,10 @@ class Guard:
             return Verdict(invalid_token(exc.detail))
         except InvalidSession as exc:
             return Verdict(self._invalid_session(exc.detail, facts))
+        except Refused as exc:
+            self._release(reservation)
+            log.info("%s %s refused: %s", facts.method, facts.path, exc.reason)
+            return Verdict(_refused(exc))
         except BadRequest as exc:
             self._release(reservation)
             return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
@@ -292,9 +296,8 @@ class Guard:
         """From a bearer token when OIDC is configured and one is sent, else from the session cookie; and the session id."""
         token = self._bearer(facts)
         if self.oidc is not None and token is not None:
-            subject, authn = self.oidc.authenticate(token)
-            account = self.accounts.get(subject.id)  # so that suspending the account still works
-            return (replace(subject, status=account.status) if account else subject), authn, None
+            subject, authn = self.oidc.authenticate(token)  # the provider subject's own account, so suspending it works
+            return subject, authn, None
         try:
             session = self._session(facts)
         except SessionRevoked as revoked:
@@ -436,6 +439,10 @@ class Guard:
 def _here(facts: RequestFacts) -> str:
     """Where to come back to after a login or step-up page."""
     return facts.path + (f"?{facts.query_string}" if facts.query_string else "")
+
+
+def _refused(exc: Refused) -> Response:
+    return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
 
 
 def _unavailable(**extra: Any) -> Response:
