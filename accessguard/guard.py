@@ -128,7 +128,13 @@ class Guard:
                 self.endpoints.routes.update(self.oidc_login.routes)
             self._acr_values = settings.oidc.claims.acr_values if settings.oidc else settings.acr_values
             self.ceremonies = Ceremonies(
-                settings, self.accounts, self.authenticators, self.sessions, self.store, clear_cookie=self._cookie("", max_age=0)
+                settings,
+                self.accounts,
+                self.authenticators,
+                self.sessions,
+                self.store,
+                cookie=self._cookie,
+                clear_cookie=self._cookie("", max_age=0),
             )
             self.endpoints.routes.update(self.ceremonies.routes)
             self.endpoints.routes.update(

@@ -68,6 +68,7 @@ class Ceremonies:
         sessions: Sessions,
         store: Store,
         *,
+        cookie: Callable[[str], str],
         clear_cookie: str,
     ) -> None:
         self._settings = settings
@@ -75,6 +76,7 @@ class Ceremonies:
         self._authenticators = authenticators
         self._sessions = sessions
         self._store = store
+        self._cookie = cookie
         self._clear_cookie = clear_cookie
         self._clock: Callable[[], float] = settings.clock
         self.recovery = RecoveryCodes(accounts.database)
@@ -144,10 +146,12 @@ class Ceremonies:
             alert("authenticator_reverified", session.professional_id, authenticator=authenticator.id, via=grant)
 
     def _stepped_up(self, session: Session, factor: str, now: float) -> Response:
-        self._store.record_factor(session.id, factor, int(now))
+        """Every step-up ends here: the factor is recorded under a new session id (``Sessions.step_up``)."""
+        _, cookie = self._sessions.step_up(session, factor, int(now))
         return json_response(
             200,
             {"subject": session.professional_id, "aal": 2, "factor": factor, "phishing_resistant": factor == "webauthn"},
+            [("set-cookie", self._cookie(cookie))],
         )
 
     # step-up
