@@ -117,7 +117,7 @@ class Guard:
                 clear_cookie=self._cookie("", max_age=0),
                 clock=self._clock,
             )
-            self.oidc = RelyingParty(settings.oidc, self._clock) if settings.oidc else None
+            self.oidc = RelyingParty(settings.oidc, self.accounts, self._clock) if settings.oidc else None
             self.oidc_login = None
             if self.oidc is not None and self.oidc.settings.login_enabled:
                 self.oidc_login = OIDCLogin(
@@ -133,7 +133,13 @@ class Guard:
                 self.endpoints.routes.update(self.oidc_login.routes)
             self._acr_values = settings.oidc.claims.acr_values if settings.oidc else settings.acr_values
             self.ceremonies = Ceremonies(
-                settings, self.accounts, self.authenticators, self.sessions, self.store, clear_cookie=self._cookie("", max_age=0)
+                settings,
+                self.accounts,
+                self.authenticators,
+                self.sessions,
+                self.store,
+                cookie=self._cookie,
+                clear_cookie=self._cookie("", max_age=0),
             )
             self.endpoints.routes.update(self.ceremonies.routes)
             self.endpoints.routes.update(
@@ -188,7 +194,7 @@ class Guard:
                 session = None  # a stale, forged or revoked cookie must not block logging in again, nor step up
             return handler(EndpointRequest(facts, body, session))
         except Refused as exc:
-            return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
+            return _refused(exc)
         except BadRequest as exc:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:
@@ -303,6 +309,10 @@ class Guard:
             return Verdict(invalid_token(exc.detail))
         except InvalidSession as exc:
             return Verdict(self._invalid_session(exc.detail, facts))
+        except Refused as exc:
+            self._release(reservation)
+            log.info("%s %s refused: %s", facts.method, facts.path, exc.reason)
+            return Verdict(_refused(exc))
         except BadRequest as exc:
             self._release(reservation)
             return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
@@ -319,9 +329,8 @@ class Guard:
         """From a bearer token when OIDC is configured and one is sent, else from the session cookie; and the session id."""
         token = self._bearer(facts)
         if self.oidc is not None and token is not None:
-            subject, authn = self.oidc.authenticate(token)
-            account = self.accounts.get(subject.id)  # so that suspending the account still works
-            return (replace(subject, status=account.status) if account else subject), authn, None
+            subject, authn = self.oidc.authenticate(token)  # the provider subject's own account, so suspending it works
+            return subject, authn, None
         try:
             session = self._session(facts)
         except SessionRevoked as revoked:
@@ -476,6 +485,10 @@ def _unavailable_for(error: AccessGuardError) -> Response:
         detail = "accesses cannot be logged right now, so none are served; try again shortly"
         return problem(503, "access-log-unavailable", "Access log unavailable", detail)
     return _unavailable()
+
+
+def _refused(exc: Refused) -> Response:
+    return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
 
 
 def _unavailable(**extra: Any) -> Response:

@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from accessguard.audit.settings import AuditSettings
+from accessguard.authn.webauthn import relying_party
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
 from accessguard.oidc.settings import OIDCSettings
@@ -52,9 +53,10 @@ class Settings:
     ``signals/care.py``). ``audit`` configures the access log
     (``<data_dir>/audit.db``) and alert sinks (audit/settings.py).
 
-    ``webauthn_rp_id`` pins the WebAuthn relying-party id (default: the
-    request's host name; pin it in production, the Host header comes from the
-    client). ``webauthn_allowed_aaguids``, when set, admits only these
+    ``webauthn_rp_id`` (the domain security keys are bound to) and
+    ``webauthn_origins`` (the exact ``scheme://host[:port]`` origins of the
+    guard's pages) are required: never taken from a request, whose Host header
+    is the client's choice. ``webauthn_allowed_aaguids``, when set, admits only these
     authenticator models, proven by attestation chaining to one of the PEM
     certificates in ``webauthn_attestation_roots``.
     """
@@ -79,6 +81,7 @@ class Settings:
     oidc: OIDCSettings | None = None
     service_name: str = "accessguard"
     webauthn_rp_id: str | None = None
+    webauthn_origins: Sequence[str] = ()
     webauthn_allowed_aaguids: Sequence[str] = ()
     webauthn_attestation_roots: Sequence[Path] = ()
     care_relationship: CareRelationship | None = None
@@ -106,6 +109,7 @@ class Settings:
             raise ConfigurationError("session_ttl_s: must be positive")
         if self.oidc is not None:
             self.oidc.validate()
+        relying_party(self.webauthn_rp_id, self.webauthn_origins)
         for aaguid in self.webauthn_allowed_aaguids:
             try:
                 uuid.UUID(aaguid)

@@ -285,7 +285,10 @@ def test_account_commands_reach_the_services_redis_store(two_hosts: tuple[Demo, 
 def test_an_account_only_another_host_knows_is_suspended_through_the_store(two_hosts: tuple[Demo, Demo]) -> None:
     """An account made by an OpenID Connect login on host B is unknown to host A's directory, not to the shared store."""
     host_a, host_b = two_hosts
-    assert host_b.guard.accounts.provision("psc-810000000001", kind="oidc", roles=("doctor",), organisation="chu-caen") is not None
+    provisioned = host_b.guard.accounts.provision(
+        "psc-810000000001", issuer="https://psc.example", kind="oidc", roles=("doctor",), organisation="chu-caen"
+    )
+    assert provisioned is not None
     assert host_a.guard.accounts.get("psc-810000000001") is None
 
     def session_on_b() -> httpx.Client:

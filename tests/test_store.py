@@ -57,6 +57,25 @@ def test_session_round_trip(store: Store) -> None:
     assert store.get_session("s1") is None
 
 
+def test_rotating_a_session_moves_it_under_a_new_id(store: Store) -> None:
+    """A step-up's new id carries the session (factors, expiry, place among the live sessions); the old id ends."""
+    store.create_session(Session("s1", "pro-1", int(NOW), int(NOW) + 200, {"pwd": int(NOW)}))
+    store.reserve_reads(reads(session="s1", location=LAGOS), NOW)
+    rotated = store.rotate_session("s1", "s2", "otp", int(NOW) + 1)
+    assert rotated == Session("s2", "pro-1", int(NOW), int(NOW) + 200, {"pwd": int(NOW), "otp": int(NOW) + 1})
+    assert store.get_session("s2") == rotated
+    assert store.get_session("s1") is None
+    store.create_session(Session("s3", "pro-1", int(NOW) + 2, int(NOW) + 200))
+    [elsewhere] = store.reserve_reads(reads(session="s3", location=CAEN), NOW + 2).live_sessions  # s2, still seen in Lagos
+    assert elsewhere.location.city == "Lagos"
+    assert store.rotate_session("s1", "s4", "otp", int(NOW) + 3) is None  # the old id opens nothing
+    assert store.get_session("s4") is None
+    assert store.revoke_sessions("pro-1", "account_suspended") == 2  # the owner's session list follows the new id
+    assert store.rotate_session("s2", "s5", "webauthn", int(NOW) + 4) is None  # a step-up never revives a revoked session
+    assert store.get_session("s5") is None
+    assert store.get_session("s2") == Session("s2", "pro-1", int(NOW), int(NOW) + 200, {}, revoked="account_suspended")
+
+
 def test_revoke_sessions_marks_only_that_professionals(store: Store) -> None:
     for sid, pro in (("a1", "pro-a"), ("a2", "pro-a"), ("b1", "pro-b")):
         store.create_session(Session(sid, pro, 100, 200, {"pwd": 100, "otp": 110}))

@@ -54,7 +54,6 @@ SECURITY_HEADERS = [
         " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     ),
     ("x-frame-options", "DENY"),
-    ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-store"),
 ]
@@ -154,7 +153,7 @@ class Pages:
         content = (_HERE / "assets" / name).read_bytes()
 
         def serve(request: EndpointRequest) -> Response:
-            return Response(200, content, [("content-type", _ASSET_TYPES[name]), ("x-content-type-options", "nosniff")])
+            return Response(200, content, [("content-type", _ASSET_TYPES[name])])
 
         return serve
 

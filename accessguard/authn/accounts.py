@@ -1,4 +1,9 @@
-"""The account directory: professionals, their passwords and status (SQLite)."""
+"""The account directory: professionals, their passwords and status (SQLite).
+
+An account is either local (a password, no issuer) or vouched for by an OpenID
+provider (no password, the provider's issuer). The two never merge: a provider
+subject whose ``sub`` is a local account's id is not that account.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +22,7 @@ CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, kind TEXT NOT NULL, roles TEXT NOT NULL,
     organisation TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL);
 """
-_COLUMNS = "id, password_hash, kind, roles, organisation, status"
+_COLUMNS = "id, password_hash, kind, roles, organisation, status, issuer"
 
 #: The password hash of an account an OpenID provider vouches for: no password verifies against it.
 NO_PASSWORD = "!"
@@ -31,6 +36,7 @@ class Account:
     roles: tuple[str, ...]
     organisation: str
     status: str
+    issuer: str | None = None  # the OpenID provider that vouches for it; None for a local account
 
     @property
     def subject(self) -> Subject:
@@ -50,29 +56,43 @@ class Accounts:
     def __init__(self, path: Path | str) -> None:
         self.database = Database(path)
         self.database.create(_SCHEMA)
+        self.database.add_column("accounts", "issuer", "TEXT")
 
     def add(
         self, account_id: str, password: str, *, kind: str = "professional", roles: tuple[str, ...] = (), organisation: str = ""
     ) -> Account:
         account = Account(account_id, hash_password(password), kind, tuple(roles), organisation, "active")
         self.database.execute(
-            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO accounts (id, password_hash, kind, roles, organisation, status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (account.id, account.password_hash, kind, json.dumps(list(roles)), organisation, "active", int(time.time())),
         )
         return account
 
-    def provision(self, account_id: str, *, kind: str, roles: tuple[str, ...], organisation: str) -> Account | None:
-        """Create, or refresh the profile of, an account an OpenID provider vouches for; its status is kept.
+    def provision(self, account_id: str, *, issuer: str, kind: str, roles: tuple[str, ...], organisation: str) -> Account | None:
+        """The account of subject ``account_id`` of the provider ``issuer``: created, or its profile refreshed; its status is kept.
 
-        None when a local account with a password holds that id: a provider must not log into it.
+        None when that id is held by a local account (a password) or by another
+        provider's subject: a provider must not log into either. An account
+        provisioned before issuers were recorded is taken by the provider it came from.
         """
+        current = self.get(account_id)
+        if current is not None and (current.password_hash, current.issuer, current.kind, current.roles, current.organisation) == (
+            NO_PASSWORD,
+            issuer,
+            kind,
+            roles,
+            organisation,
+        ):
+            return current  # nothing to refresh: no write for each bearer request
         self.database.execute(
-            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, 'active', ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
-            " roles = excluded.roles, organisation = excluded.organisation WHERE accounts.password_hash = excluded.password_hash",
-            (account_id, NO_PASSWORD, kind, json.dumps(list(roles)), organisation, int(time.time())),
+            "INSERT INTO accounts (id, password_hash, kind, roles, organisation, status, created, issuer)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+            " roles = excluded.roles, organisation = excluded.organisation, issuer = excluded.issuer"
+            " WHERE accounts.password_hash = excluded.password_hash AND coalesce(accounts.issuer, excluded.issuer) = excluded.issuer",
+            (account_id, NO_PASSWORD, kind, json.dumps(list(roles)), organisation, int(time.time()), issuer),
         )
         account = self.get(account_id)
-        return account if account is not None and account.password_hash == NO_PASSWORD else None
+        return account if account is not None and account.password_hash == NO_PASSWORD and account.issuer == issuer else None
 
     def get(self, account_id: str) -> Account | None:
         rows = self.database.execute(f"SELECT {_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
@@ -89,5 +109,6 @@ class Accounts:
 
 
 def _account(row: Row) -> Account:
-    aid, password_hash, kind, roles, organisation, status = (str(v) for v in row)
-    return Account(aid, password_hash, kind, tuple(json.loads(roles)), organisation, status)
+    aid, password_hash, kind, roles, organisation, status = (str(v) for v in row[:6])
+    issuer = str(row[6]) if row[6] is not None else None
+    return Account(aid, password_hash, kind, tuple(json.loads(roles)), organisation, status, issuer)

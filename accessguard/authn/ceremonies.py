@@ -27,7 +27,7 @@ from accessguard.authn.enrolment import (
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.authn.sessions import Sessions
 from accessguard.authn.throttle import CODES, Throttle
-from accessguard.authn.webauthn import WebAuthn, relying_party_id
+from accessguard.authn.webauthn import WebAuthn
 from accessguard.endpoints import EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
 from accessguard.problem import Response, json_response
@@ -68,6 +68,7 @@ class Ceremonies:
         sessions: Sessions,
         store: Store,
         *,
+        cookie: Callable[[str], str],
         clear_cookie: str,
     ) -> None:
         self._settings = settings
@@ -75,6 +76,7 @@ class Ceremonies:
         self._authenticators = authenticators
         self._sessions = sessions
         self._store = store
+        self._cookie = cookie
         self._clear_cookie = clear_cookie
         self._clock: Callable[[], float] = settings.clock
         self.recovery = RecoveryCodes(accounts.database)
@@ -83,6 +85,8 @@ class Ceremonies:
         self.webauthn = WebAuthn(
             authenticators,
             store,
+            rp_id=settings.webauthn_rp_id,
+            origins=settings.webauthn_origins,
             rp_name=settings.service_name,
             allowed_aaguids=settings.webauthn_allowed_aaguids,
             attestation_roots=settings.webauthn_attestation_roots,
@@ -122,9 +126,6 @@ class Ceremonies:
             raise Refused("enrolment_not_allowed", REQUIREMENTS[kind], 403)
         return session, grant
 
-    def _rp_id(self, request: EndpointRequest) -> str:
-        return relying_party_id(request.facts.headers.get("host"), self._settings.webauthn_rp_id)
-
     def _charge_code_attempt(self, account_id: str, now: float) -> None:
         attempt = self.throttle.charge(account_id, now)
         if self.throttle.first_lock(attempt):
@@ -145,10 +146,12 @@ class Ceremonies:
             alert("authenticator_reverified", session.professional_id, authenticator=authenticator.id, via=grant)
 
     def _stepped_up(self, session: Session, factor: str, now: float) -> Response:
-        self._store.record_factor(session.id, factor, int(now))
+        """Every step-up ends here: the factor is recorded under a new session id (``Sessions.step_up``)."""
+        _, cookie = self._sessions.step_up(session, factor, int(now))
         return json_response(
             200,
             {"subject": session.professional_id, "aal": 2, "factor": factor, "phishing_resistant": factor == "webauthn"},
+            [("set-cookie", self._cookie(cookie))],
         )
 
     # step-up
@@ -185,16 +188,14 @@ class Ceremonies:
 
     def step_up_webauthn_begin(self, request: EndpointRequest) -> Response:
         session = self._step_up_session(request)
-        options = self.webauthn.begin_assertion(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, now=self._clock()
-        )
+        options = self.webauthn.begin_assertion(account_id=session.professional_id, ceremony=session.id, now=self._clock())
         return json_response(200, {"publicKey": options}, [NO_STORE])
 
     def step_up_webauthn_complete(self, request: EndpointRequest) -> Response:
         session = self._step_up_session(request)
         now = self._clock()
         assertion = self.webauthn.complete_assertion(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, response=request.json(), now=now
+            account_id=session.professional_id, ceremony=session.id, response=request.json(), now=now
         )
         self._count_again(session, assertion.authenticator, now)
         return self._stepped_up(session, assertion.factor, now)
@@ -236,16 +237,13 @@ class Ceremonies:
         now = self._clock()
         session, _ = self._enrolment_session(request, WEBAUTHN, now)
         label = _label(request.json(), "security key")
-        options = self.webauthn.begin_registration(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, label=label, now=now
-        )
+        options = self.webauthn.begin_registration(account_id=session.professional_id, ceremony=session.id, label=label, now=now)
         return json_response(200, {"publicKey": options}, [NO_STORE])
 
     def enrol_webauthn_complete(self, request: EndpointRequest) -> Response:
         now = self._clock()
         session, grant = self._enrolment_session(request, WEBAUTHN, now)
         authenticator = self.webauthn.complete_registration(
-            rp_id=self._rp_id(request),
             account_id=session.professional_id,
             ceremony=session.id,
             response=request.json(),

@@ -72,7 +72,10 @@ def demo_witness(data_dir: Path) -> Path:
 
 
 def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """The demo's settings; ``overrides`` replace any of them (tests swap the geo database, say)."""
+    """The demo's settings; ``overrides`` replace any of them (tests swap the geo database, say).
+
+    Security keys work at ``http://localhost`` unless ``webauthn_origins`` says where the demo listens.
+    """
     keys = local_keys(data_dir)
     audit: AuditSettings = overrides.pop("audit", AuditSettings())
     witness = audit.witness or demo_witness(data_dir)
@@ -87,6 +90,8 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
         trusted_proxies=("127.0.0.1/32",),
         login_path="/login",
         cookie_secure=False,
+        webauthn_rp_id="localhost",
+        webauthn_origins=("http://localhost",),
         audit=dataclasses.replace(audit, key=audit.key or keys["audit_key"], witness=witness),
     )
     return dataclasses.replace(settings, **overrides)

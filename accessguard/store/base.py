@@ -132,6 +132,14 @@ class Store(Protocol):
         """Add a verified factor to a live session; a revoked or unknown session is left as it is."""
         ...
 
+    def rotate_session(self, session_id: str, new_id: str, factor: str, at: int) -> Session | None:
+        """Move a live session to ``new_id`` with one more verified factor, in one atomic step; the old id ends.
+
+        None, and nothing changed, when the session is not live (revoked, unknown or gone):
+        a step-up never brings a revoked session back.
+        """
+        ...
+
     def delete_session(self, session_id: str) -> None: ...
 
     def revoke_sessions(self, professional_id: str, reason: str) -> int:

@@ -130,6 +130,21 @@ redis.call('HSET', KEYS[1], 'factors', cjson.encode(decoded))
 return 1
 """
 
+# KEYS: session:<id>, session:<new id>; ARGV: prefix, id, new id, factor, time
+# RENAME keeps the expiry and the live-session fields ('seen'); a revoked session is no longer under session:<id>.
+_ROTATE_SESSION = """
+local factors = redis.call('HGET', KEYS[1], 'factors')
+if not factors then return false end
+local decoded = cjson.decode(factors)
+decoded[ARGV[4]] = tonumber(ARGV[5])
+local pro = redis.call('HGET', KEYS[1], 'professional_id')
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[2], 'factors', cjson.encode(decoded))
+redis.call('SREM', ARGV[1] .. 'sessions:' .. pro, ARGV[2])
+redis.call('SADD', ARGV[1] .. 'sessions:' .. pro, ARGV[3])
+return redis.call('HMGET', KEYS[2], 'professional_id', 'created', 'expires', 'factors')
+"""
+
 # KEYS: session:<id>; ARGV: prefix
 _DELETE_SESSION = """
 local pro = redis.call('HGET', KEYS[1], 'professional_id')
@@ -183,6 +198,7 @@ class RedisStore:
         self._reserve = self._redis.register_script(_RESERVE)
         self._settle = self._redis.register_script(_SETTLE)
         self._record_factor = self._redis.register_script(_RECORD_FACTOR)
+        self._rotate_session = self._redis.register_script(_ROTATE_SESSION)
         self._delete_session = self._redis.register_script(_DELETE_SESSION)
         self._revoke_sessions = self._redis.register_script(_REVOKE_SESSIONS)
         self._claim_totp_step = self._redis.register_script(_CLAIM_TOTP_STEP)
@@ -232,6 +248,14 @@ class RedisStore:
 
     def record_factor(self, session_id: str, factor: str, at: int) -> None:
         self._run(self._record_factor, [f"{PREFIX}session:{session_id}"], [factor, at])
+
+    def rotate_session(self, session_id: str, new_id: str, factor: str, at: int) -> Session | None:
+        keys = [f"{PREFIX}session:{session_id}", f"{PREFIX}session:{new_id}"]
+        moved = self._run(self._rotate_session, keys, [PREFIX, session_id, new_id, factor, at])
+        if not moved:
+            return None
+        professional_id, created, expires, factors = (str(v) for v in moved)
+        return Session(new_id, professional_id, int(created), int(expires), json.loads(factors))
 
     def delete_session(self, session_id: str) -> None:
         self._run(self._delete_session, [f"{PREFIX}session:{session_id}"], [PREFIX])

@@ -179,6 +179,16 @@ class SQLiteStore:
             factors[factor] = at
             db.execute("UPDATE sessions SET factors = ? WHERE id = ?", (json.dumps(factors), session_id))
 
+    def rotate_session(self, session_id: str, new_id: str, factor: str, at: int) -> Session | None:
+        with self._transaction() as db:
+            row = db.execute("SELECT professional_id, created, expires, factors FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if row is None:
+                return None
+            professional_id, created, expires, stored = row
+            factors = {**json.loads(stored), factor: at}
+            db.execute("UPDATE sessions SET id = ?, factors = ? WHERE id = ?", (new_id, json.dumps(factors), session_id))
+        return Session(new_id, str(professional_id), int(created), int(expires), factors)
+
     def delete_session(self, session_id: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
