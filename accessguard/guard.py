@@ -22,7 +22,8 @@ from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.pseudonym import Pseudonymiser
 from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.authenticators import Authenticators
-from accessguard.authn.ceremonies import Ceremonies
+from accessguard.authn.ceremonies import FULL_LOGIN_ROUTES, Ceremonies
+from accessguard.authn.devices import DeviceCookies
 from accessguard.authn.enrolment import is_enrolment_only
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import SessionRevoked, Sessions
@@ -108,6 +109,7 @@ class Guard:
             self._alert_bridge = AlertBridge(self.access_log)
             alert_log.addFilter(self._alert_bridge)
             opened.callback(alert_log.removeFilter, self._alert_bridge)
+            devices = DeviceCookies(settings.session_key, login_path=settings.login_path, secure=settings.cookie_secure)
             self.endpoints = Endpoints(
                 self.accounts,
                 self.sessions,
@@ -116,6 +118,8 @@ class Guard:
                 cookie=self._cookie,
                 clear_cookie=self._cookie("", max_age=0),
                 clock=self._clock,
+                devices=devices,
+                trusted_proxies=self._trusted,
             )
             self.oidc = RelyingParty(settings.oidc, self.accounts, self._clock) if settings.oidc else None
             self.oidc_login = None
@@ -140,8 +144,11 @@ class Guard:
                 self.store,
                 cookie=self._cookie,
                 clear_cookie=self._cookie("", max_age=0),
+                devices=devices,
             )
             self.endpoints.routes.update(self.ceremonies.routes)
+            for full_login in FULL_LOGIN_ROUTES:  # a second factor after the password: the browser becomes a trusted device
+                self.endpoints.routes[full_login] = self.endpoints.trusting_the_device(self.ceremonies.routes[full_login])
             self.endpoints.routes.update(
                 Pages(settings, self.accounts, self.authenticators, self.ceremonies, self.store, cookie=self._cookie).routes
             )

@@ -26,6 +26,7 @@ EVENTS = frozenset(
         "recovery_codes_issued",
         "code_attempts_locked",
         "login_attempts_locked",
+        "login_source_locked",
     }
 )
 
