@@ -77,7 +77,10 @@ class Endpoints:
         cookie: Callable[[str], str],
         clear_cookie: str,
         clock: Callable[[], float],
+        notices: Callable[[str, float], list[dict[str, Any]]] = lambda account_id, now: [],
     ) -> None:
+        """``notices``: what to tell a professional at login (authenticators added lately: "not you? …")."""
+        self._notices = notices
         self._accounts = accounts
         self._sessions = sessions
         self._store = store
@@ -111,7 +114,11 @@ class Endpoints:
         if session is not None:
             self._sessions.end(session)
         _, cookie = self._sessions.start(account.id, "pwd", int(now))
-        return json_response(200, {"subject": account.id, "aal": 1}, [("set-cookie", self._cookie(cookie))])
+        document: dict[str, Any] = {"subject": account.id, "aal": 1}
+        notices = self._notices(account.id, now)
+        if notices:
+            document["notices"] = notices
+        return json_response(200, document, [("set-cookie", self._cookie(cookie))])
 
     def logout(self, request: EndpointRequest) -> Response:
         session = request.session

@@ -23,7 +23,8 @@ from accessguard.audit.pseudonym import Pseudonymiser
 from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.ceremonies import Ceremonies
-from accessguard.authn.enrolment import is_enrolment_only
+from accessguard.authn.enrolment import is_enrolment_only, recent_additions
+from accessguard.authn.password_change import PasswordChange
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import SessionRevoked, Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
@@ -111,6 +112,7 @@ class Guard:
                 cookie=self._cookie,
                 clear_cookie=self._cookie("", max_age=0),
                 clock=self._clock,
+                notices=lambda account_id, now: recent_additions(self.authenticators, self.ceremonies.recovery, account_id, now),
             )
             self.oidc = RelyingParty(settings.oidc, self._clock) if settings.oidc else None
             self.oidc_login = None
@@ -131,8 +133,14 @@ class Guard:
                 settings, self.accounts, self.authenticators, self.sessions, self.store, clear_cookie=self._cookie("", max_age=0)
             )
             self.endpoints.routes.update(self.ceremonies.routes)
+            password_change = PasswordChange(
+                self.accounts, self.ceremonies.links, self.store, clear_cookie=self._cookie("", max_age=0), clock=self._clock
+            )
+            self.endpoints.routes.update(password_change.routes)
             self.endpoints.routes.update(
-                Pages(settings, self.accounts, self.authenticators, self.ceremonies, self.store, cookie=self._cookie).routes
+                Pages(
+                    settings, self.accounts, self.authenticators, self.ceremonies, password_change, self.store, cookie=self._cookie
+                ).routes
             )
             self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
             self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None

@@ -166,8 +166,8 @@ def test_a_suspended_accounts_live_session_is_denied_by_the_policy_then_stays_re
 def test_sessions_revoked_by_containment_are_refused_not_unknown(demo: Demo) -> None:
     guard = demo.guard
     nurse = demo.login("inf.dubois")
-    contained = actions.contain(guard.authenticators, guard.store, 0, by="soc")
-    assert "inf.dubois" in {a.account_id for a in contained}
+    contained = actions.contain(guard.accounts, guard.authenticators, guard.store, 0, by="soc")
+    assert "inf.dubois" in contained.accounts and "inf.dubois" in contained.passwords_reset
     refused = nurse.get("/patients/pat-0001", headers=AT_CAEN)
     assert refused.status_code == 401 and refused.json()["type"] == INVALID_SESSION and "revoked" in refused.json()["detail"]
 

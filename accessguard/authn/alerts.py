@@ -22,6 +22,9 @@ EVENTS = frozenset(
         "enrolment_link_redeemed",
         "recovery_code_used",
         "recovery_codes_issued",
+        "recovery_codes_revoked",
+        "password_reset",
+        "password_changed",
         "code_attempts_locked",
         "login_attempts_locked",
     }

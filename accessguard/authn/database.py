@@ -1,7 +1,8 @@
 """accounts.db: the account directory's SQLite file, shared by every process (WAL).
 
 Accounts, authenticators, recovery codes and enrolment links each keep their
-tables here and share one connection per thread. (Attempt counts live in the
+tables here and share one connection per thread. Tables are created with
+``create`` (``IF NOT EXISTS``) and upgraded in place with ``add_column``. (Attempt counts live in the
 shared store; a ``code_attempts`` table from earlier versions is left unused.)
 """
 
@@ -45,6 +46,19 @@ class Database:
         """Create tables and indexes (``CREATE ... IF NOT EXISTS`` statements)."""
         try:
             self._connection().executescript(schema)
+        except sqlite3.Error as exc:
+            raise self._failed(exc) from None
+
+    def add_column(self, table: str, column: str, definition: str) -> None:
+        """Upgrade a table written by an earlier version: add a column unless it is there (processes may race: both end well)."""
+        try:
+            db = self._connection()
+            if any(row[1] == column for row in db.execute(f"PRAGMA table_info({table})")):
+                return
+            db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {definition}")
+        except sqlite3.OperationalError as exc:
+            if "duplicate column name" not in str(exc):
+                raise self._failed(exc) from None
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
 
