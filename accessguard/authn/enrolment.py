@@ -92,12 +92,13 @@ def recovery_codes_grant(session: Session, now: float) -> str | None:
 
 
 def recent_additions(authenticators: Authenticators, recovery: RecoveryCodes, account_id: str, now: float) -> list[dict[str, Any]]:
-    """What was added to the account in the last ``NOTICE_WINDOW_S``, newest first: shown at every login ("not you? …")."""
+    """What was added to the account through the guard in the last ``NOTICE_WINDOW_S``, newest first: shown at every
+    login ("not you? …")."""
     since = now - NOTICE_WINDOW_S
     added = [
         (a.created, f"A new {KIND_NAMES[a.kind]} (“{a.label}”) was added", {"kind": a.kind, "authenticator": a.id, "via": a.enrolled_via})
         for a in authenticators.of_account(account_id, states=("active", "contained"))
-        if a.created >= since and a.kind in KIND_NAMES
+        if since <= a.created <= now and a.kind in KIND_NAMES and _through_the_guard(a.enrolled_via)
     ]
     issued = recovery.issued_since(account_id, since)
     if issued is not None:
@@ -111,6 +112,11 @@ def recent_additions(authenticators: Authenticators, recovery: RecoveryCodes, ac
         }
         for when, what, details in sorted(added, key=lambda item: -item[0])
     ]
+
+
+def _through_the_guard(enrolled_via: str) -> bool:
+    """Enrolled through a link or a session (what an attacker could do), not by a provisioning script such as the demo's."""
+    return enrolled_via == "link" or enrolled_via.startswith("session:")
 
 
 def _hash(token: str) -> str:
