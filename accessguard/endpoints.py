@@ -77,7 +77,10 @@ class Endpoints:
         clock: Callable[[], float],
         devices: DeviceCookies,
         trusted_proxies: Sequence[IPNetwork],
+        notices: Callable[[str, float], list[dict[str, Any]]] = lambda account_id, now: [],
     ) -> None:
+        """``notices``: what to tell a professional at login (authenticators added lately: "not you? …")."""
+        self._notices = notices
         self._accounts = accounts
         self._sessions = sessions
         self._store = store
@@ -114,7 +117,11 @@ class Endpoints:
         if session is not None:
             self._sessions.end(session)
         _, cookie = self._sessions.start(account.id, "pwd", int(now))
-        return json_response(200, {"subject": account.id, "aal": 1}, [("set-cookie", self._cookie(cookie))])
+        document: dict[str, Any] = {"subject": account.id, "aal": 1}
+        notices = self._notices(account.id, now)
+        if notices:
+            document["notices"] = notices
+        return json_response(200, document, [("set-cookie", self._cookie(cookie))])
 
     def trusting_the_device(self, handler: Handler) -> Handler:
         """A second-factor route that, once it verified the factor of a password session, trusts the browser

@@ -24,7 +24,8 @@ from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.ceremonies import FULL_LOGIN_ROUTES, Ceremonies
 from accessguard.authn.devices import DeviceCookies
-from accessguard.authn.enrolment import is_enrolment_only
+from accessguard.authn.enrolment import is_enrolment_only, recent_additions
+from accessguard.authn.password_change import PasswordChange
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import SessionRevoked, Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
@@ -120,6 +121,7 @@ class Guard:
                 clock=self._clock,
                 devices=devices,
                 trusted_proxies=self._trusted,
+                notices=lambda account_id, now: recent_additions(self.authenticators, self.ceremonies.recovery, account_id, now),
             )
             self.oidc = RelyingParty(settings.oidc, self.accounts, self._clock) if settings.oidc else None
             self.oidc_login = None
@@ -149,8 +151,14 @@ class Guard:
             self.endpoints.routes.update(self.ceremonies.routes)
             for full_login in FULL_LOGIN_ROUTES:  # a second factor after the password: the browser becomes a trusted device
                 self.endpoints.routes[full_login] = self.endpoints.trusting_the_device(self.ceremonies.routes[full_login])
+            password_change = PasswordChange(
+                self.accounts, self.ceremonies.links, self.store, clear_cookie=self._cookie("", max_age=0), clock=self._clock
+            )
+            self.endpoints.routes.update(password_change.routes)
             self.endpoints.routes.update(
-                Pages(settings, self.accounts, self.authenticators, self.ceremonies, self.store, cookie=self._cookie).routes
+                Pages(
+                    settings, self.accounts, self.authenticators, self.ceremonies, password_change, self.store, cookie=self._cookie
+                ).routes
             )
             self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
             self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None

@@ -26,6 +26,8 @@ _COLUMNS = "id, password_hash, kind, roles, organisation, status, issuer"
 
 #: The password hash of an account an OpenID provider vouches for: no password verifies against it.
 NO_PASSWORD = "!"
+#: The password hash of an account whose password an administrator reset: no password verifies until a new one is set.
+RESET_PASSWORD = "!reset"
 
 
 @dataclass(frozen=True)
@@ -43,6 +45,11 @@ class Account:
         return Subject(self.id, self.kind, self.roles, self.organisation, self.status)
 
     @property
+    def password_reset(self) -> bool:
+        """The password was taken away (phished) and no new one is set yet."""
+        return self.password_hash == RESET_PASSWORD
+
+    @property
     def is_admin(self) -> bool:
         return self.kind == "admin" or "admin" in self.roles
 
@@ -57,6 +64,8 @@ class Accounts:
         self.database = Database(path)
         self.database.create(_SCHEMA)
         self.database.add_column("accounts", "issuer", "TEXT")
+        # the password a reset took away, kept only so that ``account resume --keep-password`` can give it back
+        self.database.add_column("accounts", "held_password_hash", "TEXT")
 
     def add(
         self, account_id: str, password: str, *, kind: str = "professional", roles: tuple[str, ...] = (), organisation: str = ""
@@ -100,6 +109,37 @@ class Accounts:
 
     def all(self) -> list[Account]:
         return [_account(row) for row in self.database.execute(f"SELECT {_COLUMNS} FROM accounts ORDER BY id")]
+
+    def reset_password(self, account_id: str) -> bool:
+        """Take the password away at once (no password verifies); False for an unknown account or one without a password."""
+        rows = self.database.execute(
+            "UPDATE accounts SET held_password_hash = COALESCE(held_password_hash, password_hash), password_hash = ?"
+            " WHERE id = ? AND password_hash != ? RETURNING id",
+            (RESET_PASSWORD, account_id, NO_PASSWORD),
+        )
+        return bool(rows)
+
+    def restore_password(self, account_id: str) -> bool:
+        """Give back the password a reset took away (an administrator's explicit choice); True when it was restored."""
+        rows = self.database.execute(
+            "UPDATE accounts SET password_hash = held_password_hash, held_password_hash = NULL"
+            " WHERE id = ? AND password_hash = ? AND held_password_hash IS NOT NULL RETURNING id",
+            (account_id, RESET_PASSWORD),
+        )
+        return bool(rows)
+
+    def held_password_hash(self, account_id: str) -> str | None:
+        """The hash of the password a reset took away (a new password must differ from it)."""
+        rows = self.database.execute("SELECT held_password_hash FROM accounts WHERE id = ?", (account_id,))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def set_password(self, account_id: str, password: str) -> bool:
+        """A new password (the caller checked ``new_password_problem``); forgets any password a reset held."""
+        rows = self.database.execute(
+            "UPDATE accounts SET password_hash = ?, held_password_hash = NULL WHERE id = ? AND password_hash != ? RETURNING id",
+            (hash_password(password), account_id, NO_PASSWORD),
+        )
+        return bool(rows)
 
     def set_status(self, account_id: str, status: str) -> bool:
         return bool(self.database.execute("UPDATE accounts SET status = ? WHERE id = ? RETURNING id", (status, account_id)))

@@ -21,10 +21,12 @@ from accessguard.authn.devices import DeviceCookies
 from accessguard.authn.enrolment import (
     LINK_FACTOR_PREFIX,
     LINK_SESSION_TTL_S,
+    RECOVERY_CODES_REQUIREMENT,
     REQUIREMENTS,
     EnrolmentLinks,
     enrolment_grant,
     is_enrolment_only,
+    recovery_codes_grant,
 )
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.authn.sessions import Sessions
@@ -142,7 +144,7 @@ class Ceremonies:
         return buckets
 
     def _count_again(self, session: Session, authenticator: Authenticator, now: float) -> None:
-        """A contained authenticator counts again only when this session may enrol one of its kind."""
+        """A contained authenticator counts again only when this session may enrol one of its kind (an older key verified)."""
         if authenticator.state != "contained":
             return
         grant = enrolment_grant(session, authenticator.kind, now)
@@ -283,8 +285,8 @@ class Ceremonies:
     def regenerate_recovery_codes(self, request: EndpointRequest) -> Response:
         now = self._clock()
         session = self._step_up_session(request)
-        if enrolment_grant(session, TOTP, now) is None:
-            raise Refused("enrolment_not_allowed", "new recovery codes need a second factor verified in the last 15 minutes", 403)
+        if recovery_codes_grant(session, now) is None:
+            raise Refused("enrolment_not_allowed", RECOVERY_CODES_REQUIREMENT, 403)
         request.json()  # the body must still be JSON: a form post from another site never gets here
         codes = self.recovery.issue(session.professional_id, now)
         alert("recovery_codes_issued", session.professional_id, count=len(codes), regenerated=True)
