@@ -227,19 +227,19 @@ def test_reads_count_distinct_patients_per_window(store: Store) -> None:
     serve(store, reads(requested=3), ["p1", "p2", "p1"], NOW)
     serve(store, reads(requested=2), ["p2", "p3"], NOW + 30)
     usage = store.reserve_reads(reads(requested=0), NOW + 40).usage
-    assert usage.identity_reads == {"1m": 3, "1h": 3, "24h": 3}
+    assert usage.identity_reads == {"1m": 3, "1h": 3, "24h": 3, "7d": 3, "30d": 3}
     assert usage.distinct_patients_24h == 3
     usage = store.reserve_reads(reads(requested=0), NOW + 61).usage
-    assert usage.identity_reads == {"1m": 2, "1h": 3, "24h": 3}  # p1 was last read at NOW
+    assert usage.identity_reads == {"1m": 2, "1h": 3, "24h": 3, "7d": 3, "30d": 3}  # p1 was last read at NOW
     usage = store.reserve_reads(reads(requested=0), NOW + 86_400 + 31).usage
-    assert usage.identity_reads == {"1m": 0, "1h": 0, "24h": 0}
+    assert usage.identity_reads == {"1m": 0, "1h": 0, "24h": 0, "7d": 3, "30d": 3}  # the day counters go back further
 
 
 def test_a_hold_counts_for_others_until_settled_with_what_was_served(store: Store) -> None:
     first = store.reserve_reads(reads(requested=20), NOW)
     assert first.usage.identity_reads["1m"] == 0  # its own hold is not in its snapshot
     second = store.reserve_reads(reads(requested=5), NOW)
-    assert second.usage.identity_reads == {"1m": 20, "1h": 20, "24h": 20}
+    assert second.usage.identity_reads == {"1m": 20, "1h": 20, "24h": 20, "7d": 20, "30d": 20}
     assert second.usage.distinct_patients_24h == 0
     store.settle_reads(first, ["p1", "p2"], None, NOW)  # a short page gives back 18
     assert store.reserve_reads(reads(requested=0), NOW).usage.identity_reads["1m"] == 2 + 5
