@@ -61,7 +61,10 @@ def median(values: list[int]) -> float:
 
 @dataclass(frozen=True)
 class Baseline:
-    """Today's distinct patients (reads held by requests in flight included) against the usual figures."""
+    """The last 24 hours' distinct patients (reads held by requests in flight included) against the usual figures.
+
+    A sliding day, not the calendar day: a drip gains nothing by waiting for midnight.
+    """
 
     today: int
     own_median: float
@@ -78,10 +81,10 @@ class Baseline:
         }
 
 
-def baseline_of(daily: Mapping[int, int], today: int, held: int, peers: PeerDays) -> Baseline:
-    """From a professional's per-day counters (day number → distinct patients that day)."""
+def baseline_of(daily: Mapping[int, int], today: int, last_24h: int, peers: PeerDays) -> Baseline:
+    """From a professional's per-day counters (day number → distinct patients that day) and the last 24 hours' reads."""
     worked = [n for day, n in daily.items() if today - HISTORY_DAYS <= day < today and n > 0]
-    return Baseline(daily.get(today, 0) + held, median(worked), len(worked), peers)
+    return Baseline(last_24h, median(worked), len(worked), peers)
 
 
 def peer_group(subject: Subject) -> str:

@@ -302,7 +302,7 @@ def usage_of(
         counts.get(pro, {}).get("24h", 0),
         windows(care),
         windows(organisation),
-        baseline_of(daily, today, held.get(pro, 0), peers),
+        baseline_of(daily, today, own["24h"], peers),
         sources,
     )
 
