@@ -16,6 +16,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from accessguard.demo.geodb import write_asn_database
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR
 from tests.authenticators import assertion, enrolled_key, reasons
 from tests.conftest import CAEN, LILLE, Clock, Demo, _copy_demo, make_demo
@@ -158,6 +159,26 @@ def test_one_address_reading_for_more_professionals_than_a_nat_would_carry_is_de
                 outcomes[-1] = read(client, index, LILLE)
         assert [r.status_code for r in outcomes] == [200, 200, 200, 200, 403]
         assert reasons(outcomes[4]) == ["shared_source_hard_limit"]
+    finally:
+        demo.guard.close()
+
+
+def test_reads_from_several_networks_of_one_autonomous_system_add_up(demo_template: Path, tmp_path: Path) -> None:
+    """With an ASN database, two professionals on two networks of one AS add up there (not per address or network)."""
+    asn_db = tmp_path / "asn.mmdb"
+    write_asn_database(asn_db, {"198.51.100.0/24": (64500, "Relay Hosting"), "2001:db8::/32": (64500, "Relay Hosting")})
+    policies = tmp_path / "policies"
+    shutil.copytree(DEFAULT_POLICY_DIR, policies, ignore=shutil.ignore_patterns("cases"))
+    data = json.loads((policies / "data.json").read_text())
+    data["accessguard"]["config"]["shared_source"]["asn"]["soft"] = {"1m": 15}
+    (policies / "data.json").write_text(json.dumps(data))
+    demo = make_demo("asgi", _copy_demo(demo_template, tmp_path / "data"), policy_dir=policies, asn_database=asn_db)
+    try:
+        assert search(demo.session_client("dr.bernard"), 0, 10, LILLE).status_code == 200
+        response = search(demo.session_client("dr.martin"), 10, 10, "2001:db8:5::1")  # IPv6, in no city database either
+        assert response.status_code == 401
+        assert "shared_source_soft_limit" in reasons(response)
+        assert search(demo.session_client("inf.dubois"), 20, 10, CAEN).status_code == 200  # another AS
     finally:
         demo.guard.close()
 
