@@ -189,7 +189,6 @@ _GUARD_ROUTES = {  # route: the field the bad value goes into
     "/accessguard/step-up/totp": "code",
     "/accessguard/step-up/recovery": "code",
     "/accessguard/emergency": "reason",
-    "/accessguard/enroll/totp/begin": "label",
 }
 
 
