@@ -133,5 +133,6 @@ def resume(
     access_log.event(
         account_id,
         {"event": "account_resumed", "operator": operator, "sessions_revoked": sessions, "password_kept": keep_password},
+        alert=("account_resumed",),
     )
     return sessions

@@ -112,7 +112,7 @@ class Endpoints:
             return problem(401, "invalid-credentials", "Login failed", "invalid username or password")
         self.throttle.succeeded(buckets)
         if is_suspended(account, self._store):
-            log.warning("login refused for %r: account suspended", username)
+            alert("suspended_account_login", account.id)  # the right password for a contained account: who holds it?
             return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
         if session is not None:
             self._sessions.end(session)

@@ -105,7 +105,7 @@ class Guard:
             self.asn = GeoLocator(settings.asn_database, setting="asn_database") if settings.asn_database else None
             self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
             audit_db = Path(settings.data_dir) / "audit.db"
-            self.alerts = AlertDispatcher(audit_db, settings.audit)
+            self.alerts = AlertDispatcher(audit_db, settings.audit, audit_clock=self._clock)
             opened.callback(self.alerts.close)
             self.access_log = AccessLog(audit_db, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
             opened.callback(self.access_log.close)

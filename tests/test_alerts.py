@@ -10,10 +10,12 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
+from typing import Any
 
 import pyotp
 import pytest
@@ -27,9 +29,11 @@ from accessguard.errors import ConfigurationError
 from accessguard.guard import Guard
 from accessguard.middleware.asgi import AccessGuardMiddleware
 from tests.audit_support import run_cli
-from tests.conftest import CAEN, LAGOS, Clock, _copy_demo
-from tests.demo_process import wait_for
+from tests.authenticators import reasons
+from tests.conftest import CAEN, LAGOS, LILLE, Clock, Demo, _copy_demo, make_demo
+from tests.demo_process import ACCESSGUARD, wait_for
 from tests.opa_server import free_port
+from tests.test_adaptive_attacker import MIDNIGHT, read, search
 
 WEBHOOK_KEY = "w" * 48
 
@@ -111,7 +115,11 @@ def test_webhook_is_retried_with_back_off_until_delivered_signed(demo_template: 
     assert len(bodies) == 1  # the same alert each time
     body = bodies.pop()
     alert = json.loads(body)
-    assert alert["reasons"] == ["impossible_travel", "new_place"] and alert["subject"] == "dr.martin" and alert["outcome"] == "step_up"
+    assert (
+        alert["reasons"] == ["country_not_allowed", "impossible_travel", "new_place"]
+        and alert["subject"] == "dr.martin"
+        and alert["outcome"] == "step_up"
+    )
     for headers, sent, _ in receiver.requests:
         assert headers[ALERT_ID_HEADER.lower()] == alert["alert_id"]
         assert headers["content-type"] == "application/json"
@@ -138,7 +146,7 @@ def test_an_undelivered_alert_survives_a_restart(demo_template: Path, tmp_path: 
     assert code == 0
     [pending] = json.loads(out)
     assert pending["sink"] == "webhook" and pending["attempts"] >= 2 and pending["last_error"] == "HTTP 503"
-    assert pending["reasons"] == ["impossible_travel", "new_place"]
+    assert pending["reasons"] == ["country_not_allowed", "impossible_travel", "new_place"]
 
     receiver.failures = 0  # the receiver is back; a new process takes over the outbox
     _, guard = _guard_with_webhook(data_dir, receiver.port, clock)
@@ -262,3 +270,137 @@ def test_two_guards_in_a_process_without_logging_set_up_each_record_an_alert_lin
         with sqlite3.connect(data_dir / "audit.db") as db:
             [(detail,)] = db.execute("SELECT detail FROM entries WHERE kind = 'event'").fetchall()
         assert json.loads(detail)["event"] == "authenticator_revoked"
+
+
+# De-duplication and the attacks of issue 12 (item 5): every attack signal reaches the sink, once per account,
+# reason and window, and the window's summary carries the count.
+
+
+def _demo_with_webhook(demo_template: Path, tmp_path: Path, receiver: Receiver) -> Demo:
+    receiver.failures = 0
+    audit = AuditSettings(webhook_url=f"http://127.0.0.1:{receiver.port}/alerts", webhook_key=WEBHOOK_KEY, retry_base_s=0.05)
+    return make_demo("asgi", _copy_demo(demo_template, tmp_path / "data"), clock=Clock(MIDNIGHT + 8 * 3600), audit=audit)
+
+
+def _received(receiver: Receiver) -> list[dict[str, Any]]:
+    """Each alert the sink accepted, once."""
+    accepted = {headers[ALERT_ID_HEADER.lower()]: body for headers, body, status in receiver.requests if status == 200}
+    return [json.loads(body) for body in accepted.values()]
+
+
+def _raised(demo: Demo) -> Counter[tuple[str, str]]:
+    """How often each account's decisions called for an alert on each reason (the access log's own record)."""
+    demo.guard.access_log.flush()
+    counts: Counter[tuple[str, str]] = Counter()
+    with sqlite3.connect(Path(demo.guard.settings.data_dir) / "audit.db") as db:
+        for subject, detail in db.execute("SELECT subject, detail FROM entries WHERE kind = 'decision'"):
+            counts.update((subject, reason) for reason in json.loads(detail)["obligations"].get("alert", []))
+    return counts
+
+
+def _assert_one_alert_per_window(demo: Demo, receiver: Receiver, raised: Counter[tuple[str, str]]) -> None:
+    """At the sink: one alert per account and reason at once; when the windows close, one summary for each that counted more."""
+    audit_db = Path(demo.guard.settings.data_dir) / "audit.db"
+    wait_for(lambda: not pending_alerts(audit_db), "every alert to be delivered")
+    first = Counter(
+        (alert["subject"], reason) for alert in _received(receiver) if alert["kind"] == "decision" for reason in alert["reasons"]
+    )
+    assert first == Counter(dict.fromkeys(raised, 1))
+
+    def summaries() -> dict[tuple[str, str], int]:
+        return {
+            (a["subject"], a["reasons"][0]): a["count"] for a in _received(receiver) if a["kind"] == "summary" and a["of"] == "decision"
+        }
+
+    demo.clock.advance(AuditSettings().alert_window_s)  # the windows close on the access log's clock
+    expected = {key: count for key, count in raised.items() if count > 1}
+    wait_for(lambda: len(summaries()) >= len(expected), "the windows' summaries")
+    wait_for(lambda: not pending_alerts(audit_db), "every summary to be delivered")
+    assert summaries() == expected
+
+
+def test_a_burst_of_refused_reads_is_one_alert_and_one_summary_counting_them_all(
+    demo_template: Path, tmp_path: Path, receiver: Receiver
+) -> None:
+    demo = _demo_with_webhook(demo_template, tmp_path, receiver)
+    try:
+        client = demo.session_client("dr.martin")
+        refused, number = 0, 0
+        while refused < 500:
+            number += 1
+            response = read(client, number, CAEN)
+            if response.status_code != 200:
+                assert response.status_code == 401 and reasons(response) == ["bulk_read_soft_limit"]
+                refused += 1
+        raised = _raised(demo)
+        assert raised == {("dr.martin", "bulk_read_soft_limit"): 500}
+        _assert_one_alert_per_window(demo, receiver, raised)
+    finally:
+        demo.guard.close()
+
+
+def test_the_relay_from_lagos_alerts_once_per_reason_with_its_count(demo_template: Path, tmp_path: Path, receiver: Receiver) -> None:
+    demo = _demo_with_webhook(demo_template, tmp_path, receiver)
+    try:
+        client = demo.session_client("dr.martin")
+        assert read(client, 1, CAEN).status_code == 200
+        relay = demo.session_client("dr.martin")  # the attacker's own session, from a relayed code
+        for number in range(20):
+            demo.clock.advance(6)
+            response = read(relay, 2 + number, LAGOS)
+            assert response.status_code == 401 and "country_not_allowed" in reasons(response)
+        raised = _raised(demo)
+        assert {reason for _, reason in raised} >= {"country_not_allowed", "impossible_travel", "new_place"}
+        assert raised[("dr.martin", "country_not_allowed")] == 20
+        _assert_one_alert_per_window(demo, receiver, raised)
+    finally:
+        demo.guard.close()
+
+
+def test_the_shared_address_burst_alerts_once_per_account_and_reason(demo_template: Path, tmp_path: Path, receiver: Receiver) -> None:
+    demo = _demo_with_webhook(demo_template, tmp_path, receiver)
+    try:
+        for index in range(4):
+            demo.guard.accounts.add(f"stolen-{index}", "unused-password-1", kind="professional", roles=("doctor",), organisation="ch-lille")
+        clients = [demo.session_client(name) for name in ("dr.bernard", "dr.martin", *(f"stolen-{index}" for index in range(4)))]
+        for burst in range(60):
+            demo.clock.advance(0.07)
+            search(clients[burst % len(clients)], offset=burst * 10, limit=10, source=LILLE)
+        raised = _raised(demo)
+        assert len({account for account, reason in raised if reason.startswith("shared_source_")}) == 6
+        assert max(raised.values()) > 1
+        _assert_one_alert_per_window(demo, receiver, raised)
+    finally:
+        demo.guard.close()
+
+
+def test_command_line_alerts_are_delivered_by_the_services_dispatcher(
+    demo_template: Path, tmp_path: Path, receiver: Receiver, caplog: pytest.LogCaptureFixture
+) -> None:
+    """``admin authenticators revoke`` and ``account suspend`` in processes of their own; the running service sends their alerts."""
+    demo = _demo_with_webhook(demo_template, tmp_path, receiver)
+    data_dir = str(demo.guard.settings.data_dir)
+    try:
+        with caplog.at_level(logging.WARNING, logger="accessguard.alerts"):
+            for command in (
+                ["admin", "authenticators", "revoke", "dr.martin", "--all"],
+                ["account", "suspend", "dr.martin", "--reason", "phished"],
+            ):
+                done = subprocess.run([ACCESSGUARD, *command, "--data-dir", data_dir], capture_output=True, text=True, timeout=60)
+                assert done.returncode == 0, done.stderr
+            password = demo.accounts["dr.martin"].password
+            assert demo.client().post("/login", json={"username": "dr.martin", "password": password}).status_code == 403
+
+            def events() -> set[str]:
+                return {reason for alert in _received(receiver) if alert["kind"] == "event" for reason in alert["reasons"]}
+
+            wait_for(
+                lambda: events() >= {"authenticator_revoked", "account_suspended", "suspended_account_login"}, "the alerts at the sink"
+            )
+            wait_for(lambda: not pending_alerts(Path(data_dir) / "audit.db"), "the log sink")
+        on_service_log = [
+            r.getMessage() for r in caplog.records if r.name == "accessguard.alerts" and "authenticator_revoked" in r.getMessage()
+        ]
+        assert len(on_service_log) == 1  # the command's line reached only its own stderr; the service's log sink shows it
+    finally:
+        demo.guard.close()

@@ -11,7 +11,9 @@ are always waited for. Several processes may share the file: each batch reads
 the chain's head inside its ``BEGIN IMMEDIATE`` transaction.
 
 The same transaction writes the alerts that decisions call for into the
-outbox (``alerts``), so an acknowledged decision never lacks its alert.
+outbox (``alerts``), so an acknowledged decision never lacks its alert; an
+alert already raised for the account and reason within the window is
+counted there instead (audit/outbox.py).
 
 Nothing may stop the writer: any exception rolls the batch back, is logged,
 and is retried with back-off. An entry that cannot be stored as it is (a lone
@@ -30,12 +32,12 @@ import logging
 import sqlite3
 import threading
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
+from accessguard.audit import outbox
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
@@ -80,8 +82,7 @@ CREATE TABLE IF NOT EXISTS alerts (
 CREATE INDEX IF NOT EXISTS alerts_due ON alerts (sink, next_attempt) WHERE delivered IS NULL;
 """
 
-#: Fan-out marker: an alert row waiting to be copied to every sink of the dispatching process.
-ANY_SINK = "*"
+ANY_SINK = outbox.ANY_SINK
 
 
 class AuditUnavailable(StoreError):
@@ -199,7 +200,7 @@ class AccessLog:
         try:
             db = connect(self.path)
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA)
+            db.executescript(SCHEMA + outbox.SCHEMA)
             head = read_head(db)
             db.close()
         except sqlite3.Error as exc:
@@ -447,7 +448,7 @@ class AccessLog:
         seq, chain = (int(top[0]), bytes(top[1])) if top else (0, GENESIS)
         rows: list[tuple[Any, ...]] = []
         patients: dict[str, tuple[bytes, float]] = {}
-        alerts: list[tuple[Any, ...]] = []
+        alerts: list[outbox.RaisedAlert] = []
         effects: list[tuple[str, tuple[Any, ...]]] = []
 
         def append(
@@ -465,9 +466,7 @@ class AccessLog:
             return pseudonym
 
         def alert(reasons: list[str], at: float, document: dict[str, Any]) -> None:
-            alert_id = uuid.uuid4().hex
-            payload = {"alert_id": alert_id, "time": at, "reasons": reasons, **document}
-            alerts.append((alert_id, ANY_SINK, json.dumps(payload, separators=(",", ":")), at))
+            alerts.append(outbox.RaisedAlert(tuple(reasons), at, document))
 
         for item in batch:
             if isinstance(item, DecisionRecord):
@@ -522,7 +521,7 @@ class AccessLog:
             " ON CONFLICT (pseudonym) DO UPDATE SET last_served = max(last_served, excluded.last_served)",
             [(pseudonym, sealed, at) for pseudonym, (sealed, at) in patients.items()],
         )
-        db.executemany("INSERT INTO alerts (alert_id, sink, payload, created) VALUES (?, ?, ?, ?)", alerts)
+        queued = outbox.queue_alerts(db, alerts, self.settings.alert_window_s)
         for sql, args in effects:
             db.execute(sql, args)
         now = self.clock()
@@ -537,7 +536,7 @@ class AccessLog:
         db.execute("COMMIT" if keep else "ROLLBACK")
         if keep and self._witness is not None:  # committed first: a witness is never ahead of the database
             self._witness.offer(checkpoint, head)
-        return len(alerts), checkpoint
+        return queued, checkpoint
 
     def _seal(self, pseudonym: str, patient_id: str) -> bytes:
         sealed = self._sealed.get(pseudonym)

@@ -1,10 +1,13 @@
 """Alert delivery: from the outbox in the audit database to the sinks (the log, a signed webhook).
 
 The access log writes each alert once, for any sink (``*``), in the same
-transaction as the entry that raised it. Alert lines other components log
+transaction as the entry that raised it, one per account, reason and window
+(audit/outbox.py; the dispatcher closes the windows that are due and queues
+their summaries). Alert lines other components log
 (``extra={"alert": {"event": …, "account": …}}``, as ``authn/alerts.py``
 does for enrolments, revocations and clone suspicion) join the same path
-through ``AlertBridge``. A dispatcher (one thread per guard
+through ``AlertBridge``, from the service and from the command line alike
+(``accessguard admin``/``account`` write into the same outbox). A dispatcher (one thread per guard
 process; several processes may share the outbox) copies it to each sink it
 has configured, then delivers at least once: a failed delivery is retried with
 exponential back-off and jitter, forever, and a claimed row is leased so two
@@ -32,7 +35,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
-from accessguard.audit.access_log import ANY_SINK, AccessLog, connect, reading
+from accessguard.audit.access_log import AccessLog, connect, reading
+from accessguard.audit.outbox import ANY_SINK, close_windows
 from accessguard.audit.settings import AuditSettings
 from accessguard.errors import AccessGuardError
 
@@ -66,13 +70,24 @@ def verify_webhook(key: str, header: str, body: bytes, now: float, tolerance_s: 
 
 
 class AlertDispatcher:
-    """Delivers due alerts to this process's sinks; ``start()`` runs it in a thread."""
+    """Delivers due alerts to this process's sinks; ``start()`` runs it in a thread.
 
-    def __init__(self, path: Path | str, settings: AuditSettings, clock: Callable[[], float] = time.time) -> None:
+    ``clock`` times deliveries (retries, leases); ``audit_clock`` is the one the
+    access log stamps entries with, on which de-duplication windows close.
+    """
+
+    def __init__(
+        self,
+        path: Path | str,
+        settings: AuditSettings,
+        clock: Callable[[], float] = time.time,
+        audit_clock: Callable[[], float] | None = None,
+    ) -> None:
         self.path = Path(path)
         self.settings = settings
         self.sinks = settings.sinks
         self._clock = clock
+        self._audit_clock = audit_clock or clock
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -137,6 +152,7 @@ class AlertDispatcher:
     def _fan_out(self, db: sqlite3.Connection) -> None:
         db.execute("BEGIN IMMEDIATE")
         try:
+            close_windows(db, self._audit_clock())
             for row_id, alert_id, payload, created in db.execute(
                 "SELECT id, alert_id, payload, created FROM alerts WHERE sink = ?", (ANY_SINK,)
             ).fetchall():
@@ -186,7 +202,7 @@ class AlertDispatcher:
 
     def _deliver(self, sink: str, alert_id: str, body: bytes) -> None:
         if sink == "log":
-            if not json.loads(body).get("logged"):  # a bridged alert line is on the log already
+            if not json.loads(body).get("logged"):  # a bridged alert line is on the service's log already
                 alert_log.warning("alert %s", body.decode())
             return
         if sink != "webhook" or self.settings.webhook_url is None or self.settings.webhook_key is None:
@@ -220,18 +236,25 @@ class AlertBridge(logging.Filter):
     wherever the service routes that logger (logging's last-resort handler on
     stderr if nowhere). It never blocks the code that logs (the event is
     enqueued, not waited for).
+
+    ``on_service_log`` says the line is on the service's log already, so the
+    log sink does not repeat it; a command's bridge passes False: its line
+    reached only the command's stderr, and the service's log sink shows it.
     """
 
-    def __init__(self, access_log: AccessLog) -> None:
+    def __init__(self, access_log: AccessLog, *, on_service_log: bool = True) -> None:
         super().__init__()
         self._access_log = access_log
+        self._on_service_log = on_service_log
 
     def filter(self, record: logging.LogRecord) -> bool:
         alert = getattr(record, "alert", None)
         if isinstance(alert, dict) and "event" in alert:
             event = str(alert["event"])
             details = json.loads(json.dumps({k: v for k, v in alert.items() if k != "account"}, default=str))
-            details.update(event=event, logged=True)
+            details["event"] = event
+            if self._on_service_log:
+                details["logged"] = True
             try:
                 self._access_log.event(str(alert.get("account", "")), details, alert=(event,), wait=False)
             except AccessGuardError as exc:

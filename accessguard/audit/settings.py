@@ -30,6 +30,11 @@ class AuditSettings:
     catches with it a log rolled back or wiped together with its head, which
     the database alone cannot show. Without it, the log proves authorship, not
     freshness.
+
+    ``alert_window_s`` de-duplicates alerts (audit/outbox.py): the first
+    alert of an account for a reason is sent at once; further occurrences
+    within this many seconds are counted, and one summary with the count is
+    sent when the window closes.
     """
 
     key: str | None = None
@@ -44,6 +49,7 @@ class AuditSettings:
     webhook_timeout_s: float = 5.0
     retry_base_s: float = 2.0
     retry_max_s: float = 3600.0
+    alert_window_s: float = 900.0
     witness: Path | None = None
     witness_interval_s: float = 5.0
 
@@ -54,7 +60,7 @@ class AuditSettings:
         for name in ("retention_days", "checkpoint_every", "max_backlog"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"audit.{name}: must be positive")
-        for name in ("checkpoint_interval_s", "webhook_timeout_s", "retry_base_s", "retry_max_s", "witness_interval_s"):
+        for name in ("checkpoint_interval_s", "webhook_timeout_s", "retry_base_s", "retry_max_s", "witness_interval_s", "alert_window_s"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"audit.{name}: must be positive")
         if not 0 <= self.commit_window_s <= 1:

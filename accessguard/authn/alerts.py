@@ -30,6 +30,7 @@ EVENTS = frozenset(
         "code_attempts_locked",
         "login_attempts_locked",
         "login_source_locked",
+        "suspended_account_login",
     }
 )
 

@@ -125,7 +125,7 @@ def alerts_recorded(data_dir: Path) -> Iterator[AccessLog]:
     """While a command runs, its alert lines (enrolment links, revocations, containment) go into
     the access log, and from there to every alert sink, as they do in the service."""
     access_log = open_access_log(data_dir)
-    bridge = AlertBridge(access_log)
+    bridge = AlertBridge(access_log, on_service_log=False)  # the service's log sink shows what only reached this stderr
     alert_log.addFilter(bridge)
     try:
         yield access_log

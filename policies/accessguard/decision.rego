@@ -69,7 +69,9 @@ step_up_requirement := {"methods": step_up_methods, "max_age": step_up_max_age} 
 	outcome == "step_up"
 } else := {}
 
-alerts := sort([r | some r in reasons; r in cfg.alert_reasons])
+# Every alerting reason the request raised, a step-up reason behind a deny too:
+# an attack signal is never hidden by a stronger refusal.
+alerts := sort([r | some r in (denied | challenged); r in cfg.alert_reasons])
 
 reviews := [r | some r in reasons; r == "emergency_access"]
 

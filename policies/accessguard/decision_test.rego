@@ -41,6 +41,12 @@ test_alert_reasons_become_obligations if {
 	d.obligations == {"alert": ["bulk_read_hard_limit"]}
 }
 
+test_a_step_up_reason_behind_a_deny_still_alerts if {
+	d := policy.decision with input as patched({"usage": {"identity_reads": {"1m": 200}}, "geo": {"country": "NG"}})
+	d.reasons == ["bulk_read_hard_limit"]
+	d.obligations == {"alert": ["bulk_read_hard_limit", "country_not_allowed"]}
+}
+
 test_reasons_are_sorted if {
 	d := policy.decision with input as patched({"authn": {"aal": 1}, "request": {"action": "export"}})
 	d.reasons == ["mfa_required", "phishing_resistant_required"]
