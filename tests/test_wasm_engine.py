@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 import threading
+from functools import partial
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ from starlette.testclient import TestClient
 from accessguard.decision import Outcome
 from accessguard.demo.app import build
 from accessguard.errors import ConfigurationError, PolicyCompileError
-from accessguard.policy import wasm_build
+from accessguard.policy import wasm, wasm_build
 from accessguard.policy.cases import load_cases
 from accessguard.policy.embedded import EmbeddedEngine
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
@@ -187,3 +188,23 @@ def test_logs_say_why_an_engine_denied(caplog: pytest.LogCaptureFixture) -> None
     engine = WasmEngine(load_policy_set(DEFAULT_POLICY_DIR))
     assert engine.evaluate({"version": 1, "subject": {"id": 2**70}}).reasons == ("policy_error",)
     assert "policy evaluation failed, denying" in caplog.text
+
+
+def test_opa_eval_goes_through_wasmtimes_c_api_on_the_pinned_wasmtime() -> None:
+    """Fails when a wasmtime release changes the low-level bindings the fast call uses: check wasm.raw_call, then re-pin."""
+    engine = WasmEngine(load_policy_set(DEFAULT_POLICY_DIR))
+    instance = engine._instance()
+    assert not isinstance(instance._eval, partial), "wasmtime's _ffi bindings changed: the engine fell back to Func.__call__"
+    assert wasm.raw_call(instance.store, instance._malloc) is not None
+
+
+def test_the_public_call_decides_alike(monkeypatch: pytest.MonkeyPatch) -> None:
+    fast = WasmEngine(load_policy_set(DEFAULT_POLICY_DIR))
+    monkeypatch.setattr(wasm, "raw_call", lambda store, func: None)
+    public = WasmEngine(load_policy_set(DEFAULT_POLICY_DIR))
+    assert isinstance(public._instance()._eval, partial)
+    for case in CASES:
+        assert public.evaluate(case.input) == fast.evaluate(case.input), case.name
+    flood = {**CASES[0].input, "flood": [str(i) for i in range(40000)]}
+    small = WasmEngine(load_policy_set(DEFAULT_POLICY_DIR), max_memory_bytes=8 * 65536)
+    assert small.evaluate(flood).reasons == ("policy_error",)  # a trap through the public call fails closed too
