@@ -53,7 +53,7 @@ class BreakTheGlass:
 
     def declare(self, request: EndpointRequest) -> Response:
         body = request.json()
-        reason = string_field(body, "reason", MAX_REASON_LENGTH).strip()
+        reason = string_field(body, "reason", MAX_REASON_LENGTH, multiline=True).strip()
         patient = string_field(body, "patient", 128)
         if len(reason) < MIN_REASON_LENGTH:
             raise BadRequest(f"field 'reason' must justify the emergency in at least {MIN_REASON_LENGTH} characters")

@@ -17,13 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
-from accessguard.audit.access_log import AccessLog, DecisionRecord
+from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.pseudonym import Pseudonymiser
 from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.authenticators import Authenticators
-from accessguard.authn.ceremonies import Ceremonies
-from accessguard.authn.enrolment import is_enrolment_only
+from accessguard.authn.ceremonies import FULL_LOGIN_ROUTES, Ceremonies
+from accessguard.authn.devices import DeviceCookies
+from accessguard.authn.enrolment import is_enrolment_only, recent_additions
+from accessguard.authn.password_change import PasswordChange
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import SessionRevoked, Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
@@ -31,7 +33,8 @@ from accessguard.decision import Decision, Outcome
 from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
-from accessguard.facts import RequestFacts, client_address, cross_site
+from accessguard.facts import RequestFacts, cross_site, forwarded_client
+from accessguard.mounting import loose_readings
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
 from accessguard.oidc.relying_party import RelyingParty
@@ -49,8 +52,12 @@ from accessguard.signals.usage import ServedRecords, no_usage
 from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store import open_store
 from accessguard.store.base import WINDOWS, ReadRequest, Reservation, Session
+from accessguard.untrusted import for_log, text
 
 log = logging.getLogger("accessguard")
+
+#: Characters of one path parameter (a patient id) at most.
+MAX_PATH_PARAMETER = 512
 
 
 @dataclass(frozen=True)
@@ -102,6 +109,7 @@ class Guard:
             self._alert_bridge = AlertBridge(self.access_log)
             alert_log.addFilter(self._alert_bridge)
             opened.callback(alert_log.removeFilter, self._alert_bridge)
+            devices = DeviceCookies(settings.session_key, login_path=settings.login_path, secure=settings.cookie_secure)
             self.endpoints = Endpoints(
                 self.accounts,
                 self.sessions,
@@ -110,8 +118,11 @@ class Guard:
                 cookie=self._cookie,
                 clear_cookie=self._cookie("", max_age=0),
                 clock=self._clock,
+                devices=devices,
+                trusted_proxies=self._trusted,
+                notices=lambda account_id, now: recent_additions(self.authenticators, self.ceremonies.recovery, account_id, now),
             )
-            self.oidc = RelyingParty(settings.oidc, self._clock) if settings.oidc else None
+            self.oidc = RelyingParty(settings.oidc, self.accounts, self._clock) if settings.oidc else None
             self.oidc_login = None
             if self.oidc is not None and self.oidc.settings.login_enabled:
                 self.oidc_login = OIDCLogin(
@@ -127,11 +138,26 @@ class Guard:
                 self.endpoints.routes.update(self.oidc_login.routes)
             self._acr_values = settings.oidc.claims.acr_values if settings.oidc else settings.acr_values
             self.ceremonies = Ceremonies(
-                settings, self.accounts, self.authenticators, self.sessions, self.store, clear_cookie=self._cookie("", max_age=0)
+                settings,
+                self.accounts,
+                self.authenticators,
+                self.sessions,
+                self.store,
+                cookie=self._cookie,
+                clear_cookie=self._cookie("", max_age=0),
+                devices=devices,
             )
             self.endpoints.routes.update(self.ceremonies.routes)
+            for full_login in FULL_LOGIN_ROUTES:  # a second factor after the password: the browser becomes a trusted device
+                self.endpoints.routes[full_login] = self.endpoints.trusting_the_device(self.ceremonies.routes[full_login])
+            password_change = PasswordChange(
+                self.accounts, self.ceremonies.links, self.store, clear_cookie=self._cookie("", max_age=0), clock=self._clock
+            )
+            self.endpoints.routes.update(password_change.routes)
             self.endpoints.routes.update(
-                Pages(settings, self.accounts, self.authenticators, self.ceremonies, self.store, cookie=self._cookie).routes
+                Pages(
+                    settings, self.accounts, self.authenticators, self.ceremonies, password_change, self.store, cookie=self._cookie
+                ).routes
             )
             self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
             self._reloader = None
@@ -169,7 +195,7 @@ class Guard:
             allowed = ", ".join(sorted(m for m, path in self.endpoints.routes if path == facts.path))
             return problem(405, "method-not-allowed", "Method not allowed", f"{facts.path} accepts {allowed}", [("allow", allowed)])
         if facts.method not in ("GET", "HEAD") and cross_site(facts):
-            log.warning("%s %s refused: cross-site request (origin %r)", facts.method, facts.path, facts.headers.get("origin"))
+            log.warning("%s refused: cross-site request (origin %s)", _request(facts), for_log(facts.headers.get("origin")))
             return problem(
                 403,
                 "cross-site-request",
@@ -184,14 +210,14 @@ class Guard:
                 session = None  # a stale, forged or revoked cookie must not block logging in again, nor step up
             return handler(EndpointRequest(facts, body, session))
         except Refused as exc:
-            return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
+            return _refused(exc)
         except BadRequest as exc:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:
-            log.error("%s %s failed closed: %s", facts.method, facts.path, exc)
-            return _unavailable()
+            log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
+            return _unavailable_for(exc)
         except Exception:
-            log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
+            log.exception("%s failed closed on an unexpected error", _request(facts))
             return _unavailable()
 
     # protected routes
@@ -215,15 +241,35 @@ class Guard:
             try:
                 return self.decide(facts, route, params)
             except Exception:
-                log.exception("%s %s failed closed on an unexpected error", facts.method, facts.path)
+                log.exception("%s failed closed on an unexpected error", _request(facts))
                 return Verdict(_unavailable())
         if declared:
             allowed = ", ".join(sorted(declared))
-            log.info("%s %s refused: the protected path declares %s only", facts.method[:16], facts.path[:200], allowed)
+            log.info("%s refused: the protected path declares %s only", _request(facts), allowed)
             return Verdict(
                 problem(405, "method-not-allowed", "Method not allowed", f"this protected path accepts {allowed}", [("allow", allowed)])
             )
+        if self._reads_as_protected(facts):
+            log.warning("%s %s refused: a router could read this path as a protected route", facts.method[:16], ascii(facts.path[:200]))
+            return Verdict(
+                problem(
+                    400,
+                    "ambiguous-path",
+                    "Ambiguous path",
+                    "this path is not in canonical form (a double, dot or encoded slash, a trailing slash, another case)"
+                    " and could be routed to a protected route; ask for the canonical path",
+                )
+            )
         return PASS_THROUGH
+
+    def protects(self, facts: RequestFacts) -> bool:
+        """True when the request's path is a protected route's, or could be read as one."""
+        return any(route.match(facts.path) is not None for route in self.settings.routes) or self._reads_as_protected(facts)
+
+    def _reads_as_protected(self, facts: RequestFacts) -> bool:
+        """A lenient router (merged slashes, dot segments, decoded twice, any case) could route this request to a protected route."""
+        readings = loose_readings(facts.path, facts.other_paths)
+        return any(route.matches_loosely(reading) for reading in readings for route in self.settings.routes)
 
     def decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:
         """Decide on a request to ``route``, log the decision, and enforce it."""
@@ -231,9 +277,11 @@ class Guard:
         reservation = None
         emergency = None
         try:
+            for name, value in params.items():  # they reach pseudonyms, the store and the log
+                text(f"{{{name}}} of the path", value, MAX_PATH_PARAMETER)
             requested = route.count_requested(facts.query_values())
             subject, authn, session_id = self._subject(facts)
-            address = client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)
+            address = forwarded_client(facts, self._trusted)
             location = self.geo.locate(address)
             now = self._clock()
             care = "unknown"
@@ -273,17 +321,21 @@ class Guard:
                 )
             )
         except InvalidToken as exc:
-            log.info("%s %s: bearer token refused: %s", facts.method, facts.path, exc.detail)
+            log.info("%s: bearer token refused: %s", _request(facts), for_log(exc.detail, 500))
             return Verdict(invalid_token(exc.detail))
         except InvalidSession as exc:
             return Verdict(self._invalid_session(exc.detail, facts))
+        except Refused as exc:
+            self._release(reservation)
+            log.info("%s %s refused: %s", facts.method, facts.path, exc.reason)
+            return Verdict(_refused(exc))
         except BadRequest as exc:
             self._release(reservation)
             return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
         except AccessGuardError as exc:
             self._release(reservation)
-            log.error("%s %s failed closed: %s", facts.method, facts.path, exc)
-            return Verdict(_unavailable())
+            log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
+            return Verdict(_unavailable_for(exc))
         if decision.allowed:
             return Verdict(None, route, reservation, location, ServedRecords(), decision_id)
         self._release(reservation)
@@ -293,9 +345,8 @@ class Guard:
         """From a bearer token when OIDC is configured and one is sent, else from the session cookie; and the session id."""
         token = self._bearer(facts)
         if self.oidc is not None and token is not None:
-            subject, authn = self.oidc.authenticate(token)
-            account = self.accounts.get(subject.id)  # so that suspending the account still works
-            return (replace(subject, status=account.status) if account else subject), authn, None
+            subject, authn = self.oidc.authenticate(token)  # the provider subject's own account, so suspending it works
+            return subject, authn, None
         try:
             session = self._session(facts)
         except SessionRevoked as revoked:
@@ -321,7 +372,7 @@ class Guard:
         session = revoked.session
         account = self.accounts.get(session.professional_id)
         if account is None or not is_suspended(account, self.store):
-            log.info("revoked session of %s refused (revoked: %s)", session.professional_id, session.revoked)
+            log.info("revoked session of %s refused (revoked: %s)", for_log(session.professional_id), for_log(session.revoked))
             raise revoked
         return replace(account.subject, status="suspended"), AuthnState(), None
 
@@ -434,9 +485,26 @@ class Guard:
         self.alerts.close()
 
 
+def _request(facts: RequestFacts) -> str:
+    """The method and path of a request for a log line, escaped."""
+    return f"{for_log(facts.method, 16)} {for_log(facts.path)}"
+
+
 def _here(facts: RequestFacts) -> str:
     """Where to come back to after a login or step-up page."""
     return facts.path + (f"?{facts.query_string}" if facts.query_string else "")
+
+
+def _unavailable_for(error: AccessGuardError) -> Response:
+    """The 503 for a known fault; the access log's own says so, since nothing is served until it writes again."""
+    if isinstance(error, AuditUnavailable):
+        detail = "accesses cannot be logged right now, so none are served; try again shortly"
+        return problem(503, "access-log-unavailable", "Access log unavailable", detail)
+    return _unavailable()
+
+
+def _refused(exc: Refused) -> Response:
+    return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
 
 
 def _unavailable(**extra: Any) -> Response:

@@ -14,13 +14,22 @@ MAX_DESCRIPTION = 200
 _UNQUOTABLE = re.compile(r"[^\x20-\x21\x23-\x5b\x5d-\x7e]")
 
 
+#: On every response the guard produces (problem documents, JSON, pages, redirects): a browser must not
+#: sniff a problem document that quotes request input into HTML or script.
+NOSNIFF = ("x-content-type-options", "nosniff")
+
+
 @dataclass(frozen=True)
 class Response:
-    """A complete response the adapters send as is."""
+    """A complete response the adapters send as is; it always carries ``NOSNIFF``."""
 
     status: int
     body: bytes
     headers: list[tuple[str, str]] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        if not any(name.lower() == NOSNIFF[0] for name, _ in self.headers):
+            object.__setattr__(self, "headers", [*self.headers, NOSNIFF])
 
 
 def json_response(status: int, document: Any, headers: list[tuple[str, str]] | None = None) -> Response:

@@ -40,12 +40,14 @@ class ProtectedRoute:
     #: it, and its status and length would tell an anonymous caller which patients exist.
     allowed_methods: tuple[str, ...] = field(init=False, repr=False, compare=False)
     _regex: re.Pattern[str] = field(init=False, repr=False, compare=False)
+    _loose: re.Pattern[str] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.pattern.startswith("/"):
             raise ConfigurationError(f"route pattern {self.pattern!r} must start with '/'")
         regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(self.pattern).replace(r"\{", "{").replace(r"\}", "}")) + "$"
         object.__setattr__(self, "_regex", re.compile(regex))
+        object.__setattr__(self, "_loose", re.compile(regex, re.IGNORECASE))
         head = ("HEAD",) if "GET" in self.methods and "HEAD" not in self.methods else ()
         object.__setattr__(self, "allowed_methods", self.methods + head)
 
@@ -53,6 +55,10 @@ class ProtectedRoute:
         """Path parameters when ``path`` is this route's (whatever the method), else None."""
         found = self._regex.match(path)
         return found.groupdict() if found else None
+
+    def matches_loosely(self, path: str) -> bool:
+        """True when ``path`` is this route's ignoring case (for readings a lenient router could make)."""
+        return self._loose.match(path) is not None
 
     def count_requested(self, query: Mapping[str, Sequence[str]]) -> int:
         """Records this request asks for; BadRequest on a malformed or repeated count.

@@ -16,6 +16,7 @@ from pathlib import Path
 from cryptography.fernet import Fernet
 
 from accessguard.audit.settings import AuditSettings
+from accessguard.authn.webauthn import relying_party
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
 from accessguard.oidc.settings import OIDCSettings
@@ -55,9 +56,10 @@ class Settings:
     ``signals/care.py``). ``audit`` configures the access log
     (``<data_dir>/audit.db``) and alert sinks (audit/settings.py).
 
-    ``webauthn_rp_id`` pins the WebAuthn relying-party id (default: the
-    request's host name; pin it in production, the Host header comes from the
-    client). ``webauthn_allowed_aaguids``, when set, admits only these
+    ``webauthn_rp_id`` (the domain security keys are bound to) and
+    ``webauthn_origins`` (the exact ``scheme://host[:port]`` origins of the
+    guard's pages) are required: never taken from a request, whose Host header
+    is the client's choice. ``webauthn_allowed_aaguids``, when set, admits only these
     authenticator models, proven by attestation chaining to one of the PEM
     certificates in ``webauthn_attestation_roots``.
     """
@@ -83,6 +85,7 @@ class Settings:
     oidc: OIDCSettings | None = None
     service_name: str = "accessguard"
     webauthn_rp_id: str | None = None
+    webauthn_origins: Sequence[str] = ()
     webauthn_allowed_aaguids: Sequence[str] = ()
     webauthn_attestation_roots: Sequence[Path] = ()
     care_relationship: CareRelationship | None = None
@@ -112,6 +115,7 @@ class Settings:
             raise ConfigurationError("session_ttl_s: must be positive")
         if self.oidc is not None:
             self.oidc.validate()
+        relying_party(self.webauthn_rp_id, self.webauthn_origins)
         for aaguid in self.webauthn_allowed_aaguids:
             try:
                 uuid.UUID(aaguid)
@@ -120,6 +124,11 @@ class Settings:
         if self.webauthn_allowed_aaguids and not self.webauthn_attestation_roots:
             raise ConfigurationError("webauthn_attestation_roots: an AAGUID allow-list needs the attestation roots that prove it")
         self.audit.validate()
+        if self.audit.witness is not None and Path(self.data_dir).resolve() in Path(self.audit.witness).resolve().parents:
+            raise ConfigurationError(
+                f"audit.witness: {str(self.audit.witness)!r} is inside data_dir: whoever can roll the log back could"
+                " rewrite it too; keep it on another volume or host"
+            )
 
     def trusted_networks(self) -> list[IPNetwork]:
         try:

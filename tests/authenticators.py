@@ -7,7 +7,7 @@ from urllib.parse import parse_qs, urlsplit
 
 import httpx
 
-from accessguard.admin.actions import enrolment_link
+from accessguard.admin.actions import enrolment_link, password_link
 from tests.conftest import Demo
 from tests.softkey import SoftKey
 
@@ -39,6 +39,14 @@ def open_link(demo: Demo, username: str, kind: str = "webauthn") -> httpx.Client
     assert response.status_code == 200, response.text
     assert response.json() == {"next": "/accessguard/enroll"}
     return client
+
+
+def set_new_password(demo: Demo, username: str, password: str = "a new passphrase, never phished") -> None:
+    """What the professional does with an administrator's password link (after a reset): the demo logs in with it from now on."""
+    url = password_link(demo.guard.ceremonies.links, username, 3600, ORIGIN, demo.clock(), by="test")
+    response = demo.client().post("/accessguard/password/reset", json={"token": link_token(url), "password": password})
+    assert response.status_code == 200, response.text
+    demo.accounts[username].password = password
 
 
 def begin(client: httpx.Client, path: str, body: dict[str, Any] | None = None) -> dict[str, Any]:

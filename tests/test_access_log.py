@@ -23,7 +23,7 @@ from accessguard.audit.chain import GENESIS, CheckpointSigner, Entry
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import Verification, verify
 from accessguard.decision import Decision, Outcome
-from accessguard.demo.app import build, demo_settings
+from accessguard.demo.app import build, demo_settings, demo_witness
 from accessguard.errors import ConfigurationError
 from accessguard.guard import Guard
 from tests.audit_support import run_cli
@@ -253,16 +253,18 @@ def test_a_full_backlog_refuses_and_loses_nothing(tmp_path: Path) -> None:
     log = AccessLog(tmp_path / "audit.db", AuditSettings(key=AUDIT_KEY, max_backlog=3), PSEUDONYM_KEY, clock)
     blocker = sqlite3.connect(tmp_path / "audit.db", isolation_level=None)
     blocker.execute("BEGIN EXCLUSIVE")  # the disk is stuck: the writer cannot commit
+    decision = Decision(Outcome.ALLOW, (), "sha256:test")
     for n in range(3):
-        log.served(None, "inf.dubois", "patients.read", [f"pat-{n:04d}"], clock())
+        log.write(DecisionRecord(f"d{n}", clock(), "inf.dubois", "patients.read", None, (), decision, 90))
     with pytest.raises(AuditUnavailable):
-        log.served(None, "inf.dubois", "patients.read", ["pat-9999"], clock())
+        log.write(DecisionRecord("d9", clock(), "inf.dubois", "patients.read", None, (), decision, 90))
+    log.served("d2", "inf.dubois", "patients.read", ["pat-0002"], clock())  # the records of an admitted request are out: never refused
     blocker.execute("ROLLBACK")
     blocker.close()
     log.flush(timeout=30)
     log.close()
     with sqlite3.connect(tmp_path / "audit.db") as db:
-        assert db.execute("SELECT count(*) FROM entries").fetchone()[0] == 3
+        assert [k for (k,) in db.execute("SELECT kind FROM entries ORDER BY seq")] == ["decision"] * 3 + ["served"]
 
 
 _WRITER = textwrap.dedent(
@@ -375,11 +377,11 @@ def test_a_start_up_error_after_the_log_opened_leaves_nothing_running(
     with pytest.raises(ConfigurationError, match="later start-up step"):
         Guard(demo_settings(data_dir))
     running = {thread.name for thread in threading.enumerate()}
-    assert "accessguard-access-log" not in running and "accessguard-alerts" not in running
+    assert not running & {"accessguard-access-log", "accessguard-alerts", "accessguard-witness"}
     assert alert_log.filters == filters
     monkeypatch.undo()
     Guard(demo_settings(data_dir)).close()  # the data directory is left usable
-    assert run_cli("audit", "verify", "--data-dir", str(data_dir))[0] == 0
+    assert run_cli("audit", "verify", "--data-dir", str(data_dir), "--witness", str(demo_witness(data_dir)))[0] == 0  # empty, as witnessed
 
 
 def test_a_clock_giving_whole_seconds_still_signs_what_verifies(tmp_path: Path) -> None:

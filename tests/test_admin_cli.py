@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 
 from accessguard.cli import main
-from tests.authenticators import ORIGIN, assertion, enrolled_key, key_session, reasons, redeem_link
+from tests.authenticators import ORIGIN, assertion, enrolled_key, key_session, reasons, redeem_link, set_new_password
 from tests.conftest import Demo
 
 
@@ -103,13 +103,16 @@ def test_contain_ends_sessions_and_holds_back_keys(asgi_demo: Demo, capsys: pyte
     code, out, _ = _admin(asgi_demo, capsys, "contain", "--enrolled-after", str(compromise))
     assert code == 0
     assert "contained 1 authenticator(s) of 1 user(s)" in out
+    assert "dr.martin: recovery codes issued after that time revoked (10 unused)" in out
+    assert "Passwords taken away (they may have been phished): dr.martin." in out
     assert live.get("/patients/pat-0001").status_code == 401
+    set_new_password(asgi_demo, "dr.martin")
     assert reasons(assertion(asgi_demo.login("dr.martin", totp=False), key)) == ["authenticator_contained"]
     users = _admin(asgi_demo, capsys, "users", "list")[1].splitlines()
     assert next(line for line in users if line.startswith("dr.martin ")).endswith("1 totp, 1 webauthn (1 contained)")
     assert next(line for line in users if line.startswith("inf.dubois ")).endswith("1 totp")  # enrolled before: not contained
     code, out, _ = _admin(asgi_demo, capsys, "contain", "--enrolled-after", "2999-01-01T00:00Z")
-    assert (code, out.startswith("no active authenticator")) == (0, True)
+    assert (code, out.startswith("no active authenticator was enrolled, and no recovery code issued")) == (0, True)
 
 
 def test_installed_command_runs(asgi_demo: Demo) -> None:

@@ -233,7 +233,7 @@ def test_the_log_sink_shows_alerts_in_a_service_that_configures_no_logging(tmp_p
     assert done.returncode == 0, done.stderr
     assert done.stdout.split() == ["2"]  # both alerts delivered to the log sink
     lines = done.stderr.splitlines()
-    assert len([line for line in lines if line.startswith("authenticator_revoked account=dr.martin")]) == 1
+    assert len([line for line in lines if line.startswith('alert {"event":"authenticator_revoked","account":"dr.martin"')]) == 1
     assert len([line for line in lines if line.startswith("alert {") and '"account_suspended"' in line]) == 1
 
 
@@ -256,7 +256,7 @@ def test_two_guards_in_a_process_without_logging_set_up_each_record_an_alert_lin
     done = subprocess.run([sys.executable, "-c", _TWO_GUARDS, *map(str, data_dirs)], capture_output=True, text=True, env=env, timeout=120)
     assert done.returncode == 0, done.stderr
     assert [line for line in done.stderr.splitlines() if "authenticator_revoked" in line] == [
-        "authenticator_revoked account=dr.martin authenticator=k1 by=admin:test"
+        'alert {"event":"authenticator_revoked","account":"dr.martin","authenticator":"k1","by":"admin:test"}'
     ]
     for data_dir in data_dirs:
         with sqlite3.connect(data_dir / "audit.db") as db:

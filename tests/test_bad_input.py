@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import logging
+
 import pytest
 
 from tests.conftest import Demo
@@ -54,19 +56,31 @@ def test_cookie_signed_for_another_session_id_is_refused(demo: Demo) -> None:
 
 
 @pytest.mark.parametrize(
-    "forwarded",
-    ["not-an-ip", "1.2.3.4.5, ::::", ", , ,", "192.0.2.1, " * 500, "[::1]:80", "2001:db8::1%eth0"],
+    ("forwarded", "status"),
+    [
+        ("not-an-ip", 400),
+        ("1.2.3.4.5, ::::", 400),
+        (", , ,", 400),
+        ("192.0.2.1, " * 500, 400),  # the trailing hop is empty
+        ("192.0.2.1, " * 500 + "192.0.2.1", 200),  # only the last 32 hops are read
+        ("[::1]:80", 200),
+        ("2001:db8::1%eth0", 200),
+    ],
 )
-def test_garbage_forwarded_for_never_breaks_a_request(demo: Demo, forwarded: str) -> None:
+def test_garbage_forwarded_for_is_a_client_error(demo: Demo, forwarded: str, status: int) -> None:
+    """A malformed hop from a trusted proxy is a 400 naming it (issue 11, item 10), never a 500 or a read on the proxy's address."""
     client = demo.login("dr.martin")
     response = client.get("/patients/pat-0001", headers={"x-forwarded-for": forwarded})
-    assert response.status_code == 200
+    assert response.status_code == status, response.text
+    if status == 400:
+        assert "not an IP address" in response.json()["detail"]
 
 
 def test_non_ascii_header_bytes_never_break_a_request(asgi_demo: Demo) -> None:
     client = asgi_demo.login("dr.martin")
     response = client.get("/patients/pat-0001", headers={"x-forwarded-for": b"\xff\xfe", "user-agent": b"\x80\x81"})
-    assert response.status_code == 200
+    assert response.status_code == 400  # the hop is not an address
+    assert client.get("/patients/pat-0001", headers={"user-agent": b"\x80\x81"}).status_code == 200
 
 
 @pytest.mark.parametrize(
@@ -161,3 +175,56 @@ def test_a_method_no_route_declares_never_reaches_the_app(demo: Demo, method: st
         assert response.headers["allow"] == "GET, HEAD"
         assert response.headers["content-type"] == "application/problem+json"
         assert "pat-0001" not in response.text and "patients" not in response.json()
+
+
+_BAD_VALUES = {
+    "a 5,000-digit number": (b"9" * 5000, "more than 40 digits"),
+    "arrays nested 8,000 deep": (b"[" * 8000 + b"]" * 8000, "levels deep"),
+    "a lone surrogate": (b'"x\\ud800"', "lone surrogate (U+D800)"),
+    "a NUL": (b'"x\\u0000y"', "NUL"),
+    "a control character": (b'"x\\u001by"', "U+001B"),
+}
+_GUARD_ROUTES = {  # route: the field the bad value goes into
+    "/login": "username",
+    "/accessguard/step-up/totp": "code",
+    "/accessguard/step-up/recovery": "code",
+    "/accessguard/emergency": "reason",
+    "/accessguard/enroll/totp/begin": "label",
+}
+
+
+@pytest.mark.parametrize("route", sorted(_GUARD_ROUTES))
+@pytest.mark.parametrize("bad", sorted(_BAD_VALUES))
+def test_bad_json_on_every_guard_route_is_a_400_naming_it_without_a_traceback(
+    demo: Demo, route: str, bad: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    """These used to be 503s with a logged traceback (ValueError, RecursionError, UnicodeEncodeError in the store)."""
+    raw, fragment = _BAD_VALUES[bad]
+    field = _GUARD_ROUTES[route]
+    client = demo.client() if route == "/login" else demo.login("dr.martin", totp="enroll" in route)
+    caplog.clear()
+    body = b'{"' + field.encode() + b'": ' + raw + b', "password": "x", "patient": "pat-0001"}'
+    response = client.post(route, content=body, headers={"content-type": "application/json"})
+    assert response.status_code == 400, response.text
+    assert response.headers["content-type"] == "application/problem+json"
+    detail = response.json()["detail"]
+    assert fragment in detail
+    if bad in ("a lone surrogate", "a NUL", "a control character"):
+        assert repr(field) in detail  # names the field
+    assert not [r for r in caplog.records if r.exc_info or r.levelno >= logging.ERROR], caplog.text
+    assert "Traceback" not in caplog.text
+
+
+@pytest.mark.parametrize(
+    ("value", "fragment"),
+    [("dr.martin\n", "U+000A"), ("dr.martin\u2028", "U+2028"), ("a" * 300, "at most 256")],
+)
+def test_one_line_fields_refuse_line_breaks_and_overlong_text(demo: Demo, value: str, fragment: str) -> None:
+    response = demo.client().post("/login", json={"username": value, "password": "x"})
+    assert response.status_code == 400 and fragment in response.json()["detail"] and "'username'" in response.json()["detail"]
+
+
+def test_a_path_parameter_that_is_not_text_is_a_400(demo: Demo, caplog: pytest.LogCaptureFixture) -> None:
+    response = demo.login("dr.martin").get("/patients/pat-0001%00")
+    assert response.status_code == 400 and "NUL" in response.json()["detail"]
+    assert "Traceback" not in caplog.text

@@ -65,8 +65,9 @@ def _free_port() -> int:
 def served(demo_template: Path, tmp_path: Path) -> Iterator[Served]:
     """The demo on a free loopback port, on the real clock, opened as http://localhost:PORT."""
     data_dir = _copy_demo(demo_template, tmp_path / "data")
-    app, guard = build(data_dir)
-    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=_free_port(), log_level="warning"))
+    port = _free_port()
+    app, guard = build(data_dir, webauthn_origins=[f"http://localhost:{port}"])
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()
     deadline = time.monotonic() + 20

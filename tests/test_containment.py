@@ -87,7 +87,7 @@ def test_suspension_is_effective_on_the_next_request_in_every_process(two_server
         store=store,
     )
     assert done.returncode == 0, done.stderr
-    assert "1 sessions revoked, 1 authenticators revoked" in done.stdout
+    assert "1 sessions revoked, 1 authenticators revoked, 0 recovery codes revoked, password reset" in done.stdout
 
     # the live session's next request, in either process: denied by the policy, and logged like any decision
     for refused in (doctor.get("/patients/pat-0003"), httpx.get(server_b + "/patients/pat-0003", cookies=cookie, headers=AT_CAEN)):
@@ -97,11 +97,14 @@ def test_suspension_is_effective_on_the_next_request_in_every_process(two_server
     assert nurse.get("/patients/pat-0004").status_code == 200  # containment is targeted
     password = _account(data_dir, "dr.martin")["password"]
     again = httpx.post(server_b + "/login", json={"username": "dr.martin", "password": password})
-    assert again.status_code == 403 and again.json()["reasons"] == ["account_suspended"]
+    assert again.status_code == 401  # the phished password was taken away with the authenticators: it reveals nothing
 
     wait_for(lambda: not pending_alerts(data_dir / "audit.db"), "a running server to deliver the suspension alert")
 
-    assert _accessguard("account", "resume", "dr.martin", "--data-dir", str(data_dir), store=store).returncode == 0
+    refused = _accessguard("account", "resume", "dr.martin", "--data-dir", str(data_dir), store=store)
+    assert refused.returncode == 2 and "password was reset" in refused.stderr  # --revoke-authenticators took the password
+    resumed = _accessguard("account", "resume", "dr.martin", "--keep-password", "--data-dir", str(data_dir), store=store)
+    assert resumed.returncode == 0, resumed.stderr
     # the old session stays refused in both processes, and cannot be stepped up back to life
     for old in (doctor.get("/patients/pat-0005"), httpx.get(server_b + "/patients/pat-0005", cookies=cookie, headers=AT_CAEN)):
         assert old.status_code == 401 and old.json()["type"] == "urn:accessguard:problem:invalid-session"
@@ -166,8 +169,8 @@ def test_a_suspended_accounts_live_session_is_denied_by_the_policy_then_stays_re
 def test_sessions_revoked_by_containment_are_refused_not_unknown(demo: Demo) -> None:
     guard = demo.guard
     nurse = demo.login("inf.dubois")
-    contained = actions.contain(guard.authenticators, guard.store, 0, by="soc")
-    assert "inf.dubois" in {a.account_id for a in contained}
+    contained = actions.contain(guard.accounts, guard.authenticators, guard.store, 0, by="soc")
+    assert "inf.dubois" in contained.accounts and "inf.dubois" in contained.passwords_reset
     refused = nurse.get("/patients/pat-0001", headers=AT_CAEN)
     assert refused.status_code == 401 and refused.json()["type"] == INVALID_SESSION and "revoked" in refused.json()["detail"]
 
@@ -285,7 +288,10 @@ def test_account_commands_reach_the_services_redis_store(two_hosts: tuple[Demo, 
 def test_an_account_only_another_host_knows_is_suspended_through_the_store(two_hosts: tuple[Demo, Demo]) -> None:
     """An account made by an OpenID Connect login on host B is unknown to host A's directory, not to the shared store."""
     host_a, host_b = two_hosts
-    assert host_b.guard.accounts.provision("psc-810000000001", kind="oidc", roles=("doctor",), organisation="chu-caen") is not None
+    provisioned = host_b.guard.accounts.provision(
+        "psc-810000000001", issuer="https://psc.example", kind="oidc", roles=("doctor",), organisation="chu-caen"
+    )
+    assert provisioned is not None
     assert host_a.guard.accounts.get("psc-810000000001") is None
 
     def session_on_b() -> httpx.Client:

@@ -18,6 +18,7 @@ from tests.authenticators import (
     reasons,
     redeem_link,
     register,
+    set_new_password,
 )
 from tests.conftest import Demo
 from tests.softkey import SoftKey
@@ -31,24 +32,40 @@ def test_relayed_password_and_totp_cannot_add_a_security_key(demo: Demo) -> None
     assert "security key" in response.json()["detail"]
 
 
+def test_relayed_password_and_code_cannot_add_an_app_or_get_recovery_codes(demo: Demo) -> None:
+    """The replay of September 2025: a relayed TOTP code (or recovery code) set up no lasting access."""
+    phished = demo.login("dr.martin")
+    assert reasons(phished.post("/accessguard/enroll/totp/begin", json={})) == ["enrolment_not_allowed"]
+    assert reasons(phished.post("/accessguard/enroll/totp/confirm", json={"code": "123456"})) == ["enrolment_not_allowed"]
+    refused = phished.post("/accessguard/recovery-codes", json={})
+    assert (refused.status_code, reasons(refused)) == (403, ["enrolment_not_allowed"])
+    assert "security key" in refused.json()["detail"]
+    enrolled_key(demo, "dr.martin")  # the professional's own key and codes, through an administrator's link
+    assert reasons(phished.post("/accessguard/enroll/totp/begin", json={})) == ["enrolment_not_allowed"]
+    assert reasons(phished.post("/accessguard/recovery-codes", json={})) == ["enrolment_not_allowed"]
+    assert len(demo.guard.authenticators.of_account("dr.martin", "totp", ("pending", "active"))) == 1  # the demo's own app only
+
+
 def test_password_alone_cannot_add_anything(asgi_demo: Demo) -> None:
     client = asgi_demo.login("dr.martin", totp=False)
     for kind in ("totp", "webauthn"):
         assert reasons(client.post(f"/accessguard/enroll/{kind}/begin", json={})) == ["enrolment_not_allowed"]
 
 
-def test_factor_older_than_15_minutes_does_not_count(asgi_demo: Demo) -> None:
-    client = asgi_demo.login("dr.martin")
-    asgi_demo.clock.advance(15 * 60)
-    assert reasons(client.post("/accessguard/enroll/totp/begin", json={})) == ["enrolment_not_allowed"]
+def test_key_older_than_15_minutes_does_not_count(asgi_demo: Demo) -> None:
+    client = key_session(asgi_demo, "dr.martin", enrolled_key(asgi_demo, "dr.martin"))
+    assert client.post("/accessguard/enroll/totp/begin", json={}).status_code == 200
+    asgi_demo.clock.advance(15 * 60 + 1)
+    for refused in (client.post("/accessguard/enroll/totp/begin", json={}), client.post("/accessguard/recovery-codes", json={})):
+        assert reasons(refused) == ["enrolment_not_allowed"]
 
 
 def test_key_without_user_verification_cannot_add_a_key(asgi_demo: Demo) -> None:
     key = enrolled_key(asgi_demo, "dr.martin")
     client = asgi_demo.login("dr.martin", totp=False)
     assert assertion(client, key, uv=False).status_code == 200
-    assert reasons(client.post("/accessguard/enroll/webauthn/begin", json={})) == ["enrolment_not_allowed"]
-    assert client.post("/accessguard/enroll/totp/begin", json={}).status_code == 200
+    for kind in ("webauthn", "totp"):  # without user verification a stolen key proves possession only
+        assert reasons(client.post(f"/accessguard/enroll/{kind}/begin", json={})) == ["enrolment_not_allowed"]
 
 
 def test_key_with_user_verification_can_add_a_key(asgi_demo: Demo) -> None:
@@ -144,9 +161,14 @@ def _after_demo_seeds(demo: Demo) -> None:
 
 
 def _contain(demo: Demo, after: float) -> list[str]:
+    """Contain, then let the professional set a new password (containment took the old one away)."""
     from accessguard.admin.actions import contain
 
-    return [a.id for a in contain(demo.guard.authenticators, demo.guard.store, after, by="test")]
+    done = contain(demo.guard.accounts, demo.guard.authenticators, demo.guard.store, after, by="test")
+    for account in done.passwords_reset:
+        assert demo.client().post("/login", json={"username": account, "password": demo.accounts[account].password}).status_code == 401
+        set_new_password(demo, account)
+    return [a.id for a in done.authenticators]
 
 
 def test_containment_holds_back_later_enrolments_until_reverified(asgi_demo: Demo) -> None:
@@ -161,20 +183,22 @@ def test_containment_holds_back_later_enrolments_until_reverified(asgi_demo: Dem
     held = assertion(client, thiefs_key)
     assert held.status_code == 403
     assert reasons(held) == ["authenticator_contained"]
-    # the professional proves it is theirs from a session that passed an older factor of the same strength: with
-    # only a TOTP app from before the compromise, that takes an administrator's link
+    # the professional proves it is theirs from a session that passed an older key: with only a TOTP app from before
+    # the compromise, that takes an administrator's link
     assert client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")}).status_code == 200
     assert reasons(assertion(client, thiefs_key)) == ["authenticator_contained"]
     assert asgi_demo.guard.authenticators.get(contained).state == "contained"  # type: ignore[union-attr]
 
 
-def test_contained_totp_is_reverified_after_an_older_factor(asgi_demo: Demo) -> None:
+def test_contained_totp_is_reverified_only_after_an_older_key(asgi_demo: Demo) -> None:
     _after_demo_seeds(asgi_demo)
+    older_key = enrolled_key(asgi_demo, "dr.martin")
+    asgi_demo.clock.advance(60)
     compromise = asgi_demo.clock.now
-    client = asgi_demo.login("dr.martin")
+    asgi_demo.clock.advance(60)
+    client = open_link(asgi_demo, "dr.martin", "totp")  # a link talked out of the help desk
     setup = client.post("/accessguard/enroll/totp/begin", json={}).json()
     new_app = pyotp.TOTP(setup["secret"])
-    asgi_demo.clock.advance(30)
     assert client.post("/accessguard/enroll/totp/confirm", json={"code": new_app.at(asgi_demo.clock.now)}).status_code == 200
     [contained] = _contain(asgi_demo, compromise)
     asgi_demo.clock.advance(30)
@@ -182,6 +206,10 @@ def test_contained_totp_is_reverified_after_an_older_factor(asgi_demo: Demo) -> 
     assert reasons(client.post("/accessguard/step-up/totp", json={"code": new_app.at(asgi_demo.clock.now)})) == ["authenticator_contained"]
     asgi_demo.clock.advance(30)
     assert client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")}).status_code == 200  # older app
+    asgi_demo.clock.advance(30)
+    # the holder of a code (the older app's, or the new one's) cannot re-verify it
+    assert reasons(client.post("/accessguard/step-up/totp", json={"code": new_app.at(asgi_demo.clock.now)})) == ["authenticator_contained"]
+    assert assertion(client, older_key).status_code == 200
     asgi_demo.clock.advance(30)
     assert client.post("/accessguard/step-up/totp", json={"code": new_app.at(asgi_demo.clock.now)}).status_code == 200
     assert asgi_demo.guard.authenticators.get(contained).state == "active"  # type: ignore[union-attr]

@@ -19,8 +19,13 @@ TRUSTED = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/
         ("127.0.0.1", "192.0.2.10", "192.0.2.10"),
         ("203.0.113.9", "192.0.2.10", "203.0.113.9"),  # untrusted peer: header ignored
         ("127.0.0.1", "198.51.100.1, 192.0.2.10, 10.1.1.1", "192.0.2.10"),  # rightmost untrusted hop
-        ("127.0.0.1", "192.0.2.10, garbage", "127.0.0.1"),  # unparsable last hop: stop at the peer
-        ("127.0.0.1", "garbage, 192.0.2.10", "192.0.2.10"),
+        ("127.0.0.1", "garbage, 192.0.2.10", "192.0.2.10"),  # a hop left of the client is never read
+        ("127.0.0.1", "192.0.2.10:5678", "192.0.2.10"),  # a port is dropped
+        ("127.0.0.1", "[2001:db8::1]:443", "2001:db8::1"),
+        ("127.0.0.1", "[2001:db8::1]", "2001:db8::1"),
+        ("::ffff:127.0.0.1", "192.0.2.10", "192.0.2.10"),  # a proxy reached over IPv4-mapped IPv6 is trusted
+        ("127.0.0.1", "::ffff:192.0.2.10", "192.0.2.10"),  # a mapped client is located as IPv4
+        ("::ffff:203.0.113.9", "192.0.2.10", "203.0.113.9"),
         ("127.0.0.1", "10.0.0.1, 10.0.0.2", "10.0.0.1"),  # all trusted: the leftmost
         ("127.0.0.1", "2001:db8::1", "2001:db8::1"),
         ("testclient", "192.0.2.10", None),
@@ -30,6 +35,22 @@ TRUSTED = [ipaddress.ip_network("127.0.0.1/32"), ipaddress.ip_network("10.0.0.0/
 def test_client_address(peer: str | None, forwarded: str | None, expected: str | None) -> None:
     address = client_address(peer, forwarded, TRUSTED)
     assert (str(address) if address else None) == expected
+
+
+@pytest.mark.parametrize("forwarded", ["192.0.2.10, garbage", "192.0.2.10,", "192.0.2.10:99999", "1.2.3.4:80:80", "unknown"])
+def test_a_malformed_hop_reached_is_refused(forwarded: str, caplog: pytest.LogCaptureFixture) -> None:
+    """Before, it silently became the proxy's address: an unresolved place, on which no geo rule fires."""
+    with pytest.raises(BadRequest, match="not an IP address"):
+        client_address("127.0.0.1", forwarded, TRUSTED)
+    assert "forwarded headers refused" in caplog.text
+
+
+def test_a_malformed_hop_is_logged_escaped(caplog: pytest.LogCaptureFixture) -> None:
+    with pytest.raises(BadRequest):
+        client_address("127.0.0.1", "x\n2025 forged line", TRUSTED)
+    assert [r.getMessage() for r in caplog.records] == [
+        "forwarded headers refused: X-Forwarded-For holds a hop that is not an IP address: 'x\\n2025 forged line'"
+    ]
 
 
 def test_route_matching_and_counts() -> None:

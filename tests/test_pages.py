@@ -82,9 +82,9 @@ def test_step_up_page_without_session_goes_to_log_in(asgi_demo: Demo) -> None:
 
 def test_enrol_page_explains_what_a_session_may_add(asgi_demo: Demo) -> None:
     page = _page(asgi_demo.login("dr.martin"), "/accessguard/enroll").text
-    assert 'id="totp-begin"' in page
-    assert 'id="key-register"' not in page
+    assert 'id="totp-begin"' not in page and 'id="key-register"' not in page and 'id="regenerate"' not in page
     assert "Adding a security key needs a security key verified" in page
+    assert "Adding an authenticator app needs a security key verified" in page
     linked = _page(open_link(asgi_demo, "inf.dubois"), "/accessguard/enroll").text
     assert "This enrolment link lets <strong>inf.dubois</strong> add one security key" in linked
     assert 'id="key-register"' in linked and 'id="totp-begin"' not in linked

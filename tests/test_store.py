@@ -57,6 +57,25 @@ def test_session_round_trip(store: Store) -> None:
     assert store.get_session("s1") is None
 
 
+def test_rotating_a_session_moves_it_under_a_new_id(store: Store) -> None:
+    """A step-up's new id carries the session (factors, expiry, place among the live sessions); the old id ends."""
+    store.create_session(Session("s1", "pro-1", int(NOW), int(NOW) + 200, {"pwd": int(NOW)}))
+    store.reserve_reads(reads(session="s1", location=LAGOS), NOW)
+    rotated = store.rotate_session("s1", "s2", "otp", int(NOW) + 1)
+    assert rotated == Session("s2", "pro-1", int(NOW), int(NOW) + 200, {"pwd": int(NOW), "otp": int(NOW) + 1})
+    assert store.get_session("s2") == rotated
+    assert store.get_session("s1") is None
+    store.create_session(Session("s3", "pro-1", int(NOW) + 2, int(NOW) + 200))
+    [elsewhere] = store.reserve_reads(reads(session="s3", location=CAEN), NOW + 2).live_sessions  # s2, still seen in Lagos
+    assert elsewhere.location.city == "Lagos"
+    assert store.rotate_session("s1", "s4", "otp", int(NOW) + 3) is None  # the old id opens nothing
+    assert store.get_session("s4") is None
+    assert store.revoke_sessions("pro-1", "account_suspended") == 2  # the owner's session list follows the new id
+    assert store.rotate_session("s2", "s5", "webauthn", int(NOW) + 4) is None  # a step-up never revives a revoked session
+    assert store.get_session("s5") is None
+    assert store.get_session("s2") == Session("s2", "pro-1", int(NOW), int(NOW) + 200, {}, revoked="account_suspended")
+
+
 def test_revoke_sessions_marks_only_that_professionals(store: Store) -> None:
     for sid, pro in (("a1", "pro-a"), ("a2", "pro-a"), ("b1", "pro-b")):
         store.create_session(Session(sid, pro, 100, 200, {"pwd": 100, "otp": 110}))
@@ -157,35 +176,80 @@ def test_an_ephemeral_value_is_taken_once_and_never_after_it_expired(store: Stor
 # attempts
 
 BACKOFF = Backoff(max_attempts=3, first_lock_s=10, max_lock_s=40)
+SHARED = Backoff(max_attempts=4, first_lock_s=10, max_lock_s=40, forget_after_s=600)
+
+
+def charge_one(store: Store, key: str, backoff: Backoff, now: float) -> Attempt:
+    (attempt,) = store.charge_attempts([(key, backoff)], now)
+    return attempt
 
 
 def test_attempts_lock_from_the_threshold_on_doubling_up_to_the_cap(store: Store) -> None:
-    assert [store.charge_attempt("code:pro-1", BACKOFF, NOW) for _ in range(2)] == [Attempt(True, 0.0, 1), Attempt(True, 0.0, 2)]
-    assert store.charge_attempt("code:pro-1", BACKOFF, NOW) == Attempt(True, NOW + 10, 3)  # admitted, and locks
-    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 9) == Attempt(False, NOW + 10, 3)  # refused: not counted
-    assert store.charge_attempt("code:pro-2", BACKOFF, NOW + 9) == Attempt(True, 0.0, 1)  # another key
-    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 10) == Attempt(True, NOW + 30, 4)
-    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 30) == Attempt(True, NOW + 70, 5)
-    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 70) == Attempt(True, NOW + 110, 6)  # capped at 40 s
+    assert [charge_one(store, "code:pro-1", BACKOFF, NOW) for _ in range(2)] == [Attempt(True, 0.0, 1), Attempt(True, 0.0, 2)]
+    assert charge_one(store, "code:pro-1", BACKOFF, NOW) == Attempt(True, NOW + 10, 3)  # admitted, and locks
+    assert charge_one(store, "code:pro-1", BACKOFF, NOW + 9) == Attempt(False, NOW + 10, 3)  # refused: not counted
+    assert charge_one(store, "code:pro-2", BACKOFF, NOW + 9) == Attempt(True, 0.0, 1)  # another key
+    assert charge_one(store, "code:pro-1", BACKOFF, NOW + 10) == Attempt(True, NOW + 30, 4)
+    assert charge_one(store, "code:pro-1", BACKOFF, NOW + 30) == Attempt(True, NOW + 70, 5)
+    assert charge_one(store, "code:pro-1", BACKOFF, NOW + 70) == Attempt(True, NOW + 110, 6)  # capped at 40 s
 
 
 def test_clearing_attempts_lifts_the_lock_and_restarts_the_count(store: Store) -> None:
     for _ in range(3):
-        store.charge_attempt("login:dr.martin", BACKOFF, NOW)
-    store.clear_attempts("login:dr.martin")
-    store.clear_attempts("login:nobody")  # nothing to clear: no error
-    assert store.charge_attempt("login:dr.martin", BACKOFF, NOW + 1) == Attempt(True, 0.0, 1)
+        charge_one(store, "login:dr.martin", BACKOFF, NOW)
+    store.settle_attempts(["login:dr.martin", "login:nobody"], [])  # nothing to clear for nobody: no error
+    assert charge_one(store, "login:dr.martin", BACKOFF, NOW + 1) == Attempt(True, 0.0, 1)
 
 
 def test_attempts_are_forgotten_after_a_quiet_day(store: Store) -> None:
-    store.charge_attempt("code:pro-1", BACKOFF, NOW)
-    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + ATTEMPTS_FORGOTTEN_S - 1).attempts == 2
-    assert store.charge_attempt("code:pro-1", BACKOFF, NOW + 2 * ATTEMPTS_FORGOTTEN_S).attempts == 1
+    charge_one(store, "code:pro-1", BACKOFF, NOW)
+    assert charge_one(store, "code:pro-1", BACKOFF, NOW + ATTEMPTS_FORGOTTEN_S - 1).attempts == 2
+    assert charge_one(store, "code:pro-1", BACKOFF, NOW + 2 * ATTEMPTS_FORGOTTEN_S).attempts == 1
     for _ in range(2):
-        store.charge_attempt("code:pro-2", BACKOFF, NOW)
-    locked = store.charge_attempt("code:pro-2", BACKOFF, NOW)
+        charge_one(store, "code:pro-2", BACKOFF, NOW)
+    locked = charge_one(store, "code:pro-2", BACKOFF, NOW)
     # counted from the end of the lock, not from the last attempt
-    assert store.charge_attempt("code:pro-2", BACKOFF, locked.locked_until + ATTEMPTS_FORGOTTEN_S - 1).attempts == 4
+    assert charge_one(store, "code:pro-2", BACKOFF, locked.locked_until + ATTEMPTS_FORGOTTEN_S - 1).attempts == 4
+
+
+def test_one_attempt_charges_every_key_or_none(store: Store) -> None:
+    """A login charges a username, an address and a network at once; a lock on any of them refuses it and counts nowhere."""
+    login = [("login:username:a", BACKOFF), ("login:address:192.0.2.10", SHARED)]
+    assert store.charge_attempts(login, NOW) == [Attempt(True, 0.0, 1), Attempt(True, 0.0, 1)]
+    for _ in range(2):
+        store.charge_attempts([("login:username:b", BACKOFF), ("login:address:192.0.2.10", SHARED)], NOW)
+    assert charge_one(store, "login:address:192.0.2.10", SHARED, NOW) == Attempt(True, NOW + 10, 4)  # the address locks
+    # a fresh username from the locked address: refused, and its own count stays untouched
+    assert store.charge_attempts([("login:username:c", BACKOFF), ("login:address:192.0.2.10", SHARED)], NOW + 1) == [
+        Attempt(False, 0.0, 0),
+        Attempt(False, NOW + 10, 4),
+    ]
+    assert charge_one(store, "login:username:c", BACKOFF, NOW + 1) == Attempt(True, 0.0, 1)
+
+
+def test_a_refund_takes_back_one_attempt_and_keeps_the_lock(store: Store) -> None:
+    for _ in range(4):
+        charge_one(store, "login:address:192.0.2.10", SHARED, NOW)
+    charge_one(store, "login:username:a", BACKOFF, NOW)
+    store.settle_attempts(["login:username:a"], ["login:address:192.0.2.10", "login:address:unknown"])
+    assert charge_one(store, "login:username:a", BACKOFF, NOW) == Attempt(True, 0.0, 1)  # cleared
+    assert charge_one(store, "login:address:192.0.2.10", SHARED, NOW + 9) == Attempt(False, NOW + 10, 3)  # refunded, still locked
+    assert charge_one(store, "login:address:192.0.2.10", SHARED, NOW + 10) == Attempt(True, NOW + 20, 4)
+
+
+def test_each_schedule_forgets_after_its_own_quiet_time(store: Store) -> None:
+    charge_one(store, "login:address:192.0.2.10", SHARED, NOW)
+    assert charge_one(store, "login:address:192.0.2.10", SHARED, NOW + 599).attempts == 2
+    assert charge_one(store, "login:address:192.0.2.10", SHARED, NOW + 599 + 600).attempts == 1
+
+
+def test_lock_ends_keep_the_fraction_of_a_second(store: Store) -> None:
+    """Retry-After is rounded up from the lock's end: a lock end that lost digits would announce 31 s for 30."""
+    now = NOW + 0.123456
+    for _ in range(3):
+        locked = charge_one(store, "code:pro-1", BACKOFF, now)
+    assert locked.locked_until == now + 10
+    assert charge_one(store, "code:pro-1", BACKOFF, now + 1).locked_until == now + 10
 
 
 def _charge_from_threads(location: str, threads: int, attempts: int, admitted: multiprocessing.Queue[int]) -> None:  # type: ignore[type-arg]
@@ -195,7 +259,7 @@ def _charge_from_threads(location: str, threads: int, attempts: int, admitted: m
 
     def charge() -> None:
         start.wait()
-        counts.append(sum(store.charge_attempt("code:pro-1", BACKOFF, NOW).admitted for _ in range(attempts)))
+        counts.append(sum(charge_one(store, "code:pro-1", BACKOFF, NOW).admitted for _ in range(attempts)))
 
     running = [threading.Thread(target=charge) for _ in range(threads)]
     for thread in running:

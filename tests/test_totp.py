@@ -15,7 +15,7 @@ import pytest
 from accessguard.authn.throttle import CODES
 from accessguard.errors import ConfigurationError
 from accessguard.settings import local_keys
-from tests.authenticators import reasons, wrong_code
+from tests.authenticators import open_link, reasons, wrong_code
 from tests.conftest import Demo
 
 
@@ -28,7 +28,7 @@ def _begin(client: httpx.Client) -> dict[str, str]:
 
 
 def test_enrolment_gives_otpauth_uri_and_inline_svg_qr(demo: Demo) -> None:
-    client = demo.login("dr.martin")
+    client = open_link(demo, "dr.martin", "totp")  # an administrator's link: a code session may not enrol
     setup = _begin(client)
     uri = urlsplit(setup["otpauth_uri"])
     assert (uri.scheme, uri.netloc) == ("otpauth", "totp")
@@ -40,7 +40,7 @@ def test_enrolment_gives_otpauth_uri_and_inline_svg_qr(demo: Demo) -> None:
 
 
 def test_seed_counts_only_once_confirmed(demo: Demo) -> None:
-    client = demo.login("dr.martin")
+    client = open_link(demo, "dr.martin", "totp")  # an administrator's link: a code session may not enrol
     setup = _begin(client)
     new_app = pyotp.TOTP(setup["secret"])
     other = demo.login("dr.martin", totp=False)
@@ -56,7 +56,7 @@ def test_seed_counts_only_once_confirmed(demo: Demo) -> None:
 
 
 def test_wrong_confirmation_code_keeps_it_pending(asgi_demo: Demo) -> None:
-    client = asgi_demo.login("dr.martin")
+    client = open_link(asgi_demo, "dr.martin", "totp")  # an administrator's link: a code session may not enrol
     setup = _begin(client)
     code = pyotp.TOTP(setup["secret"]).at(asgi_demo.clock.now)
     assert client.post("/accessguard/enroll/totp/confirm", json={"code": wrong_code(code)}).status_code == 401
@@ -64,7 +64,7 @@ def test_wrong_confirmation_code_keeps_it_pending(asgi_demo: Demo) -> None:
 
 
 def test_unconfirmed_seed_expires(asgi_demo: Demo) -> None:
-    client = asgi_demo.login("dr.martin")
+    client = open_link(asgi_demo, "dr.martin", "totp")  # an administrator's link: a code session may not enrol
     setup = _begin(client)
     asgi_demo.clock.advance(601)
     response = client.post("/accessguard/enroll/totp/confirm", json={"code": pyotp.TOTP(setup["secret"]).at(asgi_demo.clock.now)})
@@ -72,7 +72,7 @@ def test_unconfirmed_seed_expires(asgi_demo: Demo) -> None:
 
 
 def test_seeds_are_sealed_at_rest(asgi_demo: Demo) -> None:
-    client = asgi_demo.login("dr.martin")
+    client = open_link(asgi_demo, "dr.martin", "totp")  # an administrator's link: a code session may not enrol
     secret = _begin(client)["secret"]
     asgi_demo.guard.close()
     data_dir = Path(asgi_demo.guard.settings.data_dir)
@@ -147,7 +147,7 @@ def test_lock_out_raises_an_alert(asgi_demo: Demo, caplog: pytest.LogCaptureFixt
 
 
 def test_confirmation_codes_are_throttled_too(asgi_demo: Demo) -> None:
-    client = asgi_demo.login("dr.martin")
+    client = open_link(asgi_demo, "dr.martin", "totp")  # an administrator's link: a code session may not enrol
     setup = _begin(client)
     code = pyotp.TOTP(setup["secret"]).at(asgi_demo.clock.now)
     for _ in range(CODES.max_attempts):
@@ -174,7 +174,7 @@ def test_same_valid_code_twice_at_once_succeeds_once(demo: Demo) -> None:
 
 
 def test_same_confirmation_code_twice_at_once_enrols_once(asgi_demo: Demo) -> None:
-    client = asgi_demo.login("dr.martin")
+    client = open_link(asgi_demo, "dr.martin", "totp")  # an administrator's link: a code session may not enrol
     setup = _begin(client)
     code = pyotp.TOTP(setup["secret"]).at(asgi_demo.clock.now)
     statuses: list[int] = []

@@ -5,8 +5,11 @@ from __future__ import annotations
 import base64
 import json
 import logging
+import sqlite3
 from collections.abc import Iterator
+from contextlib import closing
 from pathlib import Path
+from typing import Any
 
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
@@ -78,7 +81,9 @@ def test_equal_counter_is_a_regression_but_zero_counters_are_not(asgi_demo: Demo
     assert assertion(other, counterless, sign_count=0).status_code == 200
 
 
-@pytest.mark.parametrize("origin", ["https://evil.example", "http://localhost.evil.example", "http://127.0.0.1"])
+@pytest.mark.parametrize(
+    "origin", ["https://evil.example", "http://localhost.evil.example", "http://127.0.0.1", "http://localhost:1", "https://localhost"]
+)
 def test_wrong_origin_is_refused(asgi_demo: Demo, origin: str) -> None:
     key = enrolled_key(asgi_demo, "dr.martin")
     client = asgi_demo.login("dr.martin", totp=False)
@@ -188,11 +193,99 @@ def test_malformed_responses_are_4xx(asgi_demo: Demo, body: dict[str, object]) -
     assert reasons(response) == ["webauthn_invalid"]
 
 
-def test_ip_address_host_is_refused_with_a_clear_message(asgi_demo: Demo) -> None:
-    client = open_link(asgi_demo, "dr.martin")
-    response = client.post("/accessguard/enroll/webauthn/begin", json={}, headers={"host": "127.0.0.1:8000"})
-    assert response.status_code == 400
-    assert "localhost" in response.json()["detail"]
+def test_host_header_never_chooses_the_relying_party(asgi_demo: Demo) -> None:
+    """A request naming evil.example still gets the configured RP id, and a ceremony run for evil.example is refused."""
+    evil = {"host": "evil.example"}
+    key = enrolled_key(asgi_demo, "dr.martin")
+    client = asgi_demo.login("dr.martin", totp=False)
+    options = client.post("/accessguard/step-up/webauthn/begin", json={}, headers=evil).json()["publicKey"]
+    assert options["rpId"] == "localhost"
+    answer = key.get(options, "https://evil.example", rp_id="evil.example")
+    phished = client.post("/accessguard/step-up/webauthn/complete", json=answer, headers=evil)
+    assert phished.status_code == 401
+    assert reasons(phished) == ["webauthn_invalid"]
+    assert client.get(BULK_PAGE).status_code == 401  # no phishing-resistant factor was recorded
+    enrolling = open_link(asgi_demo, "inf.dubois")
+    creation = enrolling.post("/accessguard/enroll/webauthn/begin", json={}, headers=evil).json()["publicKey"]
+    assert creation["rp"]["id"] == "localhost"
+    refused = enrolling.post(
+        "/accessguard/enroll/webauthn/complete",
+        json=SoftKey().create(creation, "https://evil.example", rp_id="evil.example"),
+        headers=evil,
+    )
+    assert reasons(refused) == ["webauthn_invalid"]
+    assert asgi_demo.guard.authenticators.of_account("inf.dubois", "webauthn") == []
+
+
+def test_each_credential_keeps_its_relying_party(demo_template: Path, tmp_path: Path) -> None:
+    """A key registered for one RP id is not offered, nor accepted, once the guard serves another."""
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    first = make_demo("asgi", data_dir)
+    key = enrolled_key(first, "dr.martin")
+    [stored] = first.guard.authenticators.of_account("dr.martin", "webauthn")
+    assert stored.rp_id == "localhost"
+    first.guard.close()
+    moved = make_demo("asgi", data_dir, webauthn_rp_id="annuaire.example", webauthn_origins=["https://annuaire.example"])
+    try:
+        client = moved.login("dr.martin", totp=False)
+        response = client.post("/accessguard/step-up/webauthn/begin", json={})
+        assert response.status_code == 409
+        assert reasons(response) == ["authenticator_unknown"]
+        assert key.credentials  # the key still holds its credential for localhost
+    finally:
+        moved.guard.close()
+
+
+def test_credentials_from_before_rp_ids_were_stored_are_upgraded(demo_template: Path, tmp_path: Path) -> None:
+    """An accounts.db without the rp_id column opens; its keys still work and take the RP id their assertion proves."""
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    first = make_demo("asgi", data_dir)
+    key = enrolled_key(first, "dr.martin")
+    first.guard.close()
+    with closing(sqlite3.connect(data_dir / "accounts.db")) as db:
+        db.execute("ALTER TABLE authenticators DROP COLUMN rp_id")
+        db.commit()
+    upgraded = make_demo("asgi", data_dir)
+    try:
+        [legacy] = upgraded.guard.authenticators.of_account("dr.martin", "webauthn")
+        assert legacy.rp_id is None
+        assert key_session(upgraded, "dr.martin", key).get(BULK_PAGE).status_code == 200
+        [stamped] = upgraded.guard.authenticators.of_account("dr.martin", "webauthn")
+        assert stamped.rp_id == "localhost"
+    finally:
+        upgraded.guard.close()
+
+
+@pytest.mark.parametrize(
+    ("overrides", "named"),
+    [
+        ({"webauthn_rp_id": None}, "webauthn_rp_id"),
+        ({"webauthn_rp_id": "10.0.0.1"}, "webauthn_rp_id"),
+        ({"webauthn_rp_id": "https://annuaire.example"}, "webauthn_rp_id"),
+        ({"webauthn_origins": ()}, "webauthn_origins"),
+        ({"webauthn_origins": "http://localhost"}, "webauthn_origins"),
+        ({"webauthn_origins": ["http://evil.example"]}, "webauthn_origins"),
+        ({"webauthn_origins": ["https://localhost.evil.example"]}, "webauthn_origins"),
+        ({"webauthn_origins": ["http://localhost/accessguard"]}, "webauthn_origins"),
+        ({"webauthn_origins": ["http://localhost:99999"]}, "webauthn_origins"),
+        ({"webauthn_rp_id": "annuaire.example", "webauthn_origins": ["http://annuaire.example"]}, "webauthn_origins"),
+    ],
+)
+def test_relying_party_is_required_configuration(tmp_path: Path, overrides: dict[str, Any], named: str) -> None:
+    from accessguard.demo.app import demo_settings
+    from accessguard.errors import ConfigurationError
+    from accessguard.guard import Guard
+
+    with pytest.raises(ConfigurationError, match=named):
+        Guard(demo_settings(tmp_path, **overrides))
+
+
+def test_configured_origins_are_compared_in_their_serialised_form() -> None:
+    from accessguard.authn.webauthn import relying_party
+
+    rp_id, origins = relying_party("Annuaire.Example", ["HTTPS://annuaire.example:443/", "https://pro.annuaire.example:8443"])
+    assert rp_id == "annuaire.example"
+    assert origins == {"https://annuaire.example", "https://pro.annuaire.example:8443"}
 
 
 # AAGUID allow-list with attestation (hardware keys only)
@@ -246,19 +339,3 @@ def test_claimed_aaguid_without_trusted_attestation_is_refused(allow_listed: tup
 
 def _ids(key: SoftKey) -> list[str]:
     return [websafe_encode(c) for c in key.credentials]
-
-
-@pytest.mark.parametrize(
-    ("host", "expected"),
-    [("localhost:8000", "localhost"), ("Annuaire.Example.FR", "annuaire.example.fr"), ("[::1]:8000", None), ("10.0.0.1", None), ("", None)],
-)
-def test_relying_party_id_is_the_host_name(host: str, expected: str | None) -> None:
-    from accessguard.authn.webauthn import relying_party_id
-    from accessguard.errors import BadRequest
-
-    if expected is None:
-        with pytest.raises(BadRequest):
-            relying_party_id(host, None)
-    else:
-        assert relying_party_id(host, None) == expected
-    assert relying_party_id(host, "annuaire.example.fr") == "annuaire.example.fr"

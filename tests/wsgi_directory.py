@@ -12,11 +12,12 @@ from urllib.parse import parse_qs
 from accessguard.demo.app import demo_settings, initialise
 from accessguard.guard import Guard
 from accessguard.middleware.wsgi import WSGIAccessGuard
+from accessguard.sqlite_uri import sqlite_uri
 
 
 def directory_app(path: Path) -> Any:
     def app(environ: dict[str, Any], start_response: Any) -> Iterable[bytes]:
-        db = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+        db = sqlite3.connect(sqlite_uri(path, "ro"), uri=True)
         db.row_factory = sqlite3.Row
         route = environ["PATH_INFO"]
         query = {k: v[0] for k, v in parse_qs(environ.get("QUERY_STRING", "")).items()}

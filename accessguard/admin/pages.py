@@ -17,7 +17,7 @@ from string import Template
 from urllib.parse import quote, urlencode
 
 from accessguard.admin import actions
-from accessguard.admin.actions import ENROL_PAGE
+from accessguard.admin.actions import ENROL_PAGE, PASSWORD_RESET_PAGE
 from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.authenticators import HELD_STATES, TOTP, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.ceremonies import (
@@ -29,7 +29,16 @@ from accessguard.authn.ceremonies import (
     WEBAUTHN_STEP_UP_PATH,
     Ceremonies,
 )
-from accessguard.authn.enrolment import REQUIREMENTS, enrolment_grant, is_enrolment_only, link_kind
+from accessguard.authn.enrolment import (
+    KIND_NAMES,
+    REQUIREMENTS,
+    enrolment_grant,
+    is_enrolment_only,
+    link_kind,
+    recent_additions,
+    recovery_codes_grant,
+)
+from accessguard.authn.password_change import PASSWORD_RESET_PATH, PasswordChange
 from accessguard.endpoints import LOGOUT_PATH, EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
 from accessguard.facts import RequestFacts
@@ -54,11 +63,9 @@ SECURITY_HEADERS = [
         " connect-src 'self'; form-action 'self'; base-uri 'none'; frame-ancestors 'none'",
     ),
     ("x-frame-options", "DENY"),
-    ("x-content-type-options", "nosniff"),
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-store"),
 ]
-KIND_NAMES = {TOTP: "authenticator app", WEBAUTHN: "security key"}
 _LINK_INVALID = "this enrolment link is invalid, expired or already used; ask your administrator for a new one"
 
 
@@ -112,6 +119,7 @@ class Pages:
         accounts: Accounts,
         authenticators: Authenticators,
         ceremonies: Ceremonies,
+        password_change: PasswordChange,
         store: Store,
         *,
         cookie: Callable[[str], str],
@@ -121,6 +129,7 @@ class Pages:
         self._store = store
         self._authenticators = authenticators
         self._ceremonies = ceremonies
+        self._password_change = password_change
         self._cookie = cookie
         self._clock = settings.clock
         self.routes: dict[tuple[str, str], Handler] = {
@@ -128,6 +137,7 @@ class Pages:
             ("GET", settings.step_up_page): self.step_up_page,
             ("GET", ENROL_PAGE): self.enrol_page,
             ("POST", ENROL_LINK_PATH): self.redeem_link,
+            ("GET", PASSWORD_RESET_PAGE): self.password_reset_page,
             ("GET", ADMIN_PAGE): self.admin_page,
             ("POST", ADMIN_REVOKE_PATH): self.admin_revoke,
             **{("GET", f"{ASSETS}/{name}"): self._asset(name) for name in _ASSET_TYPES},
@@ -154,7 +164,7 @@ class Pages:
         content = (_HERE / "assets" / name).read_bytes()
 
         def serve(request: EndpointRequest) -> Response:
-            return Response(200, content, [("content-type", _ASSET_TYPES[name]), ("x-content-type-options", "nosniff")])
+            return Response(200, content, [("content-type", _ASSET_TYPES[name])])
 
         return serve
 
@@ -186,8 +196,10 @@ class Pages:
             if key_only
             else "This request needs a second factor."
         )
+        notices = recent_additions(self._authenticators, self._ceremonies.recovery, account_id, self._clock())
         content = _fill(
             "step-up",
+            notices=Markup("".join(_fill("notice", message=n["message"]) for n in notices)),
             why=why,
             enrol=ENROL_PAGE,
             key=Markup(
@@ -220,12 +232,12 @@ class Pages:
                     "enroll-refused",
                     heading=f"Add {'an' if kind == TOTP else 'a'} {KIND_NAMES[kind]}",
                     requirement=REQUIREMENTS[kind].capitalize(),
-                    step_up=with_next(self._settings.step_up_page, ENROL_PAGE, **({"methods": "webauthn"} if kind == WEBAUTHN else {})),
+                    step_up=with_next(self._settings.step_up_page, ENROL_PAGE, methods="webauthn"),
                 )
             else:
                 sections[name] = ""
         recovery = ""
-        if linked is None and enrolment_grant(session, TOTP, now) is not None:
+        if recovery_codes_grant(session, now) is not None:
             recovery = _fill("enroll-recovery", remaining=self._ceremonies.recovery.remaining(account_id), post=RECOVERY_CODES_PATH)
         content = _fill(
             "enroll",
@@ -252,6 +264,16 @@ class Pages:
         if cookie is None:
             raise Refused("enrolment_link_invalid", _LINK_INVALID, 410)
         return json_response(200, {"next": ENROL_PAGE}, [("set-cookie", self._cookie(cookie)), ("cache-control", "no-store")])
+
+    def password_reset_page(self, request: EndpointRequest) -> Response:
+        """What opening a password link shows: a form whose POST spends the link (opening it spends nothing)."""
+        token = request.facts.query().get("token") or ""
+        account = self._password_change.holder(token)
+        if account is None:
+            text = "This password link is invalid, expired or already used; ask your administrator for a new one."
+            return self._message(410, "Link not valid", text, self._settings.login_path, "Log in")
+        content = _fill("password-reset", account=account.id, post=PASSWORD_RESET_PATH, token=token)
+        return self._page("Set a new password", content, next_path=self._settings.login_path)
 
     def _table(self, authenticators: list[Authenticator], revoke_path: str | None = None) -> str:
         if not authenticators:

@@ -12,6 +12,14 @@ the chain's head inside its ``BEGIN IMMEDIATE`` transaction.
 
 The same transaction writes the alerts that decisions call for into the
 outbox (``alerts``), so an acknowledged decision never lacks its alert.
+
+Nothing may stop the writer: any exception rolls the batch back, is logged,
+and is retried with back-off. An entry that cannot be stored as it is (a lone
+surrogate in a string, say) is found by writing one entry at a time and kept
+escaped, or failing that as a record of why it could not be written, so it
+never blocks the queue. While the writer is not committing (its last commit
+failed, the oldest entry has waited more than ``STALE_AFTER_S``, or the thread
+is gone) every new entry is refused, and so is every protected request.
 """
 
 from __future__ import annotations
@@ -24,15 +32,18 @@ import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
+from accessguard.audit.witness import WitnessError, WitnessPublisher
+from accessguard.audit.witness_file import FileWitness
 from accessguard.decision import Decision
 from accessguard.errors import ConfigurationError, StoreError
+from accessguard.sqlite_uri import sqlite_uri
 
 log = logging.getLogger("accessguard.audit")
 
@@ -41,8 +52,10 @@ BUSY_TIMEOUT_S = 5.0
 MAX_BATCH = 5000
 #: A batch this large is committed at once, without waiting out the commit window.
 COMMIT_BATCH = 256
-#: The writer may fail this long (disk full, file locked) before requests are refused.
-FAILING_GRACE_S = 5.0
+#: An entry queued this long means the writer is not committing: requests are refused (a healthy commit takes milliseconds).
+STALE_AFTER_S = BUSY_TIMEOUT_S + 1.0
+RETRY_FIRST_S = 0.05
+RETRY_MAX_S = 2.0
 PRUNE_EVERY_S = 3600.0
 PRUNE_CHUNK = 10_000
 SEALED_CACHE = 100_000
@@ -73,6 +86,10 @@ ANY_SINK = "*"
 
 class AuditUnavailable(StoreError):
     """The access log cannot take entries (writer failing, backlog full, closed): refuse the request."""
+
+
+class BehindWitness(ConfigurationError):
+    """The log ends before its witness's latest point: rolled back or wiped; appending would fork the chain."""
 
 
 class ForeignAuditKey(ConfigurationError):
@@ -130,7 +147,7 @@ def read_head(db: sqlite3.Connection) -> Checkpoint | None:
 
 def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
     """A connection to the audit database (WAL, set once by AccessLog; durable commits)."""
-    target = f"file:{path}?mode=ro" if readonly else str(path)
+    target = sqlite_uri(path, "ro") if readonly else str(path)
     db = sqlite3.connect(target, uri=readonly, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
     db.execute("PRAGMA synchronous=FULL")
     return db
@@ -193,11 +210,19 @@ class AccessLog:
                 " the log was written under another audit key, or tampered with. Start with the key that wrote it"
                 " (appending under this one would make the log fail verification for good); `accessguard audit verify` checks it"
             )
+        # each commit's checkpoint and head also go to the witness, outside this database (audit/witness.py)
+        self._witness = None
+        if settings.witness is not None:
+            witness = FileWitness(settings.witness)
+            _reaches(self.path, witness)
+            self._witness = WitnessPublisher([witness], settings.witness_interval_s)
         self._cond = threading.Condition()
         self._pending: list[_Item] = []
         self._enqueued = 0
         self._acknowledged = 0
         self._failing_since: float | None = None
+        self._queued_since: float | None = None  # when the oldest queued entry was queued (monotonic), about
+        self._unwritten: set[int] = set()  # tickets of events kept only as a record that they could not be written
         self._closed = False
         self._writer = threading.Thread(target=self._run, name="accessguard-access-log", daemon=True)
         self._writer.start()
@@ -209,9 +234,13 @@ class AccessLog:
         self._put([record])
 
     def served(self, decision_id: str | None, subject: str, route: str, patients: list[str], now: float) -> None:
-        """Enqueue the patient identity records (clear ids) served under a decision."""
+        """Enqueue the patient identity records (clear ids) served under a decision.
+
+        Never refused while the log is open: the decision was taken and the
+        records are out, so the entry waits in the queue for the writer.
+        """
         if patients:
-            self._put([_Served(decision_id, subject, route, tuple(patients), now)])
+            self._put([_Served(decision_id, subject, route, tuple(patients), now)], admitted=True)
 
     def emergency(self, subject: str, patient: str) -> Declaration | None:
         """The latest open emergency declaration of ``subject`` for ``patient`` (clear id), if any."""
@@ -267,6 +296,8 @@ class AccessLog:
             self._closed = True
             self._cond.notify_all()
         self._writer.join(timeout=30)
+        if self._witness is not None:
+            self._witness.close()
         db = getattr(self._readers, "db", None)
         if db is not None:
             db.close()
@@ -274,60 +305,98 @@ class AccessLog:
             if self._pending:
                 log.error("access log %s: %d entries could not be written before closing", self.path, len(self._pending))
 
-    def _put(self, items: list[_Item]) -> int:
+    def _put(self, items: list[_Item], *, admitted: bool = False) -> int:
         with self._cond:
-            if self._closed:
-                raise AuditUnavailable("the access log is closed")
-            if len(self._pending) >= self.settings.max_backlog:
-                raise AuditUnavailable(f"access log {self.path}: {len(self._pending)} entries waiting to be written")
-            if self._failing_since is not None and time.monotonic() - self._failing_since > FAILING_GRACE_S:
-                raise AuditUnavailable(f"access log {self.path}: writes have been failing for more than {FAILING_GRACE_S:.0f} s")
+            refusal = "closed" if self._closed else None if admitted else self._refusal()
+            if refusal is not None:
+                raise AuditUnavailable(f"access log {self.path}: {refusal}")
+            if not self._pending:
+                self._queued_since = time.monotonic()
             self._pending.extend(items)
             self._enqueued += len(items)
             self._cond.notify()
             return self._enqueued
 
+    def _refusal(self) -> str | None:
+        """Why no entry can be taken now (the writer is not committing), or None; call holding ``_cond``."""
+        if self._closed:
+            return "closed"
+        if not self._writer.is_alive():
+            return "its writer thread has stopped"
+        if self._failing_since is not None:
+            return "its last commit failed; entries are refused until one succeeds"
+        if self._queued_since is not None and time.monotonic() - self._queued_since > STALE_AFTER_S:
+            return f"entries have waited more than {STALE_AFTER_S:.0f} s to be written"
+        if len(self._pending) >= self.settings.max_backlog:
+            return f"{len(self._pending)} entries waiting to be written"
+        if self._witness is not None:
+            return self._witness.refusal()
+        return None
+
     def _wait(self, ticket: int, timeout: float) -> None:
         with self._cond:
             if not self._cond.wait_for(lambda: self._acknowledged >= ticket, timeout):
                 raise AuditUnavailable(f"access log {self.path}: entries not acknowledged within {timeout} s")
+            if ticket in self._unwritten:
+                self._unwritten.discard(ticket)
+                raise AuditUnavailable(f"access log {self.path}: the entry could not be stored; a record of why was written instead")
 
     # the writer thread
 
     def _run(self) -> None:
+        try:
+            self._write_until_closed()
+        finally:
+            if not self._closed:  # a BaseException got through: _put sees the thread gone and refuses
+                log.critical("access log %s: the writer thread stopped; every protected request is refused", self.path)
+
+    def _write_until_closed(self) -> None:
         db: sqlite3.Connection | None = None
-        backoff = 0.05
+        backoff = RETRY_FIRST_S
+        isolate_until = 0  # while fewer are acknowledged, batches hold one entry: finding one that cannot be stored
         last_prune = float("-inf")
         while True:
             with self._cond:
                 self._cond.wait_for(lambda: bool(self._pending) or self._closed)
                 if not self._pending:
                     break
-                linger = not self._closed and len(self._pending) < COMMIT_BATCH
+                isolating = self._acknowledged < isolate_until
+                linger = not self._closed and not isolating and len(self._pending) < COMMIT_BATCH
             if linger:
                 time.sleep(self.settings.commit_window_s)
             with self._cond:
-                batch = _first_entries(self._pending, MAX_BATCH)
+                batch = self._pending[:1] if isolating else _first_entries(self._pending, MAX_BATCH)
+                taken = time.monotonic()
             try:
                 db = db or connect(self.path)
                 alerts, checkpoint = self._commit(db, batch)
-            except sqlite3.Error as exc:
-                log.error("access log %s: commit of %d entries failed, retrying: %s", self.path, len(batch), exc)
+            except Exception as exc:
                 _rollback(db)
-                db = None
+                if isinstance(exc, sqlite3.Error):
+                    log.error("access log %s: commit of %d entries failed, retrying: %s", self.path, len(batch), exc)
+                    _close(db)
+                    db = None
+                elif not isolating:
+                    log.error("access log %s: commit of %d entries failed; writing them one at a time", self.path, len(batch), exc_info=exc)
+                    isolate_until = self._acknowledged + len(batch)
+                elif self._probe(db):
+                    self._replace_head(batch[0], exc)
+                else:
+                    log.error("access log %s: the writer cannot commit anything, retrying", self.path, exc_info=exc)
                 with self._cond:
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
                     if self._closed and backoff > 1.0:
                         break
                 time.sleep(backoff)
-                backoff = min(backoff * 2, 2.0)
+                backoff = min(backoff * 2, RETRY_MAX_S)
                 continue
-            backoff = 0.05
+            backoff = RETRY_FIRST_S
             with self._cond:
                 del self._pending[: len(batch)]
                 self._acknowledged += len(batch)
                 self._failing_since = None
+                self._queued_since = taken if self._pending else None
                 self._cond.notify_all()
             if checkpoint is not None:
                 log.info("access log checkpoint #%d %s (%s)", checkpoint.seq, checkpoint.hash.hex(), self.path)
@@ -340,11 +409,39 @@ class AccessLog:
                 except sqlite3.Error as exc:
                     log.error("access log %s: retention pruning failed (will retry): %s", self.path, exc)
                     _rollback(db)
-        if db is not None:
-            db.close()
+        _close(db)
 
-    def _commit(self, db: sqlite3.Connection, batch: list[_Item]) -> tuple[int, Checkpoint | None]:
-        """Append one batch in one transaction; returns the number of alerts queued and the checkpoint written."""
+    def _probe(self, db: sqlite3.Connection | None) -> bool:
+        """Whether a harmless entry would commit (rolled back, not kept): if so, the failing entry is at fault."""
+        try:
+            self._commit(db or connect(self.path), [_Event("accessguard", self.clock(), {"event": "probe"})], keep=False)
+        except Exception:
+            _rollback(db)
+            return False
+        return True
+
+    def _replace_head(self, item: _Item, error: Exception) -> None:
+        """The oldest queued entry cannot be stored: keep it escaped, or failing that, a record of why it was not written."""
+        try:
+            escaped = _storable(item)
+            changed = escaped != item
+        except Exception:  # even reading it fails
+            escaped, changed = item, False
+        replacement = escaped if changed else _unwritable(item, error, self.pseudonymise)
+        log.error(
+            "access log %s: an entry (%s) cannot be stored as it is; kept %s",
+            self.path,
+            type(item).__name__.strip("_"),
+            "escaped" if replacement is escaped else "as an entry_unwritable event",
+            exc_info=error,
+        )
+        with self._cond:
+            self._pending[0] = replacement
+            if replacement is not escaped and isinstance(item, _Event):
+                self._unwritten.add(self._acknowledged + 1)
+
+    def _commit(self, db: sqlite3.Connection, batch: list[_Item], *, keep: bool = True) -> tuple[int, Checkpoint | None]:
+        """Append one batch in one transaction (rolled back unless ``keep``); the number of alerts queued and the checkpoint written."""
         db.execute("BEGIN IMMEDIATE")
         top = db.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
         seq, chain = (int(top[0]), bytes(top[1])) if top else (0, GENESIS)
@@ -437,7 +534,9 @@ class AccessLog:
             db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?)", (seq, now, chain, checkpoint.signature))
         head = self._signer.checkpoint("head", seq, now, chain)
         db.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?, ?, ?)", (seq, now, chain, head.signature))
-        db.execute("COMMIT")
+        db.execute("COMMIT" if keep else "ROLLBACK")
+        if keep and self._witness is not None:  # committed first: a witness is never ahead of the database
+            self._witness.offer(checkpoint, head)
         return len(alerts), checkpoint
 
     def _seal(self, pseudonym: str, patient_id: str) -> bytes:
@@ -447,6 +546,32 @@ class AccessLog:
                 self._sealed.clear()
             sealed = self._sealed[pseudonym] = self._sealer.seal(pseudonym, patient_id)
         return sealed
+
+
+def _reaches(path: Path, witness: FileWitness) -> None:
+    """Start only on a log that reaches its witness's latest point: one rolled back or wiped stops here.
+
+    The witness is read first: what it holds was committed before, so another
+    process appending meanwhile can only move the head further.
+    """
+    try:
+        latest = witness.latest()
+    except (OSError, WitnessError) as exc:
+        raise ConfigurationError(f"audit.witness: cannot read {witness.where}: {exc}") from None
+    try:
+        db = connect(path)
+        try:
+            head = read_head(db)
+        finally:
+            db.close()
+    except sqlite3.Error as exc:
+        raise StoreError(f"access log {path}: {exc}") from None
+    if latest is not None and (head is None or head.seq < latest.point.seq):
+        raise BehindWitness(
+            f"access log {path} ends at #{head.seq if head else 0} but its witness {witness.where} holds #{latest.point.seq}:"
+            " it was rolled back or wiped (`accessguard audit verify --witness` names what is gone). A log restored"
+            " from a backup starts with a new witness file; keep the old one as evidence"
+        )
 
 
 def _first_entries(pending: list[_Item], limit: int) -> list[_Item]:
@@ -485,6 +610,45 @@ def prune(db: sqlite3.Connection, cutoff: float) -> int:
 
 def _json(document: dict[str, Any]) -> str:
     return json.dumps(document, separators=(",", ":"), sort_keys=True)
+
+
+def _storable(value: Any) -> Any:
+    """``value`` with every string made storable (a lone surrogate becomes the text ``\\udXXX``); entries and containers copied."""
+    if isinstance(value, str):
+        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+    if isinstance(value, (DecisionRecord, _Served, _Event)):
+        return replace(value, **{f.name: _storable(getattr(value, f.name)) for f in fields(value)})
+    if isinstance(value, (tuple, list)):
+        return type(value)(_storable(v) for v in value)
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    return value
+
+
+def _unwritable(item: _Item, error: Exception, pseudonymise: Callable[[str], str]) -> _Event:
+    """What the chain keeps of an entry that cannot be stored even escaped: who, when, what kind, which patients (pseudonymised), why."""
+    detail: dict[str, Any] = {"event": "entry_unwritable", "entry": type(item).__name__.strip("_").lower()}
+    try:
+        detail["error"] = _storable(repr(error)[:500])
+        escaped = _storable(item)
+        for name in ("route", "decision_id"):
+            if isinstance(getattr(escaped, name, None), str):
+                detail[name] = str.__str__(getattr(escaped, name))
+        if isinstance(escaped, DecisionRecord):
+            detail["patients"] = [str.__str__(p) for p in escaped.patients]  # pseudonyms already
+        elif isinstance(escaped, _Served):
+            detail["patients"] = [pseudonymise(str.__str__(p)) for p in escaped.patients]
+        elif escaped.patient is not None:
+            detail["patients"] = [pseudonymise(str.__str__(escaped.patient))]
+        return _Event(str.__str__(escaped.subject), float(escaped.time), detail)
+    except Exception:  # nothing of it can be read: the record says only that an entry was lost, and when
+        return _Event("accessguard", time.time(), detail)
+
+
+def _close(db: sqlite3.Connection | None) -> None:
+    if db is not None:
+        with contextlib.suppress(sqlite3.Error):
+            db.close()
 
 
 def _rollback(db: sqlite3.Connection | None) -> None:

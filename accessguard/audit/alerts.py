@@ -100,6 +100,9 @@ class AlertDispatcher:
             except sqlite3.Error as exc:
                 log.error("alert outbox %s: %s (retrying)", self.path, exc)
                 pause = POLL_S
+            except Exception:  # the dispatcher outlives any fault: alerts stay in the outbox until delivered
+                log.exception("alert outbox %s: delivery pass failed on an unexpected error (retrying)", self.path)
+                pause = POLL_S
             self._wake.wait(timeout=pause)
             self._wake.clear()
 

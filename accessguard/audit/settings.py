@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from accessguard.errors import ConfigurationError
@@ -21,6 +22,14 @@ class AuditSettings:
     fsync, so a longer window costs less CPU per request, and a crash can lose
     the entries not yet committed, at most about that long of traffic. ``webhook_url`` adds a webhook sink to the log
     sink; its requests are signed with ``webhook_key``.
+
+    ``witness`` is a file, outside the data directory (another volume or a
+    host the service cannot rewrite), that keeps every signed checkpoint and,
+    at most every ``witness_interval_s``, the signed head, as append-only
+    JSON lines (audit/witness_file.py): ``accessguard audit verify --witness``
+    catches with it a log rolled back or wiped together with its head, which
+    the database alone cannot show. Without it, the log proves authorship, not
+    freshness.
     """
 
     key: str | None = None
@@ -35,6 +44,8 @@ class AuditSettings:
     webhook_timeout_s: float = 5.0
     retry_base_s: float = 2.0
     retry_max_s: float = 3600.0
+    witness: Path | None = None
+    witness_interval_s: float = 5.0
 
     def validate(self) -> None:
         """Raise ConfigurationError naming the first bad audit setting."""
@@ -43,7 +54,7 @@ class AuditSettings:
         for name in ("retention_days", "checkpoint_every", "max_backlog"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"audit.{name}: must be positive")
-        for name in ("checkpoint_interval_s", "webhook_timeout_s", "retry_base_s", "retry_max_s"):
+        for name in ("checkpoint_interval_s", "webhook_timeout_s", "retry_base_s", "retry_max_s", "witness_interval_s"):
             if getattr(self, name) <= 0:
                 raise ConfigurationError(f"audit.{name}: must be positive")
         if not 0 <= self.commit_window_s <= 1:

@@ -12,20 +12,24 @@ What each tampering looks like:
   the anchor is younger than the retention period.
 
 Entries removed from the end *together with* the head row and the checkpoints
-that cover them cannot be told from a shorter log by the file alone: compare
-with a checkpoint kept elsewhere (``expect``; each one is also written to the
-application log).
+that cover them (a rollback), or every entry with them (a wipe), cannot be
+told from a shorter or a new log by the file alone: ``witnessed`` brings the
+points kept outside it (a witness file, audit/witness.py; a checkpoint line
+from the application log), which the log must reach, and hash to. Without
+them, an empty log verifies only when the caller says it is ``new``.
 """
 
 from __future__ import annotations
 
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from pathlib import Path
 
 from accessguard.audit.access_log import read_head, reading
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
+from accessguard.audit.witness import LABELS, Witnessed
 from accessguard.errors import StoreError
 
 
@@ -39,12 +43,15 @@ class Verification:
     problem: str | None = None
     bad_entry: int | None = None
     notes: list[str] = field(default_factory=list)
+    witnessed: int | None = None  # points kept outside the log that it reaches and matches; None: none consulted
+    unproven: bool = False  # not shown tampered, but not shown whole either (an empty log, nothing witnessed)
 
     def describe(self) -> str:
         if not self.ok:
-            return f"TAMPERED: {self.problem}"
+            return f"{'UNPROVEN' if self.unproven else 'TAMPERED'}: {self.problem}"
         span = f"entries #{self.first_seq}..#{self.last_seq}" if self.entries else "no entries"
-        return f"ok: {span} ({self.entries}), {self.checkpoints} signed checkpoints, signed head at #{self.last_seq or 0}"
+        described = f"ok: {span} ({self.entries}), {self.checkpoints} signed checkpoints, signed head at #{self.last_seq or 0}"
+        return described + (f", {self.witnessed} witnessed points reached and matched" if self.witnessed is not None else "")
 
 
 class _Tampered(Exception):
@@ -60,9 +67,14 @@ def verify(
     *,
     now: float,
     retention_s: float,
-    expect: tuple[int, bytes] | None = None,
+    witnessed: Sequence[Witnessed] | None = None,
+    new: bool = False,
 ) -> Verification:
-    """Check the access log at ``path``; the result names the first bad entry."""
+    """Check the access log at ``path``; the result names the first bad entry.
+
+    ``witnessed``: the points its witnesses hold (None when none was consulted:
+    freshness is then unproven); ``new``: an empty log is expected (just created).
+    """
     if not Path(path).exists():
         return Verification(False, 0, None, None, 0, f"{path} does not exist")
     try:
@@ -74,10 +86,17 @@ def verify(
             }
             head = read_head(db)
             try:
-                count, first, last = _check(_entries(db), checkpoints, head, signer, now, retention_s, expect)
+                anchors = _witness_index(witnessed or (), signer)
+                count, first, last = _check(_entries(db), checkpoints, head, signer, now, retention_s, anchors)
             except _Tampered as exc:
                 return Verification(False, 0, None, None, len(checkpoints), exc.problem, exc.bad_entry)
-            return Verification(True, count, first, last, len(checkpoints))
+            if head is None and witnessed is None and not new:
+                problem = (
+                    "the log is empty, and nothing shows it was not wiped (its entries, checkpoints and head deleted):"
+                    " verify it against its witness (--witness), or pass --new for a log just created"
+                )
+                return Verification(False, 0, None, None, 0, problem, unproven=True)
+            return Verification(True, count, first, last, len(checkpoints), witnessed=None if witnessed is None else len(witnessed))
     except StoreError as exc:
         return Verification(False, 0, None, None, 0, f"unreadable: {exc}")
 
@@ -96,7 +115,7 @@ def _check(
     signer: CheckpointSigner,
     now: float,
     retention_s: float,
-    expect: tuple[int, bytes] | None,
+    witnessed: dict[int, Witnessed],
 ) -> tuple[int, int | None, int | None]:
     """Walk the chain; returns (entries, first seq, last seq) or raises _Tampered."""
     for point in sorted(checkpoints.values(), key=lambda p: p.seq):
@@ -127,13 +146,21 @@ def _check(
                     last_anchor + 1,
                 )
             last_anchor = entry.seq
-        if expect is not None and expect[0] == entry.seq and expect[1] != expected:
-            raise _Tampered(f"entries up to #{entry.seq} differ from the external checkpoint", last_anchor + 1)
+        kept = witnessed.get(entry.seq)
+        if kept is not None and kept.point.hash != expected:
+            raise _Tampered(
+                f"entry #{entry.seq} does not hash to the {kept.label} that {kept.where} holds:"
+                f" entries up to #{entry.seq} were rewritten after they were witnessed",
+                last_anchor + 1,
+            )
         chain, previous = expected, entry.seq
         count += 1
     last = previous if previous is not None else max((p.seq for p in checkpoints.values()), default=0)
     if not count:  # every entry gone: only retention may have removed them, up to the last checkpoint
         chain = _anchor(last + 1, checkpoints, now, retention_s)
+    latest = max(witnessed.values(), key=lambda kept: kept.point.seq, default=None)
+    if latest is not None and latest.point.seq > last:
+        raise _Tampered(_rolled_back(last, latest), last + 1)
     if head is None:
         if count or checkpoints:
             raise _Tampered("the signed head is missing (deleted), so the end of the log cannot be trusted", last + 1)
@@ -147,9 +174,35 @@ def _check(
     beyond = [p.seq for p in checkpoints.values() if p.seq > last]
     if beyond:
         raise _Tampered(f"entry #{last + 1} is missing (truncated): a checkpoint is signed at #{max(beyond)}", last + 1)
-    if expect is not None and expect[0] > last:
-        raise _Tampered(f"entry #{last + 1} is missing (truncated): the external checkpoint is at #{expect[0]}", last + 1)
     return count, first, previous
+
+
+def _witness_index(witnessed: Sequence[Witnessed], signer: CheckpointSigner) -> dict[int, Witnessed]:
+    """The witnessed points by entry number, once their signatures hold and no two disagree."""
+    index: dict[int, Witnessed] = {}
+    for kept in witnessed:
+        if kept.label in LABELS and not signer.valid(kept.label, kept.point):
+            problem = f"{kept.where}: the witnessed {kept.label} at #{kept.point.seq} has a bad signature (forged, or another audit key)"
+            raise _Tampered(problem, None)
+        other = index.setdefault(kept.point.seq, kept)
+        if other.point.hash != kept.point.hash:
+            raise _Tampered(
+                f"{other.where} and {kept.where} witness different hashes at #{kept.point.seq}:"
+                " the log was rewritten after it was witnessed",
+                kept.point.seq,
+            )
+    return index
+
+
+def _rolled_back(last: int, latest: Witnessed) -> str:
+    """What a witness ahead of the log shows: how many of the newest entries are gone."""
+    seq = latest.point.seq
+    signed = f" (signed {datetime.fromtimestamp(latest.point.time, UTC):%Y-%m-%dT%H:%M:%SZ})" if latest.label in LABELS else ""
+    state = f"ends at #{last}" if last else "is empty"
+    return (
+        f"rolled back: the log {state}, but {latest.where} holds its {latest.label} at #{seq}{signed}:"
+        f" the newest {seq - last} entries (#{last + 1}..#{seq}) are gone"
+    )
 
 
 def _anchor(first: int, checkpoints: dict[int, Checkpoint], now: float, retention_s: float) -> bytes:

@@ -1,4 +1,9 @@
-"""The account directory: professionals, their passwords and status (SQLite)."""
+"""The account directory: professionals, their passwords and status (SQLite).
+
+An account is either local (a password, no issuer) or vouched for by an OpenID
+provider (no password, the provider's issuer). The two never merge: a provider
+subject whose ``sub`` is a local account's id is not that account.
+"""
 
 from __future__ import annotations
 
@@ -17,10 +22,12 @@ CREATE TABLE IF NOT EXISTS accounts (
     id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, kind TEXT NOT NULL, roles TEXT NOT NULL,
     organisation TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL);
 """
-_COLUMNS = "id, password_hash, kind, roles, organisation, status"
+_COLUMNS = "id, password_hash, kind, roles, organisation, status, issuer"
 
 #: The password hash of an account an OpenID provider vouches for: no password verifies against it.
 NO_PASSWORD = "!"
+#: The password hash of an account whose password an administrator reset: no password verifies until a new one is set.
+RESET_PASSWORD = "!reset"
 
 
 @dataclass(frozen=True)
@@ -31,10 +38,16 @@ class Account:
     roles: tuple[str, ...]
     organisation: str
     status: str
+    issuer: str | None = None  # the OpenID provider that vouches for it; None for a local account
 
     @property
     def subject(self) -> Subject:
         return Subject(self.id, self.kind, self.roles, self.organisation, self.status)
+
+    @property
+    def password_reset(self) -> bool:
+        """The password was taken away (phished) and no new one is set yet."""
+        return self.password_hash == RESET_PASSWORD
 
     @property
     def is_admin(self) -> bool:
@@ -50,29 +63,45 @@ class Accounts:
     def __init__(self, path: Path | str) -> None:
         self.database = Database(path)
         self.database.create(_SCHEMA)
+        self.database.add_column("accounts", "issuer", "TEXT")
+        # the password a reset took away, kept only so that ``account resume --keep-password`` can give it back
+        self.database.add_column("accounts", "held_password_hash", "TEXT")
 
     def add(
         self, account_id: str, password: str, *, kind: str = "professional", roles: tuple[str, ...] = (), organisation: str = ""
     ) -> Account:
         account = Account(account_id, hash_password(password), kind, tuple(roles), organisation, "active")
         self.database.execute(
-            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, ?, ?)",
+            "INSERT INTO accounts (id, password_hash, kind, roles, organisation, status, created) VALUES (?, ?, ?, ?, ?, ?, ?)",
             (account.id, account.password_hash, kind, json.dumps(list(roles)), organisation, "active", int(time.time())),
         )
         return account
 
-    def provision(self, account_id: str, *, kind: str, roles: tuple[str, ...], organisation: str) -> Account | None:
-        """Create, or refresh the profile of, an account an OpenID provider vouches for; its status is kept.
+    def provision(self, account_id: str, *, issuer: str, kind: str, roles: tuple[str, ...], organisation: str) -> Account | None:
+        """The account of subject ``account_id`` of the provider ``issuer``: created, or its profile refreshed; its status is kept.
 
-        None when a local account with a password holds that id: a provider must not log into it.
+        None when that id is held by a local account (a password) or by another
+        provider's subject: a provider must not log into either. An account
+        provisioned before issuers were recorded is taken by the provider it came from.
         """
+        current = self.get(account_id)
+        if current is not None and (current.password_hash, current.issuer, current.kind, current.roles, current.organisation) == (
+            NO_PASSWORD,
+            issuer,
+            kind,
+            roles,
+            organisation,
+        ):
+            return current  # nothing to refresh: no write for each bearer request
         self.database.execute(
-            "INSERT INTO accounts VALUES (?, ?, ?, ?, ?, 'active', ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
-            " roles = excluded.roles, organisation = excluded.organisation WHERE accounts.password_hash = excluded.password_hash",
-            (account_id, NO_PASSWORD, kind, json.dumps(list(roles)), organisation, int(time.time())),
+            "INSERT INTO accounts (id, password_hash, kind, roles, organisation, status, created, issuer)"
+            " VALUES (?, ?, ?, ?, ?, 'active', ?, ?) ON CONFLICT (id) DO UPDATE SET kind = excluded.kind,"
+            " roles = excluded.roles, organisation = excluded.organisation, issuer = excluded.issuer"
+            " WHERE accounts.password_hash = excluded.password_hash AND coalesce(accounts.issuer, excluded.issuer) = excluded.issuer",
+            (account_id, NO_PASSWORD, kind, json.dumps(list(roles)), organisation, int(time.time()), issuer),
         )
         account = self.get(account_id)
-        return account if account is not None and account.password_hash == NO_PASSWORD else None
+        return account if account is not None and account.password_hash == NO_PASSWORD and account.issuer == issuer else None
 
     def get(self, account_id: str) -> Account | None:
         rows = self.database.execute(f"SELECT {_COLUMNS} FROM accounts WHERE id = ?", (account_id,))
@@ -80,6 +109,37 @@ class Accounts:
 
     def all(self) -> list[Account]:
         return [_account(row) for row in self.database.execute(f"SELECT {_COLUMNS} FROM accounts ORDER BY id")]
+
+    def reset_password(self, account_id: str) -> bool:
+        """Take the password away at once (no password verifies); False for an unknown account or one without a password."""
+        rows = self.database.execute(
+            "UPDATE accounts SET held_password_hash = COALESCE(held_password_hash, password_hash), password_hash = ?"
+            " WHERE id = ? AND password_hash != ? RETURNING id",
+            (RESET_PASSWORD, account_id, NO_PASSWORD),
+        )
+        return bool(rows)
+
+    def restore_password(self, account_id: str) -> bool:
+        """Give back the password a reset took away (an administrator's explicit choice); True when it was restored."""
+        rows = self.database.execute(
+            "UPDATE accounts SET password_hash = held_password_hash, held_password_hash = NULL"
+            " WHERE id = ? AND password_hash = ? AND held_password_hash IS NOT NULL RETURNING id",
+            (account_id, RESET_PASSWORD),
+        )
+        return bool(rows)
+
+    def held_password_hash(self, account_id: str) -> str | None:
+        """The hash of the password a reset took away (a new password must differ from it)."""
+        rows = self.database.execute("SELECT held_password_hash FROM accounts WHERE id = ?", (account_id,))
+        return str(rows[0][0]) if rows and rows[0][0] is not None else None
+
+    def set_password(self, account_id: str, password: str) -> bool:
+        """A new password (the caller checked ``new_password_problem``); forgets any password a reset held."""
+        rows = self.database.execute(
+            "UPDATE accounts SET password_hash = ?, held_password_hash = NULL WHERE id = ? AND password_hash != ? RETURNING id",
+            (hash_password(password), account_id, NO_PASSWORD),
+        )
+        return bool(rows)
 
     def set_status(self, account_id: str, status: str) -> bool:
         return bool(self.database.execute("UPDATE accounts SET status = ? WHERE id = ? RETURNING id", (status, account_id)))
@@ -89,5 +149,6 @@ class Accounts:
 
 
 def _account(row: Row) -> Account:
-    aid, password_hash, kind, roles, organisation, status = (str(v) for v in row)
-    return Account(aid, password_hash, kind, tuple(json.loads(roles)), organisation, status)
+    aid, password_hash, kind, roles, organisation, status = (str(v) for v in row[:6])
+    issuer = str(row[6]) if row[6] is not None else None
+    return Account(aid, password_hash, kind, tuple(json.loads(roles)), organisation, status, issuer)

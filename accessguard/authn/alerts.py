@@ -1,11 +1,13 @@
 """Alerts about authenticators, as log lines on the ``accessguard.alerts`` logger.
 
-Each line carries a stable event code; alert sinks route them by that code
-(``record.alert``). Secrets never appear in an alert.
+Each line is ``alert `` and one JSON object carrying a stable event code
+(``event``); alert sinks route them by that code (``record.alert``).
+Secrets never appear in an alert.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 
 log = logging.getLogger("accessguard.alerts")
@@ -22,15 +24,24 @@ EVENTS = frozenset(
         "enrolment_link_redeemed",
         "recovery_code_used",
         "recovery_codes_issued",
+        "recovery_codes_revoked",
+        "password_reset",
+        "password_changed",
         "code_attempts_locked",
         "login_attempts_locked",
+        "login_source_locked",
     }
 )
 
 
 def alert(event: str, account_id: str, **details: object) -> None:
-    """Log one alert; ``details`` are plain, non-secret values."""
+    """Log one alert line, ``alert {json}``; ``details`` are plain, non-secret values.
+
+    The line is one JSON object (ASCII, every control character escaped), so a
+    request value inside it cannot break the line, and a forged line elsewhere
+    does not parse as one.
+    """
     if event not in EVENTS:
         raise ValueError(f"unknown alert event {event!r}")
-    described = " ".join(f"{k}={v}" for k, v in details.items())
-    log.warning("%s account=%s %s", event, account_id, described, extra={"alert": {"event": event, "account": account_id, **details}})
+    document = {"event": event, "account": account_id, **details}
+    log.warning("alert %s", json.dumps(document, separators=(",", ":"), default=str), extra={"alert": document})

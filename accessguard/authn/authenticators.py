@@ -9,7 +9,8 @@ An authenticator moves through these states:
 - ``clone_suspected``: its signature counter went backwards; never counts again.
 - ``revoked``: never counts again.
 
-TOTP seeds are sealed at rest; WebAuthn credentials hold only public keys.
+TOTP seeds are sealed at rest; WebAuthn credentials hold only public keys, and the
+relying-party id each was registered for (None for credentials stored before it was kept).
 Without a sealer (the admin command line) everything but the seeds can be handled.
 """
 
@@ -35,10 +36,10 @@ CREATE TABLE IF NOT EXISTS authenticators (
     id TEXT PRIMARY KEY, account_id TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,
     state TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER, enrolled_via TEXT NOT NULL,
     sealed_secret BLOB, credential_id BLOB UNIQUE, credential BLOB, sign_count INTEGER,
-    aaguid TEXT, user_verifying INTEGER);
+    aaguid TEXT, user_verifying INTEGER, rp_id TEXT);
 CREATE INDEX IF NOT EXISTS authenticators_by_account ON authenticators (account_id, kind);
 """
-_COLUMNS = "id, account_id, kind, label, state, created, last_used, enrolled_via, credential, sign_count, aaguid, user_verifying"
+_COLUMNS = "id, account_id, kind, label, state, created, last_used, enrolled_via, credential, sign_count, aaguid, user_verifying, rp_id"
 
 
 @dataclass(frozen=True)
@@ -57,6 +58,7 @@ class Authenticator:
     sign_count: int | None = None
     aaguid: str | None = None
     user_verifying: bool | None = None
+    rp_id: str | None = None
 
 
 class Authenticators:
@@ -64,6 +66,7 @@ class Authenticators:
         self._db = database
         self._sealer = sealer
         database.create(_SCHEMA)
+        database.add_column("authenticators", "rp_id", "TEXT")
 
     def _sealing(self) -> Sealer:
         if self._sealer is None:
@@ -121,6 +124,7 @@ class Authenticators:
         *,
         credential_id: bytes,
         credential: bytes,
+        rp_id: str,
         sign_count: int,
         aaguid: str,
         user_verifying: bool,
@@ -131,7 +135,7 @@ class Authenticators:
         """Store a new credential; None when this credential id is already registered."""
         rows = self._db.execute(
             "INSERT INTO authenticators (id, account_id, kind, label, state, created, enrolled_via, credential_id, credential,"
-            " sign_count, aaguid, user_verifying) VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?)"
+            " sign_count, aaguid, user_verifying, rp_id) VALUES (?, ?, ?, ?, 'active', ?, ?, ?, ?, ?, ?, ?, ?)"
             f" ON CONFLICT (credential_id) DO NOTHING RETURNING {_COLUMNS}",
             (
                 _new_id(),
@@ -145,6 +149,7 @@ class Authenticators:
                 sign_count,
                 aaguid,
                 int(user_verifying),
+                rp_id,
             ),
         )
         return _authenticator(rows[0]) if rows else None
@@ -156,16 +161,17 @@ class Authenticators:
         )
         return _authenticator(rows[0]) if rows else None
 
-    def advance_sign_count(self, authenticator_id: str, sign_count: int, now: float) -> bool:
+    def advance_sign_count(self, authenticator_id: str, sign_count: int, rp_id: str, now: float) -> bool:
         """Record a newer signature counter atomically; False when it did not move forward.
 
         Authenticators without a counter always report 0, and so does the stored value:
-        that pair is not a regression.
+        that pair is not a regression. A credential stored before RP ids were kept
+        takes the RP id its verified assertion was signed for.
         """
         rows = self._db.execute(
-            "UPDATE authenticators SET sign_count = ?, last_used = ? WHERE id = ?"
+            "UPDATE authenticators SET sign_count = ?, last_used = ?, rp_id = COALESCE(rp_id, ?) WHERE id = ?"
             " AND (sign_count < ? OR (sign_count = 0 AND ? = 0)) RETURNING id",
-            (sign_count, int(now), authenticator_id, sign_count, sign_count),
+            (sign_count, int(now), rp_id, authenticator_id, sign_count, sign_count),
         )
         return bool(rows)
 
@@ -216,7 +222,7 @@ def _new_id() -> str:
 
 
 def _authenticator(row: Row) -> Authenticator:
-    aid, account_id, kind, label, state, created, last_used, via, credential, sign_count, aaguid, uv = row
+    aid, account_id, kind, label, state, created, last_used, via, credential, sign_count, aaguid, uv, rp_id = row
     return Authenticator(
         id=str(aid),
         account_id=str(account_id),
@@ -230,4 +236,5 @@ def _authenticator(row: Row) -> Authenticator:
         sign_count=int(sign_count) if sign_count is not None else None,  # type: ignore[call-overload]
         aaguid=str(aaguid) if aaguid is not None else None,
         user_verifying=bool(uv) if uv is not None else None,
+        rp_id=str(rp_id) if rp_id is not None else None,
     )

@@ -2,7 +2,8 @@
 enrolment (TOTP app, security key), recovery-code regeneration and enrolment links.
 
 Every refusal is a ``Refused`` with a stable reason code. One-time codes are
-throttled per account in the shared store (``throttle.py``); who may enrol is decided in
+throttled in the shared store (``throttle.py``), per account, or per device for a
+browser holding a device cookie of the account (``devices.py``); who may enrol is decided in
 ``enrolment.py``; WebAuthn ceremonies run in ``webauthn.py``.
 """
 
@@ -16,18 +17,21 @@ from accessguard.authn import totp
 from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.alerts import alert
 from accessguard.authn.authenticators import TOTP, WEBAUTHN, Authenticator, Authenticators
+from accessguard.authn.devices import DeviceCookies
 from accessguard.authn.enrolment import (
     LINK_FACTOR_PREFIX,
     LINK_SESSION_TTL_S,
+    RECOVERY_CODES_REQUIREMENT,
     REQUIREMENTS,
     EnrolmentLinks,
     enrolment_grant,
     is_enrolment_only,
+    recovery_codes_grant,
 )
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.authn.sessions import Sessions
-from accessguard.authn.throttle import CODES, Throttle
-from accessguard.authn.webauthn import WebAuthn, relying_party_id
+from accessguard.authn.throttle import Bucket, Throttle, code_buckets
+from accessguard.authn.webauthn import WebAuthn
 from accessguard.endpoints import EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
 from accessguard.problem import Response, json_response
@@ -43,6 +47,8 @@ TOTP_ENROL_PATH = "/accessguard/enroll/totp"
 WEBAUTHN_ENROL_PATH = "/accessguard/enroll/webauthn"
 RECOVERY_CODES_PATH = "/accessguard/recovery-codes"
 NO_STORE = ("cache-control", "no-store")
+#: The step-up routes that verify a second factor: after a password, a full login (the guard then trusts the device).
+FULL_LOGIN_ROUTES = (("POST", TOTP_STEP_UP_PATH), ("POST", WEBAUTHN_STEP_UP_PATH + "/complete"), ("POST", RECOVERY_STEP_UP_PATH))
 
 
 def authenticator_document(authenticator: Authenticator) -> dict[str, Any]:
@@ -68,21 +74,27 @@ class Ceremonies:
         sessions: Sessions,
         store: Store,
         *,
+        cookie: Callable[[str], str],
         clear_cookie: str,
+        devices: DeviceCookies,
     ) -> None:
         self._settings = settings
         self._accounts = accounts
         self._authenticators = authenticators
         self._sessions = sessions
         self._store = store
+        self._cookie = cookie
         self._clear_cookie = clear_cookie
         self._clock: Callable[[], float] = settings.clock
         self.recovery = RecoveryCodes(accounts.database)
-        self.throttle = Throttle(store, "code", CODES, "wrong codes")
+        self.throttle = Throttle(store, "code")
+        self._devices = devices
         self.links = EnrolmentLinks(accounts.database)
         self.webauthn = WebAuthn(
             authenticators,
             store,
+            rp_id=settings.webauthn_rp_id,
+            origins=settings.webauthn_origins,
             rp_name=settings.service_name,
             allowed_aaguids=settings.webauthn_allowed_aaguids,
             attestation_roots=settings.webauthn_attestation_roots,
@@ -122,16 +134,17 @@ class Ceremonies:
             raise Refused("enrolment_not_allowed", REQUIREMENTS[kind], 403)
         return session, grant
 
-    def _rp_id(self, request: EndpointRequest) -> str:
-        return relying_party_id(request.facts.headers.get("host"), self._settings.webauthn_rp_id)
-
-    def _charge_code_attempt(self, account_id: str, now: float) -> None:
-        attempt = self.throttle.charge(account_id, now)
-        if self.throttle.first_lock(attempt):
-            alert("code_attempts_locked", account_id, attempts=attempt.attempts)
+    def _charge_code_attempt(self, request: EndpointRequest, account_id: str, now: float) -> list[Bucket]:
+        """Charge a code attempt to the device holding a device cookie of the account, or to the account's untrusted clients."""
+        buckets = code_buckets(account_id, self._devices.device(request.facts, account_id, now))
+        (attempt,) = self.throttle.charge(buckets, now)
+        if buckets[0].first_lock(attempt):
+            trusted = {"trusted_device": True} if buckets[0].scope == "device" else {}
+            alert("code_attempts_locked", account_id, attempts=attempt.attempts, **trusted)
+        return buckets
 
     def _count_again(self, session: Session, authenticator: Authenticator, now: float) -> None:
-        """A contained authenticator counts again only when this session may enrol one of its kind."""
+        """A contained authenticator counts again only when this session may enrol one of its kind (an older key verified)."""
         if authenticator.state != "contained":
             return
         grant = enrolment_grant(session, authenticator.kind, now)
@@ -145,10 +158,12 @@ class Ceremonies:
             alert("authenticator_reverified", session.professional_id, authenticator=authenticator.id, via=grant)
 
     def _stepped_up(self, session: Session, factor: str, now: float) -> Response:
-        self._store.record_factor(session.id, factor, int(now))
+        """Every step-up ends here: the factor is recorded under a new session id (``Sessions.step_up``)."""
+        _, cookie = self._sessions.step_up(session, factor, int(now))
         return json_response(
             200,
             {"subject": session.professional_id, "aal": 2, "factor": factor, "phishing_resistant": factor == "webauthn"},
+            [("set-cookie", self._cookie(cookie))],
         )
 
     # step-up
@@ -158,7 +173,7 @@ class Ceremonies:
         code = string_field(request.json(), "code", 16)
         now = self._clock()
         account_id = session.professional_id
-        self._charge_code_attempt(account_id, now)
+        buckets = self._charge_code_attempt(request, account_id, now)
         seeds = self._authenticators.totp_seeds(account_id)
         matched = next(((a, step) for a, secret in seeds if (step := totp.matching_step(secret, code, now)) is not None), None)
         if matched is None or not self._store.claim_totp_step(account_id, matched[1]):
@@ -166,7 +181,7 @@ class Ceremonies:
             raise Refused("invalid_code", "the code is wrong, expired or was already used", 401)
         authenticator = matched[0]
         self._count_again(session, authenticator, now)
-        self.throttle.clear(account_id)
+        self.throttle.succeeded(buckets)
         self._authenticators.touch(authenticator.id, now)
         return self._stepped_up(session, "otp", now)
 
@@ -175,26 +190,24 @@ class Ceremonies:
         code = string_field(request.json(), "code", 64)
         now = self._clock()
         account_id = session.professional_id
-        self._charge_code_attempt(account_id, now)
+        buckets = self._charge_code_attempt(request, account_id, now)
         if not self.recovery.use(account_id, code, now):
             log.info("recovery-code step-up refused for %r", account_id)
             raise Refused("invalid_code", "the recovery code is wrong or was already used", 401)
-        self.throttle.clear(account_id)
+        self.throttle.succeeded(buckets)
         alert("recovery_code_used", account_id, remaining=self.recovery.remaining(account_id))
         return self._stepped_up(session, "recovery", now)
 
     def step_up_webauthn_begin(self, request: EndpointRequest) -> Response:
         session = self._step_up_session(request)
-        options = self.webauthn.begin_assertion(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, now=self._clock()
-        )
+        options = self.webauthn.begin_assertion(account_id=session.professional_id, ceremony=session.id, now=self._clock())
         return json_response(200, {"publicKey": options}, [NO_STORE])
 
     def step_up_webauthn_complete(self, request: EndpointRequest) -> Response:
         session = self._step_up_session(request)
         now = self._clock()
         assertion = self.webauthn.complete_assertion(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, response=request.json(), now=now
+            account_id=session.professional_id, ceremony=session.id, response=request.json(), now=now
         )
         self._count_again(session, assertion.authenticator, now)
         return self._stepped_up(session, assertion.factor, now)
@@ -217,7 +230,7 @@ class Ceremonies:
         session, grant = self._enrolment_session(request, TOTP, now)
         code = string_field(request.json(), "code", 16)
         account_id = session.professional_id
-        self._charge_code_attempt(account_id, now)
+        buckets = self._charge_code_attempt(request, account_id, now)
         pending = self._authenticators.pending_totp(account_id, now)
         if pending is None:
             raise Refused("no_pending_enrolment", "no authenticator app is waiting for confirmation; start again", 409)
@@ -227,7 +240,7 @@ class Ceremonies:
             raise Refused("invalid_code", "the code is wrong, expired or was already used", 401)
         if not self._authenticators.move(authenticator.id, "pending", "active"):
             raise Refused("no_pending_enrolment", "this authenticator app was confirmed or replaced meanwhile", 409)
-        self.throttle.clear(account_id)
+        self.throttle.succeeded(buckets)
         confirmed = self._authenticators.get(authenticator.id)
         assert confirmed is not None
         return self._enrolled(session, confirmed, grant, now)
@@ -236,16 +249,13 @@ class Ceremonies:
         now = self._clock()
         session, _ = self._enrolment_session(request, WEBAUTHN, now)
         label = _label(request.json(), "security key")
-        options = self.webauthn.begin_registration(
-            rp_id=self._rp_id(request), account_id=session.professional_id, ceremony=session.id, label=label, now=now
-        )
+        options = self.webauthn.begin_registration(account_id=session.professional_id, ceremony=session.id, label=label, now=now)
         return json_response(200, {"publicKey": options}, [NO_STORE])
 
     def enrol_webauthn_complete(self, request: EndpointRequest) -> Response:
         now = self._clock()
         session, grant = self._enrolment_session(request, WEBAUTHN, now)
         authenticator = self.webauthn.complete_registration(
-            rp_id=self._rp_id(request),
             account_id=session.professional_id,
             ceremony=session.id,
             response=request.json(),
@@ -275,8 +285,8 @@ class Ceremonies:
     def regenerate_recovery_codes(self, request: EndpointRequest) -> Response:
         now = self._clock()
         session = self._step_up_session(request)
-        if enrolment_grant(session, TOTP, now) is None:
-            raise Refused("enrolment_not_allowed", "new recovery codes need a second factor verified in the last 15 minutes", 403)
+        if recovery_codes_grant(session, now) is None:
+            raise Refused("enrolment_not_allowed", RECOVERY_CODES_REQUIREMENT, 403)
         request.json()  # the body must still be JSON: a form post from another site never gets here
         codes = self.recovery.issue(session.professional_id, now)
         alert("recovery_codes_issued", session.professional_id, count=len(codes), regenerated=True)

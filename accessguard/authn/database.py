@@ -1,7 +1,8 @@
 """accounts.db: the account directory's SQLite file, shared by every process (WAL).
 
 Accounts, authenticators, recovery codes and enrolment links each keep their
-tables here and share one connection per thread. (Attempt counts live in the
+tables here and share one connection per thread. Tables are created if missing;
+a column added by a later version is added to older files when they are opened. (Attempt counts live in the
 shared store; a ``code_attempts`` table from earlier versions is left unused.)
 """
 
@@ -47,6 +48,12 @@ class Database:
             self._connection().executescript(schema)
         except sqlite3.Error as exc:
             raise self._failed(exc) from None
+
+    def add_column(self, table: str, column: str, declaration: str) -> None:
+        """Upgrade a file written by an earlier version: add a column its table lacks (existing rows get NULL)."""
+        with self.transaction() as db:  # processes starting together add it once
+            if column not in {row[1] for row in db.execute(f"PRAGMA table_info({table})")}:
+                db.execute(f"ALTER TABLE {table} ADD COLUMN {column} {declaration}")
 
     def execute(self, sql: str, args: tuple[object, ...] = ()) -> list[Row]:
         """One statement in its own transaction; its rows."""

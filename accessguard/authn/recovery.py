@@ -53,7 +53,25 @@ class RecoveryCodes:
         return codes
 
     def ever_issued(self, account_id: str) -> bool:
+        """Whether the account holds a set (used or not); after ``revoke`` it holds none, so its next enrolment gets one."""
         return bool(self._db.execute("SELECT 1 FROM recovery_codes WHERE account_id = ? LIMIT 1", (account_id,)))
+
+    def issued_since(self, account_id: str, since: float) -> int | None:
+        """When the account's current set was issued, if at or after ``since``."""
+        rows = self._db.execute("SELECT MAX(issued) FROM recovery_codes WHERE account_id = ? AND issued >= ?", (account_id, since))
+        return int(str(rows[0][0])) if rows and rows[0][0] is not None else None
+
+    def revoke(self, account_id: str) -> int:
+        """Delete the account's set: no code of it works again. Returns how many were still unused."""
+        rows = self._db.execute("DELETE FROM recovery_codes WHERE account_id = ? RETURNING used", (account_id,))
+        return sum(used is None for (used,) in rows)
+
+    def revoke_issued_after(self, issued_after: float) -> dict[str, int]:
+        """Delete every set issued after a time (containment); per account touched, how many were still unused."""
+        revoked: dict[str, int] = {}
+        for account_id, used in self._db.execute("DELETE FROM recovery_codes WHERE issued > ? RETURNING account_id, used", (issued_after,)):
+            revoked[str(account_id)] = revoked.get(str(account_id), 0) + (used is None)
+        return revoked
 
     def remaining(self, account_id: str) -> int:
         rows = self._db.execute("SELECT COUNT(*) FROM recovery_codes WHERE account_id = ? AND used IS NULL", (account_id,))

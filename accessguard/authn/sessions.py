@@ -29,11 +29,26 @@ class Sessions:
         mac = hmac.new(self._key, session_id.encode(), hashlib.sha256).digest()
         return base64.urlsafe_b64encode(mac).decode().rstrip("=")
 
+    def _cookie(self, session_id: str) -> str:
+        return f"{session_id}.{self._sign(session_id)}"
+
     def start(self, professional_id: str, factor: str, now: int, ttl_s: int | None = None) -> tuple[Session, str]:
         """A new session with one verified factor; returns it and its cookie value."""
         session = Session(secrets.token_urlsafe(24), professional_id, now, now + (ttl_s or self._ttl_s), {factor: now})
         self._store.create_session(session)
-        return session, f"{session.id}.{self._sign(session.id)}"
+        return session, self._cookie(session.id)
+
+    def step_up(self, session: Session, factor: str, at: int) -> tuple[Session, str]:
+        """The session under a new id with one more verified factor, and its cookie value; the old id ends.
+
+        Whenever assurance rises the id changes: an id fixed or seen before the
+        step-up (session fixation) never carries the new factor. InvalidSession
+        when the session stopped being live meanwhile (revoked, logged out).
+        """
+        raised = self._store.rotate_session(session.id, secrets.token_urlsafe(24), factor, at)
+        if raised is None:
+            raise InvalidSession("the session has expired or ended; log in again")
+        return raised, self._cookie(raised.id)
 
     def resume(self, cookie: str, now: float) -> Session:
         """The live session a cookie names; InvalidSession when forged, unknown or expired, SessionRevoked when revoked."""

@@ -57,7 +57,11 @@ def register(commands: Any) -> None:
     add_store(link)
     link.set_defaults(run=enroll_link)
 
-    contain = groups.add_parser("contain", help="hold back authenticators enrolled after TIME until re-verified")
+    contain = groups.add_parser(
+        "contain",
+        help="hold back authenticators enrolled after TIME until re-verified, revoke recovery codes issued after it;"
+        " the accounts touched lose their password and sessions",
+    )
     contain.add_argument(
         "--enrolled-after", required=True, metavar="TIME", help="ISO 8601 (2025-09-08T10:00Z; naive: UTC), Unix seconds, or 72h / 7d ago"
     )
@@ -155,23 +159,28 @@ def enroll_link(args: argparse.Namespace) -> int:
 
 def contain_after(args: argparse.Namespace) -> int:
     after = parse_time(args.enrolled_after, "--enrolled-after")
-    _, authenticators = _open(args.data_dir)
+    accounts, authenticators = _open(args.data_dir)
     store = open_store_of(args)
     try:
         with alerts_recorded(args.data_dir):
-            contained = actions.contain(authenticators, store, after, by=operator())
+            done = actions.contain(accounts, authenticators, store, after, by=operator())
     finally:
         store.close()
-    if not contained:
-        print(f"no active authenticator was enrolled after {iso_time(after)}")
+    if not done.accounts:
+        print(f"no active authenticator was enrolled, and no recovery code issued, after {iso_time(after)}")
         return 0
-    print(
-        table(
-            ("USER", *AUTHENTICATOR_HEADINGS),
-            [[a.account_id, *row] for a, row in zip(contained, _authenticator_rows(contained), strict=True)],
+    if done.authenticators:
+        print(
+            table(
+                ("USER", *AUTHENTICATOR_HEADINGS),
+                [[a.account_id, *row] for a, row in zip(done.authenticators, _authenticator_rows(done.authenticators), strict=True)],
+            )
         )
-    )
-    users = sorted({a.account_id for a in contained})
-    print(f"contained {len(contained)} authenticator(s) of {len(users)} user(s); their sessions are ended.")
-    print("Each counts again only once re-verified from a session that passed an older factor of the same strength.")
+    print(f"contained {len(done.authenticators)} authenticator(s) of {len(done.accounts)} user(s); their sessions are ended.")
+    for account_id, unused in sorted(done.recovery_codes.items()):
+        print(f"{account_id}: recovery codes issued after that time revoked ({unused} unused)")
+    print("Each contained authenticator counts again only once re-verified from a session that passed an older security key.")
+    if done.passwords_reset:
+        print(f"Passwords taken away (they may have been phished): {', '.join(done.passwords_reset)}.")
+        print("Send each a link to set a new one: accessguard account reset-password USER")
     return 0

@@ -3,7 +3,9 @@
 Keys come from ``ACCESSGUARD_PSEUDONYM_KEY`` / ``ACCESSGUARD_AUDIT_KEY`` or
 ``DATA_DIR/keys.json``: ``scope`` and ``reviews`` need the pseudonym key
 (to resolve patients), ``verify`` the audit key (to check signatures), and
-``reviews close`` both (it appends to the log, signing its head).
+``reviews close`` both (it appends to the log, signing its head). The
+witness file comes from ``--witness`` or ``ACCESSGUARD_AUDIT_WITNESS``, never
+from the data directory, whose owner it guards against.
 """
 
 from __future__ import annotations
@@ -20,13 +22,26 @@ from pathlib import Path
 from typing import Any
 
 from accessguard.audit.alerts import pending_alerts
-from accessguard.audit.chain import CheckpointSigner
+from accessguard.audit.chain import Checkpoint, CheckpointSigner
 from accessguard.audit.reviews import close_review, list_reviews
 from accessguard.audit.scope import breach_scope
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import verify
-from accessguard.cli.common import CommandError, add_data_dir, audit_key, iso_time, open_access_log, operator, parse_time, stored_key, table
+from accessguard.audit.witness import Witnessed, WitnessError
+from accessguard.audit.witness_file import read_witness_file
+from accessguard.cli.common import (
+    CommandError,
+    add_data_dir,
+    audit_key,
+    iso_time,
+    open_access_log,
+    operator,
+    parse_time,
+    stored_key,
+    table,
+    witness_file,
+)
 
 
 def register(commands: Any) -> None:
@@ -39,6 +54,13 @@ def register(commands: Any) -> None:
         "--retention-days", type=int, default=AuditSettings.retention_days, help="the service's retention (default: %(default)s)"
     )
     check.add_argument("--expect", metavar="SEQ:HASH", help="a checkpoint kept elsewhere (the application log) that must still hold")
+    check.add_argument(
+        "--witness",
+        type=Path,
+        metavar="FILE",
+        help="the witness file (AuditSettings.witness) the log must reach and match (default: $ACCESSGUARD_AUDIT_WITNESS)",
+    )
+    check.add_argument("--new", action="store_true", help="the log was just created: accept it empty when no witness holds anything")
     check.set_defaults(run=run_verify)
 
     scope = actions.add_parser("scope", help="patients whose identity records an account was served in a window")
@@ -76,16 +98,32 @@ def _audit_db(args: argparse.Namespace) -> Path:
     return path
 
 
+FRESHNESS_UNPROVEN = (
+    "accessguard: WARNING: no witness given (--witness FILE or ACCESSGUARD_AUDIT_WITNESS): freshness is UNPROVEN."
+    " A log rolled back to an older signed head, its newer entries deleted, verifies as well as the real one."
+)
+
+
 def run_verify(args: argparse.Namespace) -> int:
     path = _audit_db(args)
-    expect = None
+    witnessed: list[Witnessed] | None = None
+    witness = witness_file(args.witness)
+    if witness is not None:
+        try:
+            witnessed = read_witness_file(witness)
+        except WitnessError as exc:
+            print(f"TAMPERED: {exc}")
+            return 1
     if args.expect:
         seq, _, digest = args.expect.partition(":")
         if not seq.isdigit() or not re.fullmatch(r"[0-9a-f]{64}", digest):
             raise CommandError("--expect takes SEQ:HASH (the hex hash of a checkpoint line)")
-        expect = (int(seq), bytes.fromhex(digest))
+        external = Witnessed("external checkpoint", Checkpoint(int(seq), 0.0, bytes.fromhex(digest), ""), "--expect")
+        witnessed = [*(witnessed or ()), external]
     signer = CheckpointSigner(audit_key(args.data_dir), stored_key(args.data_dir, "pseudonym_key"))
-    result = verify(path, signer, now=time.time(), retention_s=args.retention_days * 86400.0, expect=expect)
+    result = verify(path, signer, now=time.time(), retention_s=args.retention_days * 86400.0, witnessed=witnessed, new=args.new)
+    if witness is None:
+        print(FRESHNESS_UNPROVEN, file=sys.stderr)
     print(result.describe())
     return 0 if result.ok else 1
 

@@ -97,14 +97,20 @@ def audit_key(data_dir: Path) -> str | None:
         return None
 
 
+def witness_file(given: Path | None) -> Path | None:
+    """The access log's witness file: ``given`` (an option), else ``ACCESSGUARD_AUDIT_WITNESS``; never found in the data directory."""
+    return given or (Path(os.environ["ACCESSGUARD_AUDIT_WITNESS"]) if os.environ.get("ACCESSGUARD_AUDIT_WITNESS") else None)
+
+
 def open_access_log(data_dir: Path) -> AccessLog:
     """The access log for a command that appends events; the service alone prunes (it knows the retention).
 
     Appending signs the head, and sometimes a checkpoint: with an audit key other than the service's
     (ACCESSGUARD_AUDIT_KEY forgotten), the log would fail verification for good, so the command stops first.
+    Its heads go to the witness named by ACCESSGUARD_AUDIT_WITNESS, if set, as the service's do.
     """
     path = Path(data_dir) / "audit.db"
-    settings = AuditSettings(key=audit_key(data_dir))
+    settings = AuditSettings(key=audit_key(data_dir), witness=witness_file(None))
     try:
         return AccessLog(path, settings, stored_key(data_dir, "pseudonym_key"), prune=False)
     except ForeignAuditKey:

@@ -25,6 +25,7 @@ from accessguard.guard import Guard
 from accessguard.middleware.asgi import AccessGuardMiddleware
 from accessguard.routes import ProtectedRoute
 from accessguard.settings import Settings, local_keys
+from accessguard.sqlite_uri import sqlite_uri
 
 ROUTES = (
     ProtectedRoute("/patients/{id}", name="patients.read", action="read", served_ids="id"),
@@ -60,10 +61,25 @@ def initialise(data_dir: Path, guard: Guard) -> None:
     accounts_file.write_text(json.dumps(listing, indent=2))
 
 
+def demo_witness(data_dir: Path) -> Path:
+    """The demo's access-log witness: in a sibling of the data directory, ``DATA_DIR-witness/audit-witness.jsonl``.
+
+    Outside the data directory, so that copying, resetting or rolling back the
+    data directory leaves it; on the same volume, so it shows the idea, not the
+    protection: production keeps its witness on another volume or host.
+    """
+    return Path(f"{Path(data_dir).absolute()}-witness") / "audit-witness.jsonl"
+
+
 def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
-    """The demo's settings; ``overrides`` replace any of them (tests swap the geo database, say)."""
+    """The demo's settings; ``overrides`` replace any of them (tests swap the geo database, say).
+
+    Security keys work at ``http://localhost`` unless ``webauthn_origins`` says where the demo listens.
+    """
     keys = local_keys(data_dir)
     audit: AuditSettings = overrides.pop("audit", AuditSettings())
+    witness = audit.witness or demo_witness(data_dir)
+    witness.parent.mkdir(mode=0o700, exist_ok=True)
     settings = Settings(
         data_dir=data_dir,
         session_key=keys["session_key"],
@@ -74,7 +90,9 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
         trusted_proxies=("127.0.0.1/32",),
         login_path="/login",
         cookie_secure=False,
-        audit=dataclasses.replace(audit, key=audit.key or keys["audit_key"]),
+        webauthn_rp_id="localhost",
+        webauthn_origins=("http://localhost",),
+        audit=dataclasses.replace(audit, key=audit.key or keys["audit_key"], witness=witness),
     )
     return dataclasses.replace(settings, **overrides)
 
@@ -89,7 +107,7 @@ class PatientDirectory:
     def _db(self) -> sqlite3.Connection:
         db = getattr(self._local, "db", None)
         if db is None:
-            db = self._local.db = sqlite3.connect(f"file:{self.path}?mode=ro", uri=True, check_same_thread=False)
+            db = self._local.db = sqlite3.connect(sqlite_uri(self.path, "ro"), uri=True, check_same_thread=False)
             db.row_factory = sqlite3.Row
         return db
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any
 
 from accessguard.endpoints import MAX_BODY_BYTES
 from accessguard.facts import RequestFacts
 from accessguard.guard import Guard
+from accessguard.mounting import asgi_route_path
 from accessguard.problem import Response
 from accessguard.signals.usage import SERVED_KEY
 
@@ -17,6 +19,11 @@ Receive = Callable[[], Awaitable[Message]]
 Send = Callable[[Message], Awaitable[None]]
 ASGIApp = Callable[[Scope, Receive, Send], Awaitable[None]]
 
+#: RFC 6455 close code "policy violation": a WebSocket handshake refused before it was accepted.
+POLICY_VIOLATION = 1008
+
+log = logging.getLogger(__name__)
+
 
 class AccessGuardMiddleware:
     def __init__(self, app: ASGIApp, guard: Guard) -> None:
@@ -24,6 +31,9 @@ class AccessGuardMiddleware:
         self.guard = guard
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket":
+            await self._websocket(scope, receive, send)
+            return
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -54,6 +64,16 @@ class AccessGuardMiddleware:
         finally:
             self.guard.settle(verdict, status, b"".join(chunks))
 
+    async def _websocket(self, scope: Scope, receive: Receive, send: Send) -> None:
+        """A WebSocket on a path the guard protects (or could be read as one) is closed before it opens: nothing decides a stream."""
+        facts = _facts({**scope, "method": "GET"})
+        if not self.guard.protects(facts):
+            await self.app(scope, receive, send)
+            return
+        log.info("WebSocket %s refused: protected path", ascii(facts.path[:200]))
+        await receive()  # websocket.connect
+        await send({"type": "websocket.close", "code": POLICY_VIOLATION, "reason": "protected path: use HTTP"})
+
 
 def _facts(scope: Scope) -> RequestFacts:
     headers: dict[str, str] = {}
@@ -63,9 +83,9 @@ def _facts(scope: Scope) -> RequestFacts:
             value = f"{headers[name]}{'; ' if name == 'cookie' else ', '}{value}"
         headers[name] = value
     client = scope.get("client")
-    return RequestFacts(
-        scope["method"], scope["path"], scope.get("query_string", b"").decode("latin-1"), headers, client[0] if client else None
-    )
+    route = asgi_route_path(scope["path"], scope.get("root_path", ""), scope.get("raw_path"))
+    query = scope.get("query_string", b"").decode("latin-1")
+    return RequestFacts(scope["method"], route.path, query, headers, client[0] if client else None, route.mount, route.others)
 
 
 async def _read_body(receive: Receive) -> bytes:

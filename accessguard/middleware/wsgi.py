@@ -9,12 +9,17 @@ from typing import Any
 from accessguard.endpoints import MAX_BODY_BYTES
 from accessguard.facts import RequestFacts
 from accessguard.guard import Guard
+from accessguard.mounting import wsgi_route_path
 from accessguard.problem import Response, problem
 from accessguard.signals.usage import SERVED_KEY
 
 Environ = dict[str, Any]
 StartResponse = Callable[..., Any]
 WSGIApp = Callable[[Environ, StartResponse], Iterable[bytes]]
+
+#: Servers that merge a header named with underscores (``X_Forwarded_For``) into the dashed one's
+#: variable, unseen: wsgiref. gunicorn (>= 22) drops such headers unless ``header_map`` says otherwise.
+FOLDING_SERVERS = ("WSGIServer/",)
 
 
 class WSGIAccessGuard:
@@ -62,8 +67,19 @@ def _facts(environ: Environ) -> RequestFacts:
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(key):
             headers[key.replace("_", "-").lower()] = environ[key]
-    path = environ.get("PATH_INFO", "") or "/"
-    return RequestFacts(environ["REQUEST_METHOD"], path, environ.get("QUERY_STRING", ""), headers, environ.get("REMOTE_ADDR"))
+    route = wsgi_route_path(
+        environ.get("SCRIPT_NAME", ""), environ.get("PATH_INFO", ""), environ.get("RAW_URI") or environ.get("REQUEST_URI")
+    )
+    return RequestFacts(
+        environ["REQUEST_METHOD"],
+        route.path,
+        environ.get("QUERY_STRING", ""),
+        headers,
+        environ.get("REMOTE_ADDR"),
+        route.mount,
+        route.others,
+        header_names_folded=environ.get("SERVER_SOFTWARE", "").startswith(FOLDING_SERVERS),
+    )
 
 
 def _read_body(environ: Environ) -> bytes | None:

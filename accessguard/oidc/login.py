@@ -42,6 +42,7 @@ from accessguard.oidc.jwt_bearer import InvalidToken
 from accessguard.oidc.relying_party import RelyingParty
 from accessguard.problem import Response, problem
 from accessguard.store.base import Store
+from accessguard.untrusted import for_log
 
 log = logging.getLogger("accessguard.oidc")
 
@@ -151,15 +152,12 @@ class OIDCLogin:
         try:
             claims = self._id_token_claims(code, pending)
         except InvalidToken as exc:
-            log.warning("OIDC login refused: %s", exc.detail)
+            log.warning("OIDC login refused: %s", for_log(exc.detail, 500))
             return _login_failed(exc.detail)
         subject, authn = self._rp.identify(claims)
         if not authn.factor_times:
             return _login_failed(f"the provider's token names no authentication method mapped here (amr {claims.get('amr')!r})")
-        account = self._accounts.provision(subject.id, kind=subject.kind, roles=subject.roles, organisation=subject.organisation)
-        if account is None:
-            log.warning("OIDC login refused for %r: a local account with a password holds that id", subject.id)
-            return problem(403, "account-conflict", "Login failed", "this identity is a local account here; log in with its password")
+        account = self._rp.account_of(subject)
         if is_suspended(account, self._store):
             log.warning("OIDC login refused for %r: account suspended", subject.id)
             return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])

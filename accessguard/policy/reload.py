@@ -89,14 +89,14 @@ class PolicyReloader:
 
     def _run(self) -> None:
         while not self._stop.wait(self.interval_s):
-            current = self.fingerprint()
-            settled, self._polled = current == self._polled, current
-            if settled and current != self._applied:
-                self._applied = current
-                try:
+            try:  # the watcher must outlive any one bad change, or an unreadable directory
+                current = self.fingerprint()
+                settled, self._polled = current == self._polled, current
+                if settled and current != self._applied:
+                    self._applied = current
                     self.reload()
-                except Exception:  # the watcher must outlive any one bad change
-                    log.exception("policy change in %s refused; the live revision stays", self.directory)
+            except Exception:
+                log.exception("policy change in %s refused; the live revision stays", self.directory)
 
     def reload(self) -> bool:
         """Prove the directory as it is now; switch to it if proven. True when a new revision went live."""

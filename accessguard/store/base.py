@@ -13,12 +13,16 @@ with their own account directories share one store, and every protected
 request's reservation reports the suspension.
 
 Attempts (one-time codes, password logins) are counted per key and charged
-*before* what was submitted is checked; the back-off schedule is a
-``Backoff`` here, which both stores apply through ``charge``.
+*before* what was submitted is checked: one attempt charges several keys at
+once (a username, an address, a network), all or none. The back-off schedule
+is a ``Backoff`` here; SQLite applies it through ``charge``, Redis through the
+same arithmetic in one Lua script (one round trip), and one test suite holds
+both to the same outcomes.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -96,11 +100,13 @@ class Reservation:
 @dataclass(frozen=True)
 class Backoff:
     """A back-off schedule: from the ``max_attempts``-th consecutive attempt on, each
-    attempt also locks the key, first for ``first_lock_s``, doubling up to ``max_lock_s``."""
+    attempt also locks the key, first for ``first_lock_s``, doubling up to ``max_lock_s``.
+    A count is forgotten ``forget_after_s`` after its last attempt or the end of its lock."""
 
     max_attempts: int
     first_lock_s: int
     max_lock_s: int
+    forget_after_s: int = ATTEMPTS_FORGOTTEN_S
 
     def lock_seconds(self, attempts: int) -> int:
         """The lock after ``attempts`` consecutive attempts (0 below the threshold)."""
@@ -130,6 +136,14 @@ class Store(Protocol):
 
     def record_factor(self, session_id: str, factor: str, at: int) -> None:
         """Add a verified factor to a live session; a revoked or unknown session is left as it is."""
+        ...
+
+    def rotate_session(self, session_id: str, new_id: str, factor: str, at: int) -> Session | None:
+        """Move a live session to ``new_id`` with one more verified factor, in one atomic step; the old id ends.
+
+        None, and nothing changed, when the session is not live (revoked, unknown or gone):
+        a step-up never brings a revoked session back.
+        """
         ...
 
     def delete_session(self, session_id: str) -> None: ...
@@ -176,12 +190,18 @@ class Store(Protocol):
 
     def release_reads(self, reservation: Reservation) -> None: ...
 
-    def charge_attempt(self, key: str, backoff: Backoff, now: float) -> Attempt:
-        """Count one attempt against ``key`` unless it is locked, in one atomic step (see ``charge``)."""
+    def charge_attempts(self, charges: Sequence[tuple[str, Backoff]], now: float) -> list[Attempt]:
+        """Count one attempt against every key, in one atomic step, unless one of them is locked.
+
+        Then nothing is counted: every outcome is refused and carries its key's
+        count and lock (a key that is not locked has ``locked_until <= now``).
+        Outcomes come in the order of ``charges`` (see ``charge``).
+        """
         ...
 
-    def clear_attempts(self, key: str) -> None:
-        """A success: the count of ``key`` starts again from zero and any lock is lifted."""
+    def settle_attempts(self, cleared: Sequence[str], refunded: Sequence[str]) -> None:
+        """A success, in one atomic step: each ``cleared`` key starts again from zero and its lock is
+        lifted; each ``refunded`` key takes back the one attempt this success was charged, its lock kept."""
         ...
 
     def close(self) -> None: ...
@@ -212,15 +232,20 @@ def usage_of(request: ReadRequest, counts: dict[str, dict[str, int]], held: dict
     return Usage(windows(pro), counts.get(pro, {}).get("24h", 0), windows(care), windows(organisation))
 
 
-def charge(attempts: int, locked_until: float, backoff: Backoff, now: float) -> tuple[Attempt, float]:
-    """Charge one attempt on top of a key's recorded count and lock (0, 0.0 when none or forgotten).
+def charge(recorded: Sequence[tuple[int, float]], backoffs: Sequence[Backoff], now: float) -> list[tuple[Attempt, float]]:
+    """Charge one attempt on top of each key's recorded count and lock (0, 0.0 when none or forgotten).
 
-    Returns the outcome and until when the count must be kept: ``ATTEMPTS_FORGOTTEN_S``
-    after this attempt or the end of its lock. A refused attempt changes nothing.
+    Returns, per key, the outcome and until when the count must be kept:
+    ``forget_after_s`` after this attempt or the end of its lock. While any
+    key is locked every outcome is refused and nothing changes.
     """
-    if locked_until > now:
-        attempt = Attempt(False, locked_until, attempts)
-    else:
-        lock = backoff.lock_seconds(attempts + 1)
-        attempt = Attempt(True, now + lock if lock else locked_until, attempts + 1)
-    return attempt, max(now, attempt.locked_until) + ATTEMPTS_FORGOTTEN_S
+    refused = any(locked_until > now for _, locked_until in recorded)
+    outcomes = []
+    for (attempts, locked_until), backoff in zip(recorded, backoffs, strict=True):
+        if refused:
+            attempt = Attempt(False, locked_until, attempts)
+        else:
+            lock = backoff.lock_seconds(attempts + 1)
+            attempt = Attempt(True, now + lock if lock else locked_until, attempts + 1)
+        outcomes.append((attempt, max(now, attempt.locked_until) + backoff.forget_after_s))
+    return outcomes

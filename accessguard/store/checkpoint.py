@@ -13,7 +13,8 @@ from __future__ import annotations
 import logging
 import sqlite3
 import threading
-from pathlib import Path
+
+from accessguard.sqlite_uri import sqlite_uri
 
 log = logging.getLogger("accessguard.store")
 
@@ -28,7 +29,7 @@ class Checkpointer:
     def __init__(self, path: str, every: int) -> None:
         self.path = path
         self.every = every
-        self._uri = Path(path).resolve().as_uri() + "?mode=rw"
+        self._uri = sqlite_uri(path, "rw")
         self._commits = 0
         self._wanted = threading.Event()
         self._lock = threading.Lock()
@@ -65,6 +66,8 @@ class Checkpointer:
                     db.close()
             except sqlite3.Error as exc:
                 log.warning("%s: WAL checkpoint failed, SQLite's own checkpoint takes over: %s", self.path, exc)
+            except Exception:  # the thread outlives any fault; the next commit wakes it again
+                log.exception("%s: WAL checkpoint failed on an unexpected error; SQLite's own checkpoint takes over", self.path)
 
     def stop(self) -> None:
         with self._lock:

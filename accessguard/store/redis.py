@@ -11,9 +11,9 @@ Keys (prefix ``accessguard:``): ``session:<id>`` (hash), ``sessions:<pro>``
 its factors, until it would have expired), ``totp:<pro>``, ``ephemeral:<key>`` (JSON), ``seen:<pro>`` (JSON),
 ``reads:<scope>`` (sorted set: patient → latest read time),
 ``holds:<scope>`` (sorted set: ``<hold id>:<count>`` → time),
-``attempts:<key>`` (JSON: count, lock end, when forgotten; charged in a WATCH/MULTI
-transaction, so the back-off schedule stays in Python), ``suspended:<pro>`` (present
-while the professional is suspended; no expiry).
+``attempts:<key>`` (JSON: count, lock end, when forgotten; every key of one attempt
+charged in one Lua script, the schedule of ``store/base.py`` ``charge`` in Lua),
+``suspended:<pro>`` (present while the professional is suspended; no expiry).
 One script touches keys of a professional and of an organisation, so the
 store needs a standalone Redis (or Sentinel), not Redis Cluster.
 """
@@ -21,8 +21,8 @@ store needs a standalone Redis (or Sentinel), not Redis Cluster.
 from __future__ import annotations
 
 import json
-import math
 import uuid
+from collections.abc import Sequence
 from typing import Any
 
 import redis
@@ -42,7 +42,6 @@ from accessguard.store.base import (
     ReadRequest,
     Reservation,
     Session,
-    charge,
     hold_scopes,
     read_scopes,
     usage_of,
@@ -54,8 +53,6 @@ SOCKET_TIMEOUT_S = 0.5
 READS_TTL_S = max(WINDOWS.values()) + 3600
 SEEN_TTL_S = 90 * 86400
 TOTP_TTL_S = 3600
-#: Optimistic transactions on one attempt key give up (fail closed) after this many conflicts in a row.
-MAX_ATTEMPT_CONFLICTS = 50
 
 # KEYS: reads:<scope>... holds:<scope>... (n of each), seen:<pro>, sessions:<pro>, session:<id>, suspended:<pro>
 # ARGV: n, hold member ("" for none), hold mask ("1" per scope holding), session id,
@@ -130,6 +127,21 @@ redis.call('HSET', KEYS[1], 'factors', cjson.encode(decoded))
 return 1
 """
 
+# KEYS: session:<id>, session:<new id>; ARGV: prefix, id, new id, factor, time
+# RENAME keeps the expiry and the live-session fields ('seen'); a revoked session is no longer under session:<id>.
+_ROTATE_SESSION = """
+local factors = redis.call('HGET', KEYS[1], 'factors')
+if not factors then return false end
+local decoded = cjson.decode(factors)
+decoded[ARGV[4]] = tonumber(ARGV[5])
+local pro = redis.call('HGET', KEYS[1], 'professional_id')
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('HSET', KEYS[2], 'factors', cjson.encode(decoded))
+redis.call('SREM', ARGV[1] .. 'sessions:' .. pro, ARGV[2])
+redis.call('SADD', ARGV[1] .. 'sessions:' .. pro, ARGV[3])
+return redis.call('HMGET', KEYS[2], 'professional_id', 'created', 'expires', 'factors')
+"""
+
 # KEYS: session:<id>; ARGV: prefix
 _DELETE_SESSION = """
 local pro = redis.call('HGET', KEYS[1], 'professional_id')
@@ -153,6 +165,64 @@ for _, sid in ipairs(redis.call('SMEMBERS', KEYS[1])) do
 end
 redis.call('DEL', KEYS[1])
 return revoked
+"""
+
+# KEYS: attempts:<key>...; ARGV: now, then per key: max_attempts, first_lock_s, max_lock_s, forget_after_s
+# The arithmetic of store/base.py ``charge``: while any key is locked nothing changes; times travel
+# as %.17g strings (Lua's own number-to-string keeps 14 digits, too few for a Unix time with a fraction).
+# Returns per key: 1 if admitted else 0, the count, the lock end (string).
+_CHARGE_ATTEMPTS = """
+local now = tonumber(ARGV[1])
+local recorded, refused = {}, false
+for i, key in ipairs(KEYS) do
+  local raw = redis.call('GET', key)
+  local attempts, locked_until = 0, 0
+  if raw then
+    local kept = cjson.decode(raw)
+    if tonumber(kept[3]) > now then attempts, locked_until = tonumber(kept[1]), tonumber(kept[2]) end
+  end
+  recorded[i] = {attempts, locked_until}
+  if locked_until > now then refused = true end
+end
+local result = {}
+for i, key in ipairs(KEYS) do
+  local attempts, locked_until = recorded[i][1], recorded[i][2]
+  if not refused then
+    local at = 1 + 4 * (i - 1)
+    local max_attempts, first, cap, forget = tonumber(ARGV[at + 1]), tonumber(ARGV[at + 2]), tonumber(ARGV[at + 3]), tonumber(ARGV[at + 4])
+    attempts = attempts + 1
+    if attempts >= max_attempts then
+      locked_until = now + math.min(first * 2 ^ math.min(attempts - max_attempts, 16), cap)
+    end
+    local expires = math.max(now, locked_until) + forget
+    local kept = '[' .. attempts .. ',' .. string.format('%.17g', locked_until) .. ',' .. string.format('%.17g', expires) .. ']'
+    redis.call('SET', key, kept, 'EX', math.max(1, math.ceil(expires - now)))
+  end
+  result[#result + 1] = refused and 0 or 1
+  result[#result + 1] = attempts
+  result[#result + 1] = string.format('%.17g', locked_until)
+end
+return result
+"""
+
+# KEYS: attempts:<key>... (cleared first, then refunded); ARGV: how many are cleared
+_SETTLE_ATTEMPTS = """
+local cleared = tonumber(ARGV[1])
+for i, key in ipairs(KEYS) do
+  if i <= cleared then
+    redis.call('DEL', key)
+  else
+    local raw = redis.call('GET', key)
+    if raw then
+      local kept = cjson.decode(raw)
+      if tonumber(kept[1]) > 0 then
+        local encoded = '[' .. (tonumber(kept[1]) - 1) .. ',' .. string.format('%.17g', tonumber(kept[2])) .. ','
+        redis.call('SET', key, encoded .. string.format('%.17g', tonumber(kept[3])) .. ']', 'KEEPTTL')
+      end
+    end
+  end
+end
+return 0
 """
 
 # KEYS: totp:<pro>; ARGV: step
@@ -183,9 +253,12 @@ class RedisStore:
         self._reserve = self._redis.register_script(_RESERVE)
         self._settle = self._redis.register_script(_SETTLE)
         self._record_factor = self._redis.register_script(_RECORD_FACTOR)
+        self._rotate_session = self._redis.register_script(_ROTATE_SESSION)
         self._delete_session = self._redis.register_script(_DELETE_SESSION)
         self._revoke_sessions = self._redis.register_script(_REVOKE_SESSIONS)
         self._claim_totp_step = self._redis.register_script(_CLAIM_TOTP_STEP)
+        self._charge_attempts = self._redis.register_script(_CHARGE_ATTEMPTS)
+        self._settle_attempts = self._redis.register_script(_SETTLE_ATTEMPTS)
 
     def _fault(self, exc: redis.RedisError) -> StoreError:
         server = self._redis.connection_pool.connection_kwargs  # named without the URL: it may hold a password
@@ -233,6 +306,14 @@ class RedisStore:
     def record_factor(self, session_id: str, factor: str, at: int) -> None:
         self._run(self._record_factor, [f"{PREFIX}session:{session_id}"], [factor, at])
 
+    def rotate_session(self, session_id: str, new_id: str, factor: str, at: int) -> Session | None:
+        keys = [f"{PREFIX}session:{session_id}", f"{PREFIX}session:{new_id}"]
+        moved = self._run(self._rotate_session, keys, [PREFIX, session_id, new_id, factor, at])
+        if not moved:
+            return None
+        professional_id, created, expires, factors = (str(v) for v in moved)
+        return Session(new_id, professional_id, int(created), int(expires), json.loads(factors))
+
     def delete_session(self, session_id: str) -> None:
         self._run(self._delete_session, [f"{PREFIX}session:{session_id}"], [PREFIX])
 
@@ -278,36 +359,17 @@ class RedisStore:
 
     # attempts
 
-    def charge_attempt(self, key: str, backoff: Backoff, now: float) -> Attempt:
-        """WATCH the key, compute the next count in Python, write it in MULTI; start again if another client wrote first."""
-        name = f"{PREFIX}attempts:{key}"
-        try:
-            with self._redis.pipeline(transaction=True) as pipe:
-                for _ in range(MAX_ATTEMPT_CONFLICTS):
-                    try:
-                        pipe.watch(name)  # type: ignore[no-untyped-call]
-                        raw: str | None = pipe.get(name)  # type: ignore[assignment]
-                        attempts, locked_until, forgotten = json.loads(raw) if raw else (0, 0.0, 0.0)
-                        if forgotten <= now:  # judged by the guard's clock like on SQLite; the TTL only tidies up
-                            attempts, locked_until = 0, 0.0
-                        attempt, expires = charge(int(attempts), float(locked_until), backoff, now)
-                        if not attempt.admitted:
-                            return attempt
-                        pipe.multi()
-                        pipe.set(name, json.dumps([attempt.attempts, attempt.locked_until, expires]), ex=max(1, math.ceil(expires - now)))
-                        pipe.execute()
-                        return attempt
-                    except redis.WatchError:
-                        continue
-        except redis.RedisError as exc:
-            raise self._fault(exc) from None
-        raise self._fault(redis.WatchError(f"{name} changed under {MAX_ATTEMPT_CONFLICTS} transactions in a row"))
+    def charge_attempts(self, charges: Sequence[tuple[str, Backoff]], now: float) -> list[Attempt]:
+        keys = [f"{PREFIX}attempts:{key}" for key, _ in charges]
+        args: list[Any] = [repr(now)]
+        for _, backoff in charges:
+            args += [backoff.max_attempts, backoff.first_lock_s, backoff.max_lock_s, backoff.forget_after_s]
+        result: list[Any] = self._run(self._charge_attempts, keys, args)
+        return [Attempt(result[i] == 1, float(result[i + 2]), int(result[i + 1])) for i in range(0, len(result), 3)]
 
-    def clear_attempts(self, key: str) -> None:
-        try:
-            self._redis.delete(f"{PREFIX}attempts:{key}")
-        except redis.RedisError as exc:
-            raise self._fault(exc) from None
+    def settle_attempts(self, cleared: Sequence[str], refunded: Sequence[str]) -> None:
+        keys = [f"{PREFIX}attempts:{key}" for key in (*cleared, *refunded)]
+        self._run(self._settle_attempts, keys, [len(cleared)])
 
     # signals
 

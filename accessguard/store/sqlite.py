@@ -11,7 +11,7 @@ import json
 import sqlite3
 import threading
 import uuid
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 
@@ -179,6 +179,16 @@ class SQLiteStore:
             factors[factor] = at
             db.execute("UPDATE sessions SET factors = ? WHERE id = ?", (json.dumps(factors), session_id))
 
+    def rotate_session(self, session_id: str, new_id: str, factor: str, at: int) -> Session | None:
+        with self._transaction() as db:
+            row = db.execute("SELECT professional_id, created, expires, factors FROM sessions WHERE id = ?", (session_id,)).fetchone()
+            if row is None:
+                return None
+            professional_id, created, expires, stored = row
+            factors = {**json.loads(stored), factor: at}
+            db.execute("UPDATE sessions SET id = ?, factors = ? WHERE id = ?", (new_id, json.dumps(factors), session_id))
+        return Session(new_id, str(professional_id), int(created), int(expires), factors)
+
     def delete_session(self, session_id: str) -> None:
         with self._transaction() as db:
             db.execute("DELETE FROM sessions WHERE id = ?", (session_id,))
@@ -226,19 +236,25 @@ class SQLiteStore:
 
     # attempts
 
-    def charge_attempt(self, key: str, backoff: Backoff, now: float) -> Attempt:
+    def charge_attempts(self, charges: Sequence[tuple[str, Backoff]], now: float) -> list[Attempt]:
+        keys = [key for key, _ in charges]
         with self._transaction() as db:
-            db.execute("DELETE FROM attempts WHERE expires <= ?", (now,))  # forgotten counts, this key's included
-            row = db.execute("SELECT attempts, locked_until FROM attempts WHERE key = ?", (key,)).fetchone()
-            attempts, locked_until = row or (0, 0.0)
-            attempt, expires = charge(int(attempts), float(locked_until), backoff, now)
-            if attempt.admitted:
-                db.execute("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?)", (key, attempt.attempts, attempt.locked_until, expires))
-        return attempt
+            db.execute("DELETE FROM attempts WHERE expires <= ?", (now,))  # forgotten counts, these keys' included
+            found = {
+                str(key): (int(attempts), float(locked_until))
+                for key, attempts, locked_until in db.execute(
+                    f"SELECT key, attempts, locked_until FROM attempts WHERE key IN ({', '.join('?' * len(keys))})", keys
+                )
+            }
+            outcomes = charge([found.get(key, (0, 0.0)) for key in keys], [backoff for _, backoff in charges], now)
+            charged = [(key, a.attempts, a.locked_until, expires) for key, (a, expires) in zip(keys, outcomes, strict=True) if a.admitted]
+            db.executemany("INSERT OR REPLACE INTO attempts VALUES (?, ?, ?, ?)", charged)
+        return [attempt for attempt, _ in outcomes]
 
-    def clear_attempts(self, key: str) -> None:
+    def settle_attempts(self, cleared: Sequence[str], refunded: Sequence[str]) -> None:
         with self._transaction() as db:
-            db.execute("DELETE FROM attempts WHERE key = ?", (key,))
+            db.executemany("DELETE FROM attempts WHERE key = ?", [(key,) for key in cleared])
+            db.executemany("UPDATE attempts SET attempts = attempts - 1 WHERE key = ? AND attempts > 0", [(key,) for key in refunded])
 
     # signals
 

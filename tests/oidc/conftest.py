@@ -101,12 +101,12 @@ class TestProvider:
         return jwt.encode({"alg": alg, "kid": key.kid, **header}, claims, key)
 
     def claims(self, **overrides: Any) -> dict[str, Any]:
-        """Claims of a fresh eidas1 + mfa access token for dr.martin, with overrides (None removes a claim)."""
+        """Claims of a fresh eidas1 + mfa access token for ext.nobody (no local account), with overrides (None removes a claim)."""
         now = int(time.time())
         claims = {
             "iss": self.issuer,
             "aud": RESOURCE,
-            "sub": "dr.martin",
+            "sub": "ext.nobody",
             "iat": now,
             "exp": now + 600,
             "acr": "eidas1",

@@ -40,7 +40,7 @@ def challenge(response: httpx.Response) -> dict[str, str]:
 @pytest.mark.parametrize("adapter", ["asgi", "wsgi"])
 def test_fresh_eidas1_mfa_token_reads_patients(provider: TestProvider, oidc_demo: DemoFactory, adapter: str) -> None:
     demo = oidc_demo(oidc_settings(provider), adapter)
-    tokens = provider.tokens("dr.martin", "pwd,mfa")
+    tokens = provider.tokens("ext.nobody", "pwd,mfa")
     response = get_patient(demo.client(), tokens.access_token)
     assert response.status_code == 200, response.text
     assert response.json()["id"] == "pat-0001"
@@ -49,7 +49,7 @@ def test_fresh_eidas1_mfa_token_reads_patients(provider: TestProvider, oidc_demo
 @pytest.mark.parametrize("adapter", ["asgi", "wsgi"])
 def test_password_only_token_gets_the_challenge_with_acr_values(provider: TestProvider, oidc_demo: DemoFactory, adapter: str) -> None:
     demo = oidc_demo(oidc_settings(provider), adapter)
-    tokens = provider.tokens("dr.martin", "pwd")
+    tokens = provider.tokens("ext.nobody", "pwd")
     response = get_patient(demo.client(), tokens.access_token)
     assert response.status_code == 401
     assert response.json()["reasons"] == ["mfa_required"]
@@ -62,7 +62,7 @@ def test_password_only_token_gets_the_challenge_with_acr_values(provider: TestPr
 def test_bearer_challenge_sends_the_client_to_the_provider_not_to_a_page(provider: TestProvider, oidc_demo: DemoFactory) -> None:
     """A page here cannot raise a token's level: a bearer client gets acr_values and max_age, no step-up url, no redirect."""
     demo = oidc_demo(oidc_settings(provider, client_id=CLIENT_ID, client_secret=CLIENT_SECRET, redirect_uri=REDIRECT_URI))
-    token = provider.tokens("dr.martin", "pwd").access_token
+    token = provider.tokens("ext.nobody", "pwd").access_token
     for accept in ("application/json", "text/html,application/xhtml+xml"):
         response = demo.client().get(
             "/patients/pat-0001", headers={"authorization": f"Bearer {token}", "x-forwarded-for": CAEN, "accept": accept}
@@ -77,7 +77,7 @@ def test_bearer_challenge_sends_the_client_to_the_provider_not_to_a_page(provide
 
 def test_login_older_than_the_freshness_limit_gets_the_challenge_with_max_age(provider: TestProvider, oidc_demo: DemoFactory) -> None:
     demo = oidc_demo(oidc_settings(provider))
-    tokens = provider.tokens("dr.martin", "pwd,mfa", ts=int(time.time()) - FRESHNESS_READ_S - 600)
+    tokens = provider.tokens("ext.nobody", "pwd,mfa", ts=int(time.time()) - FRESHNESS_READ_S - 600)
     response = get_patient(demo.client(), tokens.access_token)
     assert response.status_code == 401
     assert response.json()["reasons"] == ["stale_authentication"]
@@ -89,7 +89,7 @@ def test_login_older_than_the_freshness_limit_gets_the_challenge_with_max_age(pr
 
 def test_id_token_is_accepted_when_the_audience_is_the_client(provider: TestProvider, oidc_demo: DemoFactory) -> None:
     demo = oidc_demo(oidc_settings(provider, audience=CLIENT_ID))
-    tokens = provider.tokens("dr.martin", "pwd,mfa")
+    tokens = provider.tokens("ext.nobody", "pwd,mfa")
     assert get_patient(demo.client(), tokens.id_token).status_code == 200  # RS256 ID token
     refused = get_patient(demo.client(), tokens.access_token)  # ES256 access token for the resource server
     assert refused.status_code == 401
@@ -98,9 +98,9 @@ def test_id_token_is_accepted_when_the_audience_is_the_client(provider: TestProv
 
 def test_suspending_the_account_stops_its_tokens(provider: TestProvider, oidc_demo: DemoFactory) -> None:
     demo = oidc_demo(oidc_settings(provider))
-    tokens = provider.tokens("dr.martin", "pwd,mfa")
+    tokens = provider.tokens("ext.nobody", "pwd,mfa")
     assert get_patient(demo.client(), tokens.access_token).status_code == 200
-    demo.guard.accounts.set_status("dr.martin", "suspended")
+    demo.guard.accounts.set_status("ext.nobody", "suspended")
     response = get_patient(demo.client(), tokens.access_token)
     assert response.status_code == 403
     assert response.json()["reasons"] == ["account_suspended"]
@@ -111,14 +111,15 @@ def test_a_suspension_on_another_host_sharing_the_store_stops_its_tokens(
 ) -> None:
     url = store_url("redis", tmp_path, redis_server)
     host_a, host_b = (oidc_demo(oidc_settings(provider), store_url=url) for _ in range(2))
-    token = provider.tokens("dr.martin", "pwd,mfa").access_token
+    token = provider.tokens("ext.nobody", "pwd,mfa").access_token
+    assert get_patient(host_a.client(), token).status_code == 200  # known on host A too
     assert get_patient(host_b.client(), token).status_code == 200
     guard = host_a.guard
-    suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "dr.martin", "phished", operator="soc")
+    suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "ext.nobody", "phished", operator="soc")
     response = get_patient(host_b.client(), token)  # host B's account directory still says active
     assert response.status_code == 403
     assert response.json()["reasons"] == ["account_suspended"]
-    resume(guard.accounts, guard.store, guard.access_log, "dr.martin", operator="soc")
+    resume(guard.accounts, guard.store, guard.access_log, "ext.nobody", operator="soc")
     assert get_patient(host_b.client(), token).status_code == 200
 
 
@@ -131,6 +132,40 @@ def test_subject_unknown_here_is_taken_from_the_token(provider: TestProvider, oi
     with sqlite3.connect(demo.guard.access_log.path) as db:
         subjects = [subject for (subject,) in db.execute("SELECT subject FROM entries WHERE kind = 'decision' ORDER BY seq")]
     assert subjects[-1] == "ext.nobody"
+
+
+@pytest.mark.parametrize("local", ["dr.martin", "admin"])
+def test_token_naming_a_local_account_is_not_served_as_it(provider: TestProvider, oidc_demo: DemoFactory, local: str) -> None:
+    """A provider's subject never merges with the local account of the same name: refused, and logged as no read."""
+    demo = oidc_demo(oidc_settings(provider))
+    before = demo.guard.accounts.get(local)
+    token = provider.sign(provider.claims(sub=local, roles=["doctor"], amr=["pwd", "hwk"]))
+    response = get_patient(demo.client(), token)
+    assert response.status_code == 403, response.text
+    assert response.json()["reasons"] == ["account_conflict"]
+    searched = demo.client().get("/patients?limit=5", headers={"authorization": f"Bearer {token}", "x-forwarded-for": CAEN})
+    assert searched.status_code == 403
+    assert demo.guard.accounts.get(local) == before  # the local account is untouched: password, roles, no issuer
+    demo.guard.access_log.flush()
+    with sqlite3.connect(demo.guard.access_log.path) as db:
+        assert db.execute("SELECT count(*) FROM entries WHERE subject = ?", (local,)).fetchone() == (0,)
+
+
+def test_provider_subjects_are_kept_by_issuer(provider: TestProvider, oidc_demo: DemoFactory, tmp_path: Path) -> None:
+    """A subject provisioned for one provider is not another provider's subject of the same sub."""
+    demo = oidc_demo(oidc_settings(provider))
+    assert get_patient(demo.client(), provider.tokens("ext.nobody", "pwd,mfa").access_token).status_code == 200
+    account = demo.guard.accounts.get("ext.nobody")
+    assert account is not None and account.issuer == provider.issuer and account.password_hash == "!"
+    other = start_provider(tmp_path / "other-provider")
+    try:
+        elsewhere = oidc_demo(oidc_settings(other))
+        elsewhere.guard.accounts.provision("ext.nobody", issuer=provider.issuer, kind="professional", roles=(), organisation="")
+        response = get_patient(elsewhere.client(), other.sign(other.claims()))
+        assert response.status_code == 403
+        assert response.json()["reasons"] == ["account_conflict"]
+    finally:
+        other.close()
 
 
 def test_other_authorization_schemes_are_not_tokens(provider: TestProvider, oidc_demo: DemoFactory) -> None:
@@ -230,10 +265,10 @@ def test_keys_are_refreshed_on_an_unknown_kid_at_most_once_a_minute(tmp_path: Pa
     try:
         demo = oidc_demo(oidc_settings(provider))
         client = demo.client()
-        assert get_patient(client, provider.tokens("dr.martin", "pwd,mfa").access_token).status_code == 200
+        assert get_patient(client, provider.tokens("ext.nobody", "pwd,mfa").access_token).status_code == 200
         assert provider.jwks_requests() == 1
         provider.rotate()
-        rotated = provider.tokens("dr.martin", "pwd,mfa").access_token  # signed with the new key
+        rotated = provider.tokens("ext.nobody", "pwd,mfa").access_token  # signed with the new key
         for _ in range(3):
             response = get_patient(client, rotated)
             assert response.status_code == 401
