@@ -32,6 +32,11 @@ REASON_CODES = frozenset(
         "no_care_relationship_soft_limit",
         "no_care_relationship_hard_limit",
         "organisation_read_limit",
+        "usage_above_baseline",
+        "shared_source_soft_limit",
+        "shared_source_hard_limit",
+        "new_place",
+        "unresolved_address",
     }
 )
 

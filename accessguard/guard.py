@@ -33,7 +33,7 @@ from accessguard.decision import Decision, Outcome
 from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
-from accessguard.facts import RequestFacts, cross_site, forwarded_client
+from accessguard.facts import IPAddress, RequestFacts, cross_site, forwarded_client
 from accessguard.mounting import loose_readings
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
@@ -46,8 +46,10 @@ from accessguard.policy.reload import PolicyReloader
 from accessguard.problem import Response, insufficient_user_authentication, invalid_token, problem
 from accessguard.routes import REPORTED_BY_APP, ProtectedRoute, served_ids
 from accessguard.settings import Settings
+from accessguard.signals.baseline import peer_group
 from accessguard.signals.care import care_relationship
 from accessguard.signals.geo import GeoLocator, Location
+from accessguard.signals.sources import place_of, places_of, sources_of
 from accessguard.signals.usage import ServedRecords, no_usage
 from accessguard.signals.velocity import live_sessions, movement
 from accessguard.store import open_store
@@ -99,6 +101,7 @@ class Guard:
             self.authenticators = Authenticators(self.accounts.database, Sealer(settings.encryption_key))
             self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
             self.geo = GeoLocator(settings.geoip_database)
+            self.asn = GeoLocator(settings.asn_database, setting="asn_database") if settings.asn_database else None
             self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
             audit_db = Path(settings.data_dir) / "audit.db"
             self.alerts = AlertDispatcher(audit_db, settings.audit)
@@ -286,7 +289,7 @@ class Guard:
             now = self._clock()
             care = "unknown"
             if subject.kind != "anonymous":
-                care, reservation = self._reserve(route, params, requested, subject, session_id, location, now)
+                care, reservation = self._reserve(route, params, requested, subject, session_id, address, location, now)
                 if reservation.suspended:  # by a host sharing the store, whatever this host's account directory says
                     subject = replace(subject, status="suspended")
                 if "id" in params:
@@ -299,6 +302,7 @@ class Guard:
                 subject=subject,
                 authn=authn,
                 location=location,
+                place=place_of(address, location, reservation),
                 movement=movement(reservation.previous if reservation else None, location, now),
                 live_sessions=live_sessions(reservation.live_sessions, location, now) if reservation else [],
                 usage=reservation.usage if reservation else no_usage(WINDOWS),
@@ -383,14 +387,28 @@ class Guard:
         requested: int,
         subject: Subject,
         session_id: str | None,
+        address: IPAddress | None,
         location: Location,
         now: float,
     ) -> tuple[str, Reservation]:
-        """The care relationship, then every stored signal with the records asked for held (one store round trip)."""
+        """The care relationship, then every stored signal with the records asked for held (one store round trip).
+
+        Only identity reads are counted per source and looked up in (then added to) the professional's places.
+        """
         if route.resource != "patient_identity":
             return "unknown", self.store.reserve_reads(ReadRequest(subject.id, subject.organisation, session_id, 0, location=location), now)
         care = care_relationship(self.settings.care_relationship, subject, tuple(v for k, v in params.items() if k == "id"))
-        request = ReadRequest(subject.id, subject.organisation, session_id, requested, care == "none", location)
+        request = ReadRequest(
+            subject.id,
+            subject.organisation,
+            session_id,
+            requested,
+            care == "none",
+            location,
+            peer_group=peer_group(subject),
+            sources=sources_of(address, self.asn),
+            places=places_of(address, location),
+        )
         return care, self.store.reserve_reads(request, now)
 
     def _release(self, reservation: Reservation | None) -> None:

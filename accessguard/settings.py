@@ -75,6 +75,7 @@ class Settings:
     opa_url: str | None = None
     store_url: str | None = None
     geoip_database: Path | None = None
+    asn_database: Path | None = None
     trusted_proxies: Sequence[str] = ()
     login_path: str = "/accessguard/login"
     step_up_page: str = "/accessguard/step-up"

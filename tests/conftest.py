@@ -86,7 +86,9 @@ class Demo:
     def session_client(self, professional: str, factors: Sequence[str] = ("pwd", "otp")) -> httpx.Client:
         """A client holding a session started straight in the store: one a login could not start now (a race, no account here)."""
         client = self.client()
-        client.cookies.set("accessguard_session", start_session(self.guard, professional, int(self.clock.now), factors))
+        host = client.base_url.host  # the jar's own domain for it, so a step-up's new cookie replaces this one
+        domain = host if "." in host else f"{host}.local"
+        client.cookies.set("accessguard_session", start_session(self.guard, professional, int(self.clock.now), factors), domain=domain)
         return client
 
 

@@ -111,7 +111,7 @@ def test_webhook_is_retried_with_back_off_until_delivered_signed(demo_template: 
     assert len(bodies) == 1  # the same alert each time
     body = bodies.pop()
     alert = json.loads(body)
-    assert alert["reasons"] == ["impossible_travel"] and alert["subject"] == "dr.martin" and alert["outcome"] == "step_up"
+    assert alert["reasons"] == ["impossible_travel", "new_place"] and alert["subject"] == "dr.martin" and alert["outcome"] == "step_up"
     for headers, sent, _ in receiver.requests:
         assert headers[ALERT_ID_HEADER.lower()] == alert["alert_id"]
         assert headers["content-type"] == "application/json"
@@ -138,7 +138,7 @@ def test_an_undelivered_alert_survives_a_restart(demo_template: Path, tmp_path: 
     assert code == 0
     [pending] = json.loads(out)
     assert pending["sink"] == "webhook" and pending["attempts"] >= 2 and pending["last_error"] == "HTTP 503"
-    assert pending["reasons"] == ["impossible_travel"]
+    assert pending["reasons"] == ["impossible_travel", "new_place"]
 
     receiver.failures = 0  # the receiver is back; a new process takes over the outbox
     _, guard = _guard_with_webhook(data_dir, receiver.port, clock)

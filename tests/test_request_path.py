@@ -41,10 +41,14 @@ def test_lagos_seconds_after_caen_is_impossible_travel(demo: Demo) -> None:
 
 
 def test_caen_to_lille_by_train_is_fine(demo: Demo) -> None:
+    """The travel rule lets the train through; Lille is a place never seen for dr.martin, which alone asks for a key (new_place)."""
     client = demo.login("dr.martin")
     assert client.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200
     demo.clock.advance(4 * 3600)
-    assert client.get("/patients/pat-0002", headers={"x-forwarded-for": LILLE}).status_code == 200
+    response = client.get("/patients/pat-0002", headers={"x-forwarded-for": LILLE})
+    assert response.status_code == 401 and response.json()["reasons"] == ["new_place"]
+    demo.clock.advance(60)
+    assert client.get("/patients/pat-0003", headers={"x-forwarded-for": CAEN}).status_code == 200
 
 
 def test_paging_through_the_directory_is_stopped(demo: Demo) -> None:

@@ -291,19 +291,19 @@ def test_reads_count_distinct_patients_per_window(store: Store) -> None:
     serve(store, reads(requested=3), ["p1", "p2", "p1"], NOW)
     serve(store, reads(requested=2), ["p2", "p3"], NOW + 30)
     usage = store.reserve_reads(reads(requested=0), NOW + 40).usage
-    assert usage.identity_reads == {"1m": 3, "1h": 3, "24h": 3}
+    assert usage.identity_reads == {"1m": 3, "1h": 3, "24h": 3, "7d": 3, "30d": 3}
     assert usage.distinct_patients_24h == 3
     usage = store.reserve_reads(reads(requested=0), NOW + 61).usage
-    assert usage.identity_reads == {"1m": 2, "1h": 3, "24h": 3}  # p1 was last read at NOW
+    assert usage.identity_reads == {"1m": 2, "1h": 3, "24h": 3, "7d": 3, "30d": 3}  # p1 was last read at NOW
     usage = store.reserve_reads(reads(requested=0), NOW + 86_400 + 31).usage
-    assert usage.identity_reads == {"1m": 0, "1h": 0, "24h": 0}
+    assert usage.identity_reads == {"1m": 0, "1h": 0, "24h": 0, "7d": 3, "30d": 3}  # the day counters go back further
 
 
 def test_a_hold_counts_for_others_until_settled_with_what_was_served(store: Store) -> None:
     first = store.reserve_reads(reads(requested=20), NOW)
     assert first.usage.identity_reads["1m"] == 0  # its own hold is not in its snapshot
     second = store.reserve_reads(reads(requested=5), NOW)
-    assert second.usage.identity_reads == {"1m": 20, "1h": 20, "24h": 20}
+    assert second.usage.identity_reads == {"1m": 20, "1h": 20, "24h": 20, "7d": 20, "30d": 20}
     assert second.usage.distinct_patients_24h == 0
     store.settle_reads(first, ["p1", "p2"], None, NOW)  # a short page gives back 18
     assert store.reserve_reads(reads(requested=0), NOW).usage.identity_reads["1m"] == 2 + 5
@@ -370,3 +370,43 @@ def test_bearer_requests_see_every_live_session(store: Store) -> None:
 def test_unknown_store_url_is_a_configuration_error() -> None:
     with pytest.raises(ConfigurationError, match="store_url"):
         open_store("postgres://localhost/x")
+
+
+def test_day_counters_give_long_windows_and_the_baseline(store: Store) -> None:
+    group = {"peer_group": "chu-caen/nurse"}
+    for day in range(1, 6):  # five earlier days: pro-1 reads 10 a day, pro-2 20, pro-3 30
+        for pro, count in (("pro-1", 10), ("pro-2", 20), ("pro-3", 30)):
+            patients = [f"{pro}-d{day}-{n}" for n in range(count)]
+            serve(store, reads(pro, requested=count, **group), patients, NOW - day * 86_400)
+    serve(store, reads(requested=4, **group), ["a", "b", "a", "c"], NOW)
+    serve(store, reads(requested=2, **group), ["c", "d"], NOW + 60)  # c was already read today
+    usage = store.reserve_reads(reads(requested=0, **group), NOW + 120).usage
+    assert usage.identity_reads["7d"] == 4 + 5 * 10 and usage.identity_reads["30d"] == 4 + 5 * 10
+    baseline = usage.baseline
+    assert (baseline.today, baseline.own_median, baseline.own_days) == (4, 10.0, 5)
+    assert (baseline.peers.percentile, baseline.peers.professionals, baseline.peers.days) == (30.0, 3, 15)
+
+
+def test_sources_count_patients_and_professionals_across_accounts(store: Store) -> None:
+    sources = ("address:198.51.100.20", "network:198.51.100.0/24")
+    serve(store, reads("pro-1", requested=2, sources=sources), ["p1", "p2"])
+    serve(store, reads("pro-2", requested=2, sources=sources), ["p2", "p3"])
+    store.reserve_reads(reads("pro-3", requested=5, sources=sources), NOW)  # in flight
+    usage = store.reserve_reads(reads("pro-4", requested=0, sources=sources[1:]), NOW + 1).usage
+    assert usage.sources == {"network:198.51.100.0/24": {"identity_reads": {"1m": 3 + 5, "1h": 3 + 5}, "professionals": {"1h": 2}}}
+    assert store.reserve_reads(reads("pro-4", requested=0, sources=sources), NOW + 3601).usage.sources["address:198.51.100.20"] == {
+        "identity_reads": {"1m": 0, "1h": 0},
+        "professionals": {"1h": 0},
+    }
+
+
+def test_places_join_the_history_only_when_reads_are_served(store: Store) -> None:
+    places = ("city:FR/Caen", "network:192.0.2.0/24")
+    refused = store.reserve_reads(reads(places=places), NOW)
+    assert (refused.places_seen, refused.places_known) == (frozenset(), 0)
+    store.release_reads(refused)
+    serve(store, reads(places=places), ["p1"], NOW + 10)
+    later = store.reserve_reads(reads(places=("city:FR/Caen", "network:192.0.2.0/24", "city:FR/Lille")), NOW + 20)
+    assert (later.places_seen, later.places_known) == (frozenset(places), 2)
+    forgotten = store.reserve_reads(reads(places=places), NOW + 31 * 86_400)
+    assert (forgotten.places_seen, forgotten.places_known) == (frozenset(), 0)

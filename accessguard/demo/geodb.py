@@ -1,4 +1,4 @@
-"""Write MaxMind-format City databases (demo database, and test fixtures).
+"""Write MaxMind-format City and ASN databases (demo database, and test fixtures).
 
 ``python -m accessguard.demo.geodb`` regenerates the demo's database; it
 needs ``mmdb-writer`` (a test dependency).
@@ -33,6 +33,17 @@ def write_city_database(path: Path | str, cities: dict[str, tuple[str, str, floa
                 "location": {"latitude": lat, "longitude": lon},
             },
         )
+    writer.to_db_file(str(path))
+
+
+def write_asn_database(path: Path | str, systems: dict[str, tuple[int, str]]) -> None:
+    """Write a GeoLite2-ASN-format database: CIDR → (autonomous system number, organisation); IPv4 and IPv6."""
+    from mmdb_writer import MMDBWriter
+    from netaddr import IPSet
+
+    writer = MMDBWriter(ip_version=6, database_type="GeoLite2-ASN", ipv4_compatible=True)
+    for cidr, (number, organisation) in systems.items():
+        writer.insert_network(IPSet([cidr]), {"autonomous_system_number": number, "autonomous_system_organization": organisation})
     writer.to_db_file(str(path))
 
 

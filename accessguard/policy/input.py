@@ -11,6 +11,7 @@ from typing import Any
 
 from accessguard.authn.state import AuthnState, Subject
 from accessguard.signals.geo import Location
+from accessguard.signals.sources import Place
 from accessguard.signals.usage import Usage
 from accessguard.signals.velocity import Movement
 
@@ -36,6 +37,7 @@ def build_input(
     subject: Subject,
     authn: AuthnState,
     location: Location,
+    place: Place,
     movement: Movement,
     live_sessions: list[dict[str, Any]],
     usage: Usage,
@@ -78,6 +80,8 @@ def build_input(
             "city": location.city,
             "lat": location.lat,
             "lon": location.lon,
+            "private": place.private,
+            "place": place.document(),
             "previous": movement.previous_document(),
             "distance_km": movement.distance_km,
             "elapsed_s": movement.elapsed_s,

@@ -48,8 +48,9 @@ class GeoLocator:
     the previous database and logs why.
     """
 
-    def __init__(self, path: Path | str | None, check_interval_s: float = RELOAD_CHECK_S) -> None:
+    def __init__(self, path: Path | str | None, check_interval_s: float = RELOAD_CHECK_S, setting: str = "geoip_database") -> None:
         self.path = Path(path) if path else None
+        self.setting = setting
         self._reader: Any = None
         self._version: tuple[int, int, int] | None = None
         self._check_interval_s = check_interval_s
@@ -57,7 +58,7 @@ class GeoLocator:
         self._lock = threading.Lock()
         if self.path is not None:
             if not self.path.is_file():
-                raise ConfigurationError(f"geoip_database: {str(self.path)!r} is not a readable file")
+                raise ConfigurationError(f"{setting}: {str(self.path)!r} is not a readable file")
             self._open()
 
     def _open(self) -> None:
@@ -68,7 +69,7 @@ class GeoLocator:
             reader = maxminddb.open_database(str(self.path))
         except (OSError, ValueError, maxminddb.InvalidDatabaseError) as exc:
             if self._reader is None:
-                raise ConfigurationError(f"geoip_database: cannot open {str(self.path)!r}: {exc}") from None
+                raise ConfigurationError(f"{self.setting}: cannot open {str(self.path)!r}: {exc}") from None
             log.error("geo database %s could not be reloaded, keeping the previous one: %s", self.path, exc)
             self._version = version or self._version  # a broken file is not retried until it changes again
             return
@@ -91,19 +92,28 @@ class GeoLocator:
                     self._open()
         return self._reader
 
-    def locate(self, address: IPAddress | None) -> Location:
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        if address is None or _is_local(address):
-            return UNRESOLVED
+    def lookup(self, address: IPAddress | None) -> Any:
+        """The database's record for a public address; None for a local one, an unknown one, or without a database."""
+        address = unmapped(address)
+        if address is None or is_local(address):
+            return None
         reader = self._current()
         if reader is None:
-            return UNRESOLVED
+            return None
         try:
-            record = reader.get(str(address))
+            return reader.get(str(address))
         except (ValueError, maxminddb.InvalidDatabaseError):
-            return UNRESOLVED
-        return _location(record)
+            return None
+
+    def locate(self, address: IPAddress | None) -> Location:
+        return _location(self.lookup(address))
+
+
+def unmapped(address: IPAddress | None) -> IPAddress | None:
+    """An IPv4-mapped IPv6 address as the IPv4 address it carries."""
+    if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
+        return address.ipv4_mapped
+    return address
 
 
 def _version(path: Path) -> tuple[int, int, int]:
@@ -115,7 +125,7 @@ def _version(path: Path) -> tuple[int, int, int]:
 _LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
 
 
-def _is_local(address: IPAddress) -> bool:
+def is_local(address: IPAddress) -> bool:
     """Addresses that can never be located: private, loopback, link-local and the like."""
     if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
         return True

@@ -11,6 +11,8 @@ from collections.abc import Iterable, MutableMapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from accessguard.signals.baseline import NO_PEERS, Baseline
+
 #: The key under which a guarded request's ASGI scope or WSGI environ carries its ServedRecords.
 SERVED_KEY = "accessguard.served"
 
@@ -23,12 +25,17 @@ class Usage:
     patients the professional has no care relationship with, and
     ``organisation_reads`` the professional's whole organisation's.
     ``distinct_patients_24h`` is served reads only, holds left out.
+    ``identity_reads`` also has the 7 and 30 day windows (patients per day,
+    summed). ``sources`` are keyed ``kind:value`` (``signals/sources.py``):
+    patients read from each source and professionals seen reading from it.
     """
 
     identity_reads: dict[str, int]
     distinct_patients_24h: int
     without_care_reads: dict[str, int]
     organisation_reads: dict[str, int]
+    baseline: Baseline = field(default_factory=lambda: Baseline(0, 0.0, 0, NO_PEERS))
+    sources: dict[str, dict[str, dict[str, int]]] = field(default_factory=dict)
 
     def document(self) -> dict[str, Any]:
         return {
@@ -36,6 +43,8 @@ class Usage:
             "distinct_patients_24h": self.distinct_patients_24h,
             "without_care_reads": dict(self.without_care_reads),
             "organisation": {"identity_reads": dict(self.organisation_reads)},
+            "baseline": self.baseline.document(),
+            "sources": {source.split(":", 1)[0]: counts for source, counts in self.sources.items()},
         }
 
 

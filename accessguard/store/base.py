@@ -3,10 +3,20 @@
 Every method is atomic across processes. A store fault raises StoreError,
 which the guard turns into a fail-closed 503.
 
-Identity reads are counted in three *scopes*: the professional, the
-professional's reads of patients without a care relationship, and the
-professional's organisation. Each scope keeps, per patient, the time of the
-latest read, so "distinct patients read since T" is one range count.
+Identity reads are counted in *scopes*: the professional, the
+professional's reads of patients without a care relationship, the
+professional's organisation, and each *source* the request comes from
+(client address, its network, its autonomous system). Each scope keeps, per
+patient, the time of the latest read, so "distinct patients read since T" is
+one range count. A source also keeps which professionals read from it.
+
+Longer windows (7 and 30 days) and the baseline come from per-day counters:
+each professional's distinct patients per UTC day, counted when reads are
+settled, and a per-day summary of the peer group's days (organisation and
+role) refreshed at most once a day. No request scans a history.
+
+Places (city, network) where a professional was allowed to read are kept
+for ``PLACE_HISTORY_S``; the reservation says which of this request's were seen.
 
 A professional suspended by any host is suspended in the store too: hosts
 with their own account directories share one store, and every protected
@@ -22,16 +32,26 @@ both to the same outcomes.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Protocol
 
+from accessguard.signals.baseline import PeerDays, baseline_of
 from accessguard.signals.geo import Location
 from accessguard.signals.usage import Usage
 from accessguard.signals.velocity import LastSeen
 
 #: Sliding windows over which identity reads are counted, in seconds.
 WINDOWS: dict[str, int] = {"1m": 60, "1h": 3600, "24h": 86400}
+#: Windows over which reads from one source (address, network, autonomous system) are counted.
+SOURCE_WINDOWS: dict[str, int] = {"1m": 60, "1h": 3600}
+#: The window over which the professionals reading from one source are counted.
+SOURCE_PROFESSIONALS_WINDOW = ("1h", 3600)
+#: Longer windows, in days, summed from the per-day counters (patients read per day, summed over days).
+DAY_WINDOWS: dict[str, int] = {"7d": 7, "30d": 30}
+#: Places where a professional was allowed to read identity records are remembered this long.
+PLACE_HISTORY_S = 30 * 86400
+DAY_S = 86400
 #: A reservation not settled within this time (crashed worker) stops counting.
 RESERVATION_TTL_S = 120
 #: Other sessions of a professional seen within this time are reported as live.
@@ -67,6 +87,10 @@ class ReadRequest:
     relationship with the patients: those reads also count in that scope.
     ``organisation`` empty means the professional belongs to none (no
     organisation totals). ``session_id`` None: a bearer token, no session.
+    ``peer_group`` (organisation and role) is whose days the baseline compares
+    with; ``sources`` (``signals/sources.py``) are counted for identity reads;
+    ``places`` (a city, a network) are looked up in the professional's history
+    and, once the request is allowed and settled, added to it.
     A resolved ``location`` becomes the session's "seen" place whatever the
     decision, so a challenged request still shows where that session is.
     """
@@ -77,6 +101,9 @@ class ReadRequest:
     requested: int
     without_care: bool = False
     location: Location | None = None
+    peer_group: str = ""
+    sources: tuple[str, ...] = ()
+    places: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -87,6 +114,8 @@ class Reservation:
     requests in flight, *not* this request's own hold. ``live_sessions`` are
     the professional's other live sessions and where each was last seen.
     ``suspended``: the professional is suspended in the store (by any host).
+    ``places_seen`` are those of ``request.places`` in the professional's
+    history, ``places_known`` how many places that history holds.
     """
 
     id: str | None
@@ -95,6 +124,8 @@ class Reservation:
     live_sessions: tuple[LastSeen, ...]
     usage: Usage
     suspended: bool
+    places_seen: frozenset[str] = frozenset()
+    places_known: int = 0
 
 
 @dataclass(frozen=True)
@@ -213,23 +244,86 @@ def read_scopes(request: ReadRequest) -> tuple[str, str, str | None]:
     return f"pro:{pid}", f"care:{pid}", f"org:{request.organisation}" if request.organisation else None
 
 
+def source_scopes(request: ReadRequest) -> list[str]:
+    """The scopes of the patients read from each source."""
+    return [f"src:{source}" for source in request.sources]
+
+
+def professional_scopes(request: ReadRequest) -> list[str]:
+    """The scopes of the professionals reading from each source (members are professional ids)."""
+    return [f"who:{source}" for source in request.sources]
+
+
+def count_windows(request: ReadRequest) -> list[tuple[str, str, int]]:
+    """Every (scope, window, seconds) a reservation counts, in a fixed order."""
+    found = [(scope, w, s) for scope in read_scopes(request) if scope for w, s in WINDOWS.items()]
+    found += [(scope, w, s) for scope in source_scopes(request) for w, s in SOURCE_WINDOWS.items()]
+    window, seconds = SOURCE_PROFESSIONALS_WINDOW
+    found += [(scope, window, seconds) for scope in professional_scopes(request)]
+    return found
+
+
+def retention_s(scope: str) -> int:
+    """How long a scope's reads are kept: its longest window."""
+    if scope.startswith("src:"):
+        return max(SOURCE_WINDOWS.values())
+    if scope.startswith("who:"):
+        return SOURCE_PROFESSIONALS_WINDOW[1]
+    return max(WINDOWS.values())
+
+
+def counted_scopes(request: ReadRequest) -> list[str]:
+    """Every scope whose reads (and holds) a reservation counts."""
+    return [*(scope for scope in read_scopes(request) if scope), *source_scopes(request)]
+
+
 def hold_scopes(request: ReadRequest) -> list[str]:
-    """The scopes this request's reads are held and then recorded in."""
+    """The scopes this request's reads are held and then recorded in; the professional's own comes first."""
     pro, care, organisation = read_scopes(request)
-    return [pro, *([care] if request.without_care else []), *([organisation] if organisation else [])]
+    return [pro, *([care] if request.without_care else []), *([organisation] if organisation else []), *source_scopes(request)]
 
 
-def usage_of(request: ReadRequest, counts: dict[str, dict[str, int]], held: dict[str, int]) -> Usage:
-    """Usage from distinct-patient counts per scope and window, and the reads held per scope."""
+def day_of(now: float) -> int:
+    """The UTC day number of a time: the per-day counters' key."""
+    return int(now // DAY_S)
+
+
+def usage_of(
+    request: ReadRequest,
+    counts: dict[str, dict[str, int]],
+    held: dict[str, int],
+    daily: dict[int, int],
+    peers: PeerDays,
+    now: float,
+) -> Usage:
+    """Usage from distinct-patient counts per scope and window, the reads held per scope,
+    the professional's per-day counters and the peer group's summary."""
     pro, care, organisation = read_scopes(request)
 
-    def windows(scope: str | None) -> dict[str, int]:
-        if scope is None:
-            return dict.fromkeys(WINDOWS, 0)
-        found = counts.get(scope, {})
-        return {window: found.get(window, 0) + held.get(scope, 0) for window in WINDOWS}
+    def windows(scope: str | None, names: Iterable[str] = WINDOWS) -> dict[str, int]:
+        found = counts.get(scope, {}) if scope else {}
+        return {window: found.get(window, 0) + held.get(scope, 0) if scope else 0 for window in names}
 
-    return Usage(windows(pro), counts.get(pro, {}).get("24h", 0), windows(care), windows(organisation))
+    today = day_of(now)
+    own = windows(pro) | {
+        name: sum(n for day, n in daily.items() if day > today - days) + held.get(pro, 0) for name, days in DAY_WINDOWS.items()
+    }
+    who_window = SOURCE_PROFESSIONALS_WINDOW[0]
+    sources = {
+        source: {
+            "identity_reads": windows(f"src:{source}", SOURCE_WINDOWS),
+            "professionals": {who_window: counts.get(f"who:{source}", {}).get(who_window, 0)},
+        }
+        for source in request.sources
+    }
+    return Usage(
+        own,
+        counts.get(pro, {}).get("24h", 0),
+        windows(care),
+        windows(organisation),
+        baseline_of(daily, today, own["24h"], peers),
+        sources,
+    )
 
 
 def charge(recorded: Sequence[tuple[int, float]], backoffs: Sequence[Backoff], now: float) -> list[tuple[Attempt, float]]:

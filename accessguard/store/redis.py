@@ -9,7 +9,9 @@ becomes StoreError (the guard answers 503) and the next request reconnects.
 Keys (prefix ``accessguard:``): ``session:<id>`` (hash), ``sessions:<pro>``
 (set of live session ids), ``revoked:<id>`` (hash: a revoked session without
 its factors, until it would have expired), ``totp:<pro>``, ``ephemeral:<key>`` (JSON), ``seen:<pro>`` (JSON),
-``reads:<scope>`` (sorted set: patient → latest read time),
+``reads:<scope>`` (sorted set: patient → latest read time; for a ``who:`` scope, professional → latest read),
+``daily:<pro>`` (hash: UTC day → distinct patients), ``peer_day:<group>:<day>`` (hash: professional → distinct
+patients), ``peers:<group>`` (JSON: the group's summary and its day), ``places:<pro>`` (sorted set: place → time),
 ``holds:<scope>`` (sorted set: ``<hold id>:<count>`` → time),
 ``attempts:<key>`` (JSON: count, lock end, when forgotten; every key of one attempt
 charged in one Lua script, the schedule of ``store/base.py`` ``charge`` in Lua),
@@ -30,11 +32,14 @@ from redis.backoff import NoBackoff
 from redis.retry import Retry
 
 from accessguard.errors import ConfigurationError, StoreError
+from accessguard.signals.baseline import HISTORY_DAYS, NO_PEERS, PeerDays, peer_days
 from accessguard.signals.geo import Location
 from accessguard.signals.velocity import LastSeen
 from accessguard.store.base import (
+    DAY_S,
     LIVE_SESSION_S,
     MAX_LIVE_SESSIONS,
+    PLACE_HISTORY_S,
     RESERVATION_TTL_S,
     WINDOWS,
     Attempt,
@@ -42,8 +47,12 @@ from accessguard.store.base import (
     ReadRequest,
     Reservation,
     Session,
+    count_windows,
+    counted_scopes,
+    day_of,
     hold_scopes,
-    read_scopes,
+    professional_scopes,
+    retention_s,
     usage_of,
 )
 
@@ -54,68 +63,108 @@ READS_TTL_S = max(WINDOWS.values()) + 3600
 SEEN_TTL_S = 90 * 86400
 TOTP_TTL_S = 3600
 
-# KEYS: reads:<scope>... holds:<scope>... (n of each), seen:<pro>, sessions:<pro>, session:<id>, suspended:<pro>
-# ARGV: n, hold member ("" for none), hold mask ("1" per scope holding), session id,
-#       where this session is seen now (JSON or ""), hold cutoff, window cutoffs…, now
-# Returns: distinct patients per scope and window, held reads per scope, 1 if suspended else 0,
-#          last seen (JSON or false), then where each other live session was seen (JSON).
+# KEYS: every key the spec names by index. ARGV[1]: the spec (JSON): counts ([key, cutoff] pairs), holds
+# (keys), holding (1 where the hold member, when not "", is added), hold_cutoff, seen, sessions, session, suspended,
+# daily, peers, places (keys), session_id, seen_now (JSON or ""), places_asked, place_cutoff, now.
+# Returns (JSON): counts, held, suspended, previous (or false), live (where each other live session was
+# seen), daily (flat day/count list), peers (JSON or false), places_seen, places_known.
 _RESERVE = """
-local n = tonumber(ARGV[1])
-local member, mask, session_id, seen_now, hold_cutoff = ARGV[2], ARGV[3], ARGV[4], ARGV[5], ARGV[6]
-local now = ARGV[#ARGV]
-local result = {}
-for i = 1, n do
-  for w = 7, #ARGV - 1 do
-    result[#result + 1] = redis.call('ZCOUNT', KEYS[i], ARGV[w], '+inf')
-  end
+local spec = cjson.decode(ARGV[1])
+local now = spec.now
+local result = {counts = {}, held = {}, live = {}, places_seen = {}}
+for _, pair in ipairs(spec.counts) do
+  result.counts[#result.counts + 1] = redis.call('ZCOUNT', KEYS[pair[1]], pair[2], '+inf')
 end
-for i = 1, n do
-  local holds = KEYS[n + i]
-  redis.call('ZREMRANGEBYSCORE', holds, '-inf', hold_cutoff)
+for i, index in ipairs(spec.holds) do
+  local holds = KEYS[index]
+  redis.call('ZREMRANGEBYSCORE', holds, '-inf', spec.hold_cutoff)
   local total = 0
   for _, held in ipairs(redis.call('ZRANGE', holds, 0, -1)) do
     total = total + tonumber(string.match(held, ':(%d+)$'))
   end
-  result[#result + 1] = total
-  if member ~= '' and string.sub(mask, i, i) == '1' then
-    redis.call('ZADD', holds, now, member)
+  result.held[#result.held + 1] = total
+  if spec.member ~= '' and spec.holding[i] == 1 then
+    redis.call('ZADD', holds, now, spec.member)
     redis.call('EXPIRE', holds, $HOLD_TTL)
   end
 end
-result[#result + 1] = redis.call('EXISTS', KEYS[2 * n + 4])
-result[#result + 1] = redis.call('GET', KEYS[2 * n + 1])
-local sessions = KEYS[2 * n + 2]
+result.suspended = redis.call('EXISTS', KEYS[spec.suspended])
+result.previous = redis.call('GET', KEYS[spec.seen])
+result.daily = redis.call('HGETALL', KEYS[spec.daily])
+result.peers = redis.call('GET', KEYS[spec.peers])
+for _, place in ipairs(spec.places_asked) do
+  local at = redis.call('ZSCORE', KEYS[spec.places], place)
+  if at and tonumber(at) > tonumber(spec.place_cutoff) then result.places_seen[#result.places_seen + 1] = place end
+end
+result.places_known = redis.call('ZCOUNT', KEYS[spec.places], '(' .. spec.place_cutoff, '+inf')
+local sessions = KEYS[spec.sessions]
 for _, sid in ipairs(redis.call('SMEMBERS', sessions)) do
-  if sid ~= session_id then
+  if sid ~= spec.session_id then
     local seen = redis.call('HMGET', '$PREFIXsession:' .. sid, 'expires', 'seen')
     if not seen[1] then
       redis.call('SREM', sessions, sid)
     elseif tonumber(seen[1]) > tonumber(now) and seen[2] then
-      result[#result + 1] = seen[2]
+      result.live[#result.live + 1] = seen[2]
     end
   end
 end
-if seen_now ~= '' and redis.call('EXISTS', KEYS[2 * n + 3]) == 1 then
-  redis.call('HSET', KEYS[2 * n + 3], 'seen', seen_now)
+if spec.seen_now ~= '' and redis.call('EXISTS', KEYS[spec.session]) == 1 then
+  redis.call('HSET', KEYS[spec.session], 'seen', spec.seen_now)
 end
-return result
+return cjson.encode(result)
 """.replace("$PREFIX", PREFIX).replace("$HOLD_TTL", str(2 * RESERVATION_TTL_S))
 
-# KEYS: reads:<scope>... holds:<scope>... (n of each), seen:<pro>
-# ARGV: hold member ("" for none), prune cutoff, where seen (JSON or ""), now, patients…
+# KEYS: every key the spec names by index. ARGV[1]: the spec (JSON): reads ([key, prune cutoff] pairs, the
+# professional's own first), holds (keys), member, who ([key, prune cutoff] pairs), professional, daily,
+# peer_day, places, seen (keys), day_start, today, history_from, places_add, place_cutoff, seen_now, now, patients.
+# A patient whose latest read in the professional's own scope is before today's start counts in today's counter.
 _SETTLE = """
-local n = (#KEYS - 1) / 2
-local member, cutoff, seen, now = ARGV[1], ARGV[2], ARGV[3], ARGV[4]
-for i = 1, n do
-  local reads = KEYS[i]
-  if member ~= '' then redis.call('ZREM', KEYS[n + i], member) end
-  for p = 5, #ARGV do redis.call('ZADD', reads, 'GT', now, ARGV[p]) end
-  redis.call('ZREMRANGEBYSCORE', reads, '-inf', cutoff)
-  if #ARGV >= 5 then redis.call('EXPIRE', reads, $READS_TTL) end
+local spec = cjson.decode(ARGV[1])
+local now = spec.now
+for _, index in ipairs(spec.holds) do
+  if spec.member ~= '' then redis.call('ZREM', KEYS[index], spec.member) end
 end
-if seen ~= '' then redis.call('SET', KEYS[2 * n + 1], seen, 'EX', $SEEN_TTL) end
+local new_today = 0
+if #spec.patients > 0 then
+  local own = KEYS[spec.reads[1][1]]
+  for _, patient in ipairs(spec.patients) do
+    local at = redis.call('ZSCORE', own, patient)
+    if not at or tonumber(at) < tonumber(spec.day_start) then new_today = new_today + 1 end
+  end
+end
+for _, pair in ipairs(spec.reads) do
+  local reads = KEYS[pair[1]]
+  for _, patient in ipairs(spec.patients) do redis.call('ZADD', reads, 'GT', now, patient) end
+  redis.call('ZREMRANGEBYSCORE', reads, '-inf', pair[2])
+  if #spec.patients > 0 then redis.call('EXPIRE', reads, $READS_TTL) end
+end
+for _, pair in ipairs(spec.who) do
+  if #spec.patients > 0 then
+    redis.call('ZADD', KEYS[pair[1]], 'GT', now, spec.professional)
+    redis.call('EXPIRE', KEYS[pair[1]], $READS_TTL)
+  end
+  redis.call('ZREMRANGEBYSCORE', KEYS[pair[1]], '-inf', pair[2])
+end
+if new_today > 0 then
+  redis.call('HINCRBY', KEYS[spec.daily], spec.today, new_today)
+  redis.call('EXPIRE', KEYS[spec.daily], $HISTORY_TTL)
+  if spec.peer_day > 0 then
+    redis.call('HINCRBY', KEYS[spec.peer_day], spec.professional, new_today)
+    redis.call('EXPIRE', KEYS[spec.peer_day], $HISTORY_TTL)
+  end
+end
+for _, day in ipairs(redis.call('HKEYS', KEYS[spec.daily])) do
+  if tonumber(day) < spec.history_from then redis.call('HDEL', KEYS[spec.daily], day) end
+end
+if #spec.patients > 0 and #spec.places_add > 0 then
+  for _, place in ipairs(spec.places_add) do redis.call('ZADD', KEYS[spec.places], now, place) end
+  redis.call('ZREMRANGEBYSCORE', KEYS[spec.places], '-inf', spec.place_cutoff)
+  redis.call('EXPIRE', KEYS[spec.places], $PLACES_TTL)
+end
+if spec.seen_now ~= '' then redis.call('SET', KEYS[spec.seen], spec.seen_now, 'EX', $SEEN_TTL) end
 return 0
 """.replace("$READS_TTL", str(READS_TTL_S)).replace("$SEEN_TTL", str(SEEN_TTL_S))
+_SETTLE = _SETTLE.replace("$HISTORY_TTL", str((HISTORY_DAYS + 2) * DAY_S)).replace("$PLACES_TTL", str(PLACE_HISTORY_S + DAY_S))
 
 # KEYS: session:<id>; ARGV: factor, time
 _RECORD_FACTOR = """
@@ -375,47 +424,93 @@ class RedisStore:
 
     def reserve_reads(self, request: ReadRequest, now: float) -> Reservation:
         hold_id = uuid.uuid4().hex if request.requested > 0 else None
-        scopes = [s for s in read_scopes(request) if s is not None]
-        holding = hold_scopes(request)
-        pid = request.professional_id
-        keys = [*(f"{PREFIX}reads:{s}" for s in scopes), *(f"{PREFIX}holds:{s}" for s in scopes)]
-        keys += [f"{PREFIX}seen:{pid}", f"{PREFIX}sessions:{pid}", f"{PREFIX}session:{request.session_id or ''}"]
-        keys.append(f"{PREFIX}suspended:{pid}")
+        pid, today = request.professional_id, day_of(now)
+        windows = count_windows(request)
+        counted, holding = counted_scopes(request), hold_scopes(request)
+        keys = _Keys()
         where = request.location
-        args: list[Any] = [
-            len(scopes),
-            f"{hold_id}:{request.requested}" if hold_id else "",
-            "".join("1" if s in holding else "0" for s in scopes),
-            request.session_id or "",
-            _encode_seen(where, now) if where is not None and where.resolved and request.session_id else "",
-            repr(now - RESERVATION_TTL_S),
-            *(f"({now - seconds!r}" for seconds in WINDOWS.values()),
-            repr(now),
-        ]
-        result: list[Any] = self._run(self._reserve, keys, args)
-        width = len(WINDOWS)
-        counts = {s: dict(zip(WINDOWS, result[i * width : (i + 1) * width], strict=True)) for i, s in enumerate(scopes)}
-        rest = result[len(scopes) * width :]
-        held = dict(zip(scopes, rest[: len(scopes)], strict=True))
-        suspended, previous, *others = rest[len(scopes) :]
-        live = sorted((_decode_seen(raw) for raw in others), key=lambda seen: seen.time, reverse=True)
+        spec = {
+            "counts": [[keys.of(f"reads:{scope}"), f"({now - seconds!r}"] for scope, _, seconds in windows],
+            "holds": [keys.of(f"holds:{scope}") for scope in counted],
+            "holding": [1 if scope in holding else 0 for scope in counted],
+            "member": f"{hold_id}:{request.requested}" if hold_id else "",
+            "hold_cutoff": repr(now - RESERVATION_TTL_S),
+            "seen": keys.of(f"seen:{pid}"),
+            "sessions": keys.of(f"sessions:{pid}"),
+            "session": keys.of(f"session:{request.session_id or ''}"),
+            "suspended": keys.of(f"suspended:{pid}"),
+            "daily": keys.of(f"daily:{pid}"),
+            "peers": keys.of(f"peers:{request.peer_group}"),
+            "places": keys.of(f"places:{pid}"),
+            "session_id": request.session_id or "",
+            "seen_now": _encode_seen(where, now) if where is not None and where.resolved and request.session_id else "",
+            "places_asked": list(request.places),
+            "place_cutoff": repr(now - PLACE_HISTORY_S),
+            "now": repr(now),
+        }
+        result = json.loads(self._run(self._reserve, keys.names, [json.dumps(spec)]))
+        counts: dict[str, dict[str, int]] = {}
+        for (scope, window, _), count in zip(windows, _list(result["counts"]), strict=True):
+            counts.setdefault(scope, {})[window] = int(count)
+        held = dict(zip(counted, (int(n) for n in _list(result["held"])), strict=True))
+        flat = _list(result["daily"])
+        daily = {int(day): int(n) for day, n in zip(flat[::2], flat[1::2], strict=True)}
+        peers = self._peer_days(request.peer_group, today, result["peers"]) if request.peer_group else NO_PEERS
+        live = sorted((_decode_seen(raw) for raw in _list(result["live"])), key=lambda seen: seen.time, reverse=True)
         return Reservation(
             id=hold_id,
             request=request,
-            previous=_decode_seen(previous) if previous else None,
+            previous=_decode_seen(result["previous"]) if result["previous"] else None,
             live_sessions=tuple(seen for seen in live if seen.time > now - LIVE_SESSION_S)[:MAX_LIVE_SESSIONS],
-            usage=usage_of(request, counts, held),
-            suspended=suspended == 1,
+            usage=usage_of(request, counts, held, daily, peers, now),
+            suspended=result["suspended"] == 1,
+            places_seen=frozenset(_list(result["places_seen"])),
+            places_known=int(result["places_known"]),
         )
+
+    def _peer_days(self, peer_group: str, today: int, cached: str | bool) -> PeerDays:
+        """The group's summary of the days before today; the first reservation of a day recomputes it (one more round trip)."""
+        if isinstance(cached, str):
+            day, percentile, professionals, days = json.loads(cached)
+            if day == today:
+                return PeerDays(today, percentile, professionals, days)
+        try:
+            with self._redis.pipeline(transaction=False) as pipe:
+                for day in range(today - HISTORY_DAYS, today):
+                    pipe.hgetall(f"{PREFIX}peer_day:{peer_group}:{day}")
+                found: list[dict[str, str]] = pipe.execute()
+            summary = peer_days(today, ((pro, int(n)) for counts in found for pro, n in counts.items()))
+            record = [today, summary.percentile, summary.professionals, summary.days]
+            self._redis.set(f"{PREFIX}peers:{peer_group}", json.dumps(record), ex=2 * DAY_S)
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+        return summary
 
     def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:
         request = reservation.request
-        scopes = hold_scopes(request)
-        keys = [*(f"{PREFIX}reads:{s}" for s in scopes), *(f"{PREFIX}holds:{s}" for s in scopes)]
-        keys.append(f"{PREFIX}seen:{request.professional_id}")
-        seen = _encode_seen(location, now) if location is not None and location.resolved else ""
-        args = [_hold_member(reservation), repr(now - max(WINDOWS.values())), seen, repr(now), *patients]
-        self._run(self._settle, keys, args)
+        pid, today = request.professional_id, day_of(now)
+        keys = _Keys()
+        holding = hold_scopes(request)
+        spec = {
+            "reads": [[keys.of(f"reads:{scope}"), repr(now - retention_s(scope))] for scope in holding],
+            "holds": [keys.of(f"holds:{scope}") for scope in holding],
+            "member": _hold_member(reservation),
+            "who": [[keys.of(f"reads:{scope}"), repr(now - retention_s(scope))] for scope in professional_scopes(request)],
+            "professional": pid,
+            "daily": keys.of(f"daily:{pid}"),
+            "peer_day": keys.of(f"peer_day:{request.peer_group}:{today}") if request.peer_group else 0,
+            "places": keys.of(f"places:{pid}"),
+            "seen": keys.of(f"seen:{pid}"),
+            "day_start": repr(float(today * DAY_S)),
+            "today": today,
+            "history_from": today - HISTORY_DAYS,
+            "places_add": list(request.places),
+            "place_cutoff": repr(now - PLACE_HISTORY_S),
+            "seen_now": _encode_seen(location, now) if location is not None and location.resolved else "",
+            "now": repr(now),
+            "patients": sorted(set(patients)),
+        }
+        self._run(self._settle, keys.names, [json.dumps(spec)])
 
     def release_reads(self, reservation: Reservation) -> None:
         if reservation.id is None:
@@ -431,6 +526,22 @@ class RedisStore:
 
     def close(self) -> None:
         self._redis.close()
+
+
+class _Keys:
+    """The KEYS of one script call; the spec names each by its (1-based) index."""
+
+    def __init__(self) -> None:
+        self.names: list[str] = []
+
+    def of(self, name: str) -> int:
+        self.names.append(PREFIX + name)
+        return len(self.names)
+
+
+def _list(value: Any) -> list[Any]:
+    """A list from a script's JSON: cjson encodes an empty table as an object."""
+    return value if isinstance(value, list) else []
 
 
 def _hold_member(reservation: Reservation) -> str:

@@ -16,21 +16,27 @@ from contextlib import contextmanager
 from pathlib import Path
 
 from accessguard.errors import StoreError
+from accessguard.signals.baseline import HISTORY_DAYS, NO_PEERS, PeerDays, peer_days
 from accessguard.signals.geo import Location
 from accessguard.signals.velocity import LastSeen
 from accessguard.store.base import (
+    DAY_S,
     LIVE_SESSION_S,
     MAX_LIVE_SESSIONS,
+    PLACE_HISTORY_S,
     RESERVATION_TTL_S,
-    WINDOWS,
     Attempt,
     Backoff,
     ReadRequest,
     Reservation,
     Session,
     charge,
+    count_windows,
+    counted_scopes,
+    day_of,
     hold_scopes,
-    read_scopes,
+    professional_scopes,
+    retention_s,
     usage_of,
 )
 from accessguard.store.checkpoint import BACKSTOP_PAGES, Checkpointer
@@ -40,8 +46,8 @@ BUSY_TIMEOUT_MS = 2000
 #: Write transactions of this process between two WAL checkpoints (5 to 10 pages each).
 CHECKPOINT_EVERY = 100
 #: Version 2 counts reads per scope and remembers where each session was last seen; 3 keeps revoked sessions;
-#: 4 counts attempts (codes, logins); 5 keeps suspensions.
-SCHEMA_VERSION = 5
+#: 4 counts attempts (codes, logins); 5 keeps suspensions; 6 keeps per-day counters, peer summaries and places.
+SCHEMA_VERSION = 6
 #: Tables written before this version have another shape and are replaced on upgrade.
 _REPLACED_BEFORE = 2
 
@@ -67,12 +73,22 @@ CREATE TABLE IF NOT EXISTS attempts (
     key TEXT PRIMARY KEY, attempts INTEGER NOT NULL, locked_until REAL NOT NULL, expires REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS attempts_by_expiry ON attempts (expires);
 CREATE TABLE IF NOT EXISTS suspensions (professional_id TEXT PRIMARY KEY);
+CREATE TABLE IF NOT EXISTS daily_reads (
+    professional_id TEXT NOT NULL, day INTEGER NOT NULL, peer_group TEXT NOT NULL, count INTEGER NOT NULL,
+    PRIMARY KEY (professional_id, day)) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS daily_reads_by_group ON daily_reads (peer_group, day);
+CREATE TABLE IF NOT EXISTS peer_days (
+    peer_group TEXT PRIMARY KEY, day INTEGER NOT NULL, percentile REAL NOT NULL, professionals INTEGER NOT NULL, days INTEGER NOT NULL);
+CREATE TABLE IF NOT EXISTS places (
+    professional_id TEXT NOT NULL, place TEXT NOT NULL, time REAL NOT NULL, PRIMARY KEY (professional_id, place)) WITHOUT ROWID;
 """
 
 # Distinct patients per scope and window, in one statement: one row per patient and
 # scope holds its latest read, so each count is a range count on the (scope, time)
 # index (several times faster than one scan summing a condition per row).
-_COUNT_READS = " UNION ALL ".join(["SELECT COUNT(*) FROM identity_reads WHERE scope = ? AND time > ?"] * (3 * len(WINDOWS)))
+_COUNT_READ = "SELECT COUNT(*) FROM identity_reads WHERE scope = ? AND time > ?"
+_RECORD_READ = "INSERT INTO identity_reads VALUES (?, ?, ?) ON CONFLICT (scope, patient) DO UPDATE SET time = max(time, excluded.time)"
+_ADD_DAILY = "INSERT INTO daily_reads VALUES (?, ?, ?, ?) ON CONFLICT (professional_id, day) DO UPDATE SET count = count + excluded.count"
 _SUSPENDED = "SELECT 1 FROM suspensions WHERE professional_id = ?"
 
 
@@ -260,28 +276,41 @@ class SQLiteStore:
 
     def reserve_reads(self, request: ReadRequest, now: float) -> Reservation:
         hold_id = uuid.uuid4().hex if request.requested > 0 else None
-        scopes = read_scopes(request)
+        windows = count_windows(request)
+        scopes = counted_scopes(request)
+        marks = _marks(scopes)
+        pid = request.professional_id
+        today = day_of(now)
         with self._transaction() as db:
-            found = iter(
-                int(count)
-                for (count,) in db.execute(
-                    _COUNT_READS, [value for scope in scopes for seconds in WINDOWS.values() for value in (scope, now - seconds)]
-                )
-            )
-            counts = {str(scope): {window: next(found) for window in WINDOWS} for scope in scopes}
-            db.execute("DELETE FROM read_holds WHERE scope IN (?, ?, ?) AND time <= ?", (*scopes, now - RESERVATION_TTL_S))
+            counts: dict[str, dict[str, int]] = {}
+            found = db.execute(" UNION ALL ".join([_COUNT_READ] * len(windows)), [v for scope, _, s in windows for v in (scope, now - s)])
+            for (scope, window, _), (count,) in zip(windows, found.fetchall(), strict=True):
+                counts.setdefault(scope, {})[window] = int(count)
+            db.execute(f"DELETE FROM read_holds WHERE scope IN ({marks}) AND time <= ?", (*scopes, now - RESERVATION_TTL_S))
             held = {
                 str(scope): int(total)
-                for scope, total in db.execute("SELECT scope, SUM(count) FROM read_holds WHERE scope IN (?, ?, ?) GROUP BY scope", scopes)
+                for scope, total in db.execute(f"SELECT scope, SUM(count) FROM read_holds WHERE scope IN ({marks}) GROUP BY scope", scopes)
             }
-            seen = db.execute(
-                "SELECT country, city, lat, lon, time FROM last_seen WHERE professional_id = ?", (request.professional_id,)
+            daily = dict(
+                db.execute("SELECT day, count FROM daily_reads WHERE professional_id = ? AND day >= ?", (pid, today - HISTORY_DAYS))
+            )
+            peers = _peer_days(db, request.peer_group, today) if request.peer_group else NO_PEERS
+            places_seen = frozenset(
+                str(place)
+                for (place,) in db.execute(
+                    f"SELECT place FROM places WHERE professional_id = ? AND time > ? AND place IN ({_marks(request.places)})",
+                    (pid, now - PLACE_HISTORY_S, *request.places),
+                )
+            )
+            (places_known,) = db.execute(
+                "SELECT COUNT(*) FROM places WHERE professional_id = ? AND time > ?", (pid, now - PLACE_HISTORY_S)
             ).fetchone()
-            suspended = db.execute(_SUSPENDED, (request.professional_id,)).fetchone()
+            seen = db.execute("SELECT country, city, lat, lon, time FROM last_seen WHERE professional_id = ?", (pid,)).fetchone()
+            suspended = db.execute(_SUSPENDED, (pid,)).fetchone()
             live = db.execute(
                 "SELECT seen_country, seen_city, seen_lat, seen_lon, seen_time FROM sessions"
                 " WHERE professional_id = ? AND id IS NOT ? AND seen_time > ? AND expires > ? ORDER BY seen_time DESC LIMIT ?",
-                (request.professional_id, request.session_id, now - LIVE_SESSION_S, now, MAX_LIVE_SESSIONS),
+                (pid, request.session_id, now - LIVE_SESSION_S, now, MAX_LIVE_SESSIONS),
             ).fetchall()
             where = request.location
             if where is not None and where.resolved and request.session_id is not None:
@@ -299,27 +328,46 @@ class SQLiteStore:
             request=request,
             previous=_last_seen(seen) if seen else None,
             live_sessions=tuple(_last_seen(row) for row in live),
-            usage=usage_of(request, counts, held),
+            usage=usage_of(request, counts, held, {int(d): int(n) for d, n in daily.items()}, peers, now),
             suspended=suspended is not None,
+            places_seen=places_seen,
+            places_known=int(places_known),
         )
 
     def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:
         request = reservation.request
         scopes = hold_scopes(request)
+        pid, today = request.professional_id, day_of(now)
+        distinct = sorted(set(patients))
         with self._transaction() as db:
             if reservation.id is not None:
                 db.execute("DELETE FROM read_holds WHERE id = ?", (reservation.id,))
+            if distinct:
+                (read_today,) = db.execute(
+                    f"SELECT COUNT(*) FROM identity_reads WHERE scope = ? AND time >= ? AND patient IN ({_marks(distinct)})",
+                    (scopes[0], today * DAY_S, *distinct),
+                ).fetchone()
+                if len(distinct) > read_today:
+                    db.execute(
+                        _ADD_DAILY,
+                        (pid, today, request.peer_group, len(distinct) - int(read_today)),
+                    )
+                db.execute("DELETE FROM daily_reads WHERE professional_id = ? AND day < ?", (pid, today - HISTORY_DAYS))
+                db.executemany(
+                    _RECORD_READ,
+                    [(scope, patient, now) for scope in scopes for patient in distinct]
+                    + [(scope, pid, now) for scope in professional_scopes(request)],
+                )
+                db.execute("DELETE FROM places WHERE professional_id = ? AND time <= ?", (pid, now - PLACE_HISTORY_S))
+                db.executemany("INSERT OR REPLACE INTO places VALUES (?, ?, ?)", [(pid, place, now) for place in request.places])
             db.executemany(
-                "INSERT INTO identity_reads VALUES (?, ?, ?) ON CONFLICT (scope, patient) DO UPDATE SET time = max(time, excluded.time)",
-                [(scope, patient, now) for scope in scopes for patient in patients],
-            )
-            db.executemany(
-                "DELETE FROM identity_reads WHERE scope = ? AND time <= ?", [(scope, now - max(WINDOWS.values())) for scope in scopes]
+                "DELETE FROM identity_reads WHERE scope = ? AND time <= ?",
+                [(scope, now - retention_s(scope)) for scope in (*scopes, *professional_scopes(request))],
             )
             if location is not None and location.resolved:
                 db.execute(
                     "INSERT OR REPLACE INTO last_seen VALUES (?, ?, ?, ?, ?, ?)",
-                    (request.professional_id, location.country, location.city, location.lat, location.lon, now),
+                    (pid, location.country, location.city, location.lat, location.lon, now),
                 )
 
     def release_reads(self, reservation: Reservation) -> None:
@@ -337,7 +385,9 @@ class SQLiteStore:
 
 
 def _create_schema(db: sqlite3.Connection) -> None:
-    """Create the tables; those of another shape hold only short-lived state (sessions, 24 h windows) and are replaced."""
+    """Create the tables; those of another shape hold only short-lived state (sessions, 24 h windows) and are replaced.
+
+    Tables new in a version are created empty: the longer windows and the baseline start from the upgrade."""
     db.execute("BEGIN IMMEDIATE")
     try:
         version = db.execute("PRAGMA user_version").fetchone()[0]
@@ -354,6 +404,26 @@ def _create_schema(db: sqlite3.Connection) -> None:
     except BaseException:
         db.execute("ROLLBACK")
         raise
+
+
+def _marks(values: Sequence[object]) -> str:
+    """The placeholders of an ``IN (…)`` list."""
+    return ", ".join("?" * len(values))
+
+
+def _peer_days(db: sqlite3.Connection, peer_group: str, today: int) -> PeerDays:
+    """The group's summary of the days before today: recomputed (one scan of its days) by the first reservation of a day."""
+    row = db.execute("SELECT day, percentile, professionals, days FROM peer_days WHERE peer_group = ?", (peer_group,)).fetchone()
+    if row is not None and int(row[0]) == today:
+        return PeerDays(today, float(row[1]), int(row[2]), int(row[3]))
+    db.execute("DELETE FROM daily_reads WHERE peer_group = ? AND day < ?", (peer_group, today - HISTORY_DAYS))
+    rows = db.execute("SELECT professional_id, count FROM daily_reads WHERE peer_group = ? AND day < ?", (peer_group, today))
+    summary = peer_days(today, ((str(pro), int(n)) for pro, n in rows))
+    db.execute(
+        "INSERT OR REPLACE INTO peer_days VALUES (?, ?, ?, ?, ?)",
+        (peer_group, today, summary.percentile, summary.professionals, summary.days),
+    )
+    return summary
 
 
 def _last_seen(row: tuple[object, ...]) -> LastSeen:

@@ -16,6 +16,10 @@ phishing_resistant_reasons := {
 	"concurrent_distant_sessions",
 	"no_care_relationship_soft_limit",
 	"organisation_read_limit",
+	"usage_above_baseline",
+	"shared_source_soft_limit",
+	"new_place",
+	"unresolved_address",
 }
 
 denied := deny - lifted
