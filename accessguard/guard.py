@@ -38,8 +38,7 @@ from accessguard.mounting import loose_readings
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
 from accessguard.oidc.relying_party import RelyingParty
-from accessguard.policy.embedded import EmbeddedEngine
-from accessguard.policy.engine import PolicyEngine
+from accessguard.policy.engine import PolicyEngine, embedded_engine
 from accessguard.policy.input import RequestContext, build_input
 from accessguard.policy.opa import OpaEngine
 from accessguard.policy.policyset import PolicySet, load_policy_set
@@ -164,13 +163,15 @@ class Guard:
                 ).routes
             )
             self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
-            self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for).start() if settings.watch_policies else None
+            self._reloader = None
+            if settings.watch_policies:
+                self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for, prove_engine=settings.policy_engine).start()
             opened.pop_all()  # started: close() releases them
 
     def _engine_for(self, policy_set: PolicySet) -> PolicyEngine:
         if self.settings.opa_url:
             return OpaEngine(self.settings.opa_url, policy_set)
-        return EmbeddedEngine(policy_set)
+        return embedded_engine(self.settings.policy_engine, policy_set)
 
     # cookies
 

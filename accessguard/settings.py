@@ -20,6 +20,7 @@ from accessguard.authn.webauthn import relying_party
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
 from accessguard.oidc.settings import OIDCSettings
+from accessguard.policy.engine import EMBEDDED_ENGINES
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR
 from accessguard.routes import ProtectedRoute
 from accessguard.signals.care import CareRelationship
@@ -46,10 +47,12 @@ class Settings:
     defaults to ``sqlite:///<data_dir>/accessguard.db``; ``redis://HOST:PORT/DB``
     shares state between hosts. ``oidc`` names an
     OpenID provider whose tokens are accepted (docs/oidc.md); its claim
-    mapping then supplies the acr values that challenges ask for. ``opa_url``
-    set: decisions come from that OPA server, the policy set pushed to it at
+    mapping then supplies the acr values that challenges ask for.
+    ``policy_engine``: the in-process engine, ``wasm`` (OPA-compiled
+    WebAssembly, the default) or ``regopy`` (rego-cpp). ``opa_url`` set:
+    decisions come from that OPA server, the policy set pushed to it at
     start. ``watch_policies``: changes to ``policy_dir`` go live once proven
-    (policy/reload.py). ``care_relationship`` is the app's hook (see
+    (policy/reload.py) on ``policy_engine``. ``care_relationship`` is the app's hook (see
     ``signals/care.py``). ``audit`` configures the access log
     (``<data_dir>/audit.db``) and alert sinks (audit/settings.py).
 
@@ -68,6 +71,7 @@ class Settings:
     encryption_key: str
     policy_dir: Path = DEFAULT_POLICY_DIR
     watch_policies: bool = False
+    policy_engine: str = EMBEDDED_ENGINES[0]
     opa_url: str | None = None
     store_url: str | None = None
     geoip_database: Path | None = None
@@ -93,6 +97,8 @@ class Settings:
         """Raise ConfigurationError naming the first bad setting."""
         if not Path(self.data_dir).is_dir():
             raise ConfigurationError(f"data_dir: {str(self.data_dir)!r} is not a directory")
+        if self.policy_engine not in EMBEDDED_ENGINES:
+            raise ConfigurationError(f"policy_engine: {self.policy_engine!r} is not one of {', '.join(EMBEDDED_ENGINES)}")
         for name in ("session_key", "pseudonym_key"):
             if len(getattr(self, name) or "") < MIN_KEY_LENGTH:
                 raise ConfigurationError(f"{name}: must be at least {MIN_KEY_LENGTH} characters of secret")

@@ -1,4 +1,4 @@
-"""Decision overhead of the middleware, embedded engine + default SQLite store.
+"""Decision overhead of the middleware, default (Wasm) engine + default SQLite store.
 
 Two measurements of the demo's realistic endpoint (patient lookup in SQLite,
 Starlette), protected and unprotected, interleaved in the same run:
@@ -10,8 +10,9 @@ Starlette), protected and unprotected, interleaved in the same run:
   client; the ratio of requests per second is the throughput ratio.
 
 ``--json`` prints ``{"p50_overhead_us", "p99_overhead_us", "throughput_ratio", ...}`` last.
+``--engine regopy`` measures the same on rego-cpp.
 
-    .venv/bin/python -m bench.decision [--requests 4000] [--json]
+    .venv/bin/python -m bench.decision [--requests 4000] [--engine wasm|regopy] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ import httpx
 import pyotp
 
 from accessguard.demo.app import PatientDirectory, build
+from accessguard.policy.engine import EMBEDDED_ENGINES
 from bench.timing import percentile, report
 
 REPO = Path(__file__).resolve().parents[1]
@@ -81,8 +83,8 @@ async def session_cookie(protected: Caller, data_dir: Path) -> bytes:
     return next(v for k, v in headers if k == b"set-cookie" and v.startswith(b"accessguard_session=")).split(b";")[0]
 
 
-async def measure(data_dir: Path, requests: int) -> dict[str, float]:
-    app, guard = build(data_dir)
+async def measure(data_dir: Path, requests: int, engine: str) -> dict[str, float]:
+    app, guard = build(data_dir, policy_engine=engine)
     protected = Caller(app)
     unprotected = Caller(PatientDirectory(data_dir / "patients.db").app())
     cookie = await session_cookie(protected, data_dir)
@@ -114,11 +116,11 @@ async def measure(data_dir: Path, requests: int) -> dict[str, float]:
     }
 
 
-def serve(data_dir: Path, port: int) -> None:
+def serve(data_dir: Path, port: int, engine: str) -> None:
     """The HTTP server: protected app, and the same app unprotected under /open."""
     import uvicorn
 
-    app, _ = build(data_dir)
+    app, _ = build(data_dir, policy_engine=engine)
     open_app = PatientDirectory(data_dir / "patients.db").app()
 
     async def both(scope: Any, receive: Any, send: Any) -> None:
@@ -131,13 +133,14 @@ def serve(data_dir: Path, port: int) -> None:
     uvicorn.run(both, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def measure_http(data_dir: Path, seconds: float) -> dict[str, float]:
+def measure_http(data_dir: Path, seconds: float, engine: str) -> dict[str, float]:
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "bench.decision", "--serve", str(data_dir), str(port)], cwd=REPO)
+    command = [sys.executable, "-m", "bench.decision", "--engine", engine, "--serve", str(data_dir), str(port)]
+    server = subprocess.Popen(command, cwd=REPO)
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-forwarded-for": CAEN.decode()})
         for _ in range(100):
@@ -179,16 +182,17 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--requests", type=int, default=4000, help="in-process requests per variant")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the HTTP run")
+    parser.add_argument("--engine", choices=EMBEDDED_ENGINES, default=EMBEDDED_ENGINES[0], help="in-process engine (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
     parser.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.serve:
-        serve(Path(args.serve[0]), int(args.serve[1]))
+        serve(Path(args.serve[0]), int(args.serve[1]), args.engine)
         return
     with tempfile.TemporaryDirectory() as tmp:
-        figures = asyncio.run(measure(Path(tmp), args.requests))
+        figures = asyncio.run(measure(Path(tmp), args.requests, args.engine))
         figures["in_process_throughput_ratio"] = figures.pop("throughput_ratio")
-        figures.update(measure_http(Path(tmp), args.seconds))
+        figures.update(measure_http(Path(tmp), args.seconds, args.engine))
     report(figures, args.json)
 
 

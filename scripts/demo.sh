@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up (virtual environment, package) and run the demo on embedded defaults
-# (regopy + SQLite). Extra arguments go to `accessguard demo`.
+# (the shipped OPA-compiled WebAssembly policy + SQLite; no Go). Extra arguments go to `accessguard demo`.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 python3 -m venv .venv

@@ -56,3 +56,9 @@ def test_signals_bench_counts_redis_round_trips(redis_server: Any) -> None:
     figures = run_bench("signals", "--requests", "100", "--redis", redis_server.url)
     assert 0 < figures["redis_round_trips_per_request"] <= figures["redis_commands_per_request"]  # a pipeline is one trip
     assert {"sqlite", "redis"} <= figures.keys()
+
+
+@pytest.mark.realpart
+def test_agreement_bench_compares_the_engines(opa_binary: str) -> None:
+    figures = run_bench("agreement", "--inputs", "50", "--seed", "1", env={"ACCESSGUARD_OPA": opa_binary})
+    assert figures["decided"] >= 50 and figures["disagreements"] == 0 and figures["policy_errors"] == 0

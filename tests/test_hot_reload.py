@@ -6,6 +6,7 @@ import json
 import logging
 import shutil
 from collections.abc import Callable, Iterator
+from functools import partial
 from pathlib import Path
 
 import httpx
@@ -13,8 +14,7 @@ import pytest
 from starlette.testclient import TestClient
 
 from accessguard.demo.app import build
-from accessguard.policy.embedded import EmbeddedEngine
-from accessguard.policy.engine import PolicyEngine
+from accessguard.policy.engine import PolicyEngine, embedded_engine
 from accessguard.policy.opa import OpaEngine
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR, PolicySet, load_policy_set
 from accessguard.policy.prove import prove
@@ -30,10 +30,12 @@ UNSAFE_VARIABLE = "package accessguard.policy\n\nimport rego.v1\n\nunused_guard 
 class Live:
     """A demo service on a live policy directory, with a reloader driven by the test."""
 
-    def __init__(self, policies: Path, data_dir: Path, engine_for: Callable[[PolicySet], PolicyEngine] = EmbeddedEngine) -> None:
+    def __init__(
+        self, policies: Path, data_dir: Path, engine: str = "wasm", engine_for: Callable[[PolicySet], PolicyEngine] | None = None
+    ) -> None:
         self.policies = policies
-        self.app, self.guard = build(data_dir, clock=Clock(), policy_dir=policies)
-        self.reloader = PolicyReloader(self.guard, policies, engine_for)
+        self.app, self.guard = build(data_dir, clock=Clock(), policy_dir=policies, policy_engine=engine)
+        self.reloader = PolicyReloader(self.guard, policies, engine_for or partial(embedded_engine, engine), prove_engine=engine)
 
     def served_revision(self) -> str:
         """The revision that decided an anonymous read (401 problem documents carry it)."""
@@ -43,11 +45,12 @@ class Live:
         return revision
 
 
-@pytest.fixture
-def live(tmp_path: Path, demo_template: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Live]:
+@pytest.fixture(params=["wasm", "regopy"])
+def live(request: pytest.FixtureRequest, tmp_path: Path, demo_template: Path, caplog: pytest.LogCaptureFixture) -> Iterator[Live]:
+    """A live service on each in-process engine."""
     caplog.set_level(logging.INFO, logger="accessguard.policy")
     policies = shutil.copytree(DEFAULT_POLICY_DIR, tmp_path / "live")
-    service = Live(policies, _copy_demo(demo_template, tmp_path / "data"))
+    service = Live(policies, _copy_demo(demo_template, tmp_path / "data"), request.param)
     yield service
     service.reloader.stop()
     service.guard.close()
@@ -74,7 +77,8 @@ def test_a_syntax_error_keeps_the_live_revision_until_fixed(live: Live, caplog: 
     broken.write_text(BROKEN)
     assert not live.reloader.reload()
     assert live.served_revision() == before
-    assert f"{broken}:5:13: " in caplog.text and f"revision {before} stays live" in caplog.text
+    where = {"regopy": "5:13", "wasm": "6:0"}[live.reloader.prove_engine]  # opa places the error at the end of the file
+    assert f"{broken}:{where}: " in caplog.text and f"revision {before} stays live" in caplog.text
     assert "(changed since the live revision: accessguard/broken.rego)" in caplog.text
     broken.unlink()
     after = _touch_comment(live.policies)
@@ -91,7 +95,10 @@ def test_a_module_that_crashes_the_engine_never_reaches_the_live_process(live: L
     before = live.served_revision()
     (live.policies / "accessguard" / "crash.rego").write_text(CRASHING)
     assert not live.reloader.reload()
-    assert "the embedded policy engine crashed (SIG" in caplog.text
+    if live.reloader.prove_engine == "regopy":
+        assert "the embedded policy engine crashed (SIG" in caplog.text
+    else:  # the Wasm engine runs it: the probe's deny then contradicts the decision cases
+        assert "allow_mfa_read: FAILED" in caplog.text
     assert "(changed since the live revision: accessguard/crash.rego)" in caplog.text  # where to look
     assert live.served_revision() == before  # this process is alive and still decides
 
@@ -121,10 +128,11 @@ def test_a_rule_only_opa_check_refuses_never_goes_live(
 
 
 @pytest.mark.realpart
-def test_a_proven_change_is_pushed_to_opa(opa_binary: str, tmp_path: Path, demo_template: Path) -> None:
+def test_a_proven_change_is_pushed_to_opa(opa_binary: str, tmp_path: Path, demo_template: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("ACCESSGUARD_OPA", opa_binary)  # the change is proven on the Wasm engine, compiled by opa
     policies = shutil.copytree(DEFAULT_POLICY_DIR, tmp_path / "live")
     with opa_server(opa_binary) as url:
-        service = Live(policies, _copy_demo(demo_template, tmp_path / "data"), lambda ps: OpaEngine(url, ps))
+        service = Live(policies, _copy_demo(demo_template, tmp_path / "data"), "wasm", lambda ps: OpaEngine(url, ps))
         service.guard.engine = OpaEngine(url, load_policy_set(policies))
         try:
             before = service.served_revision()
@@ -145,7 +153,7 @@ def test_a_proven_change_is_pushed_to_opa(opa_binary: str, tmp_path: Path, demo_
 def test_demo_watches_its_policy_directory(tmp_path: Path) -> None:
     policies = shutil.copytree(DEFAULT_POLICY_DIR, tmp_path / "live")
     log = tmp_path / "demo.log"
-    with demo_process(tmp_path / "data", log, "--policies", str(policies)) as (url, demo):
+    with demo_process(tmp_path / "data", log, "--engine", "regopy", "--policies", str(policies)) as (url, demo):
 
         def revision() -> str:
             answer: str = httpx.get(f"{url}/patients/pat-0001", timeout=5).json()["policy_revision"]

@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from accessguard.cli.common import add_data_dir
 from accessguard.errors import ConfigurationError
+from accessguard.policy.engine import EMBEDDED_ENGINES
 
 
 def register(commands: Any) -> None:
@@ -24,7 +25,12 @@ def register(commands: Any) -> None:
     parser.add_argument("--oidc-issuer", metavar="URL", help="also accept Bearer tokens from this OpenID provider")
     parser.add_argument("--oidc-audience", metavar="AUD", help="the aud those tokens must carry (required with --oidc-issuer)")
     parser.add_argument("--oidc-discovery-url", metavar="URL", help="the provider's metadata URL, if not the standard one")
-    parser.add_argument("--engine", choices=("embedded", "opa"), default="embedded", help="policy engine (default: %(default)s)")
+    parser.add_argument(
+        "--engine",
+        choices=(*EMBEDDED_ENGINES, "opa"),
+        default=EMBEDDED_ENGINES[0],
+        help="policy engine: OPA-compiled WebAssembly, rego-cpp or an OPA server (default: %(default)s)",
+    )
     parser.add_argument("--opa-url", default="http://127.0.0.1:8181", help="OPA server for --engine opa (default: %(default)s)")
     parser.add_argument("--policies", type=Path, help="policy directory to serve and watch; changes go live once proven")
     parser.add_argument(
@@ -49,6 +55,8 @@ def run(args: argparse.Namespace) -> int:
         "webauthn_rp_id": urlsplit(public_url).hostname,
         "webauthn_origins": (public_url,),
     }
+    if args.engine in EMBEDDED_ENGINES:
+        overrides["policy_engine"] = args.engine
     if args.oidc_issuer or args.oidc_audience:
         if not (args.oidc_issuer and args.oidc_audience):
             raise ConfigurationError("--oidc-issuer and --oidc-audience go together")

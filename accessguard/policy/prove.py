@@ -52,15 +52,17 @@ class Proof:
         return self.errors + [case.detail for case in self.cases if not case.passed]
 
 
-def prove(directory: Path | str, *, run_cases: bool = True, opa_check: bool = False, timeout_s: float = 120.0) -> Proof:
-    """Compile the set in ``directory`` and run ``directory/cases`` in a child process.
+def prove(
+    directory: Path | str, *, engine: str = "regopy", run_cases: bool = True, opa_check: bool = False, timeout_s: float = 120.0
+) -> Proof:
+    """Compile the set in ``directory`` on ``engine`` and run ``directory/cases`` in a child process.
 
     ``opa_check``: also ``opa check`` the set when an opa binary is found
     (``Proof.opa_checked``): rego-cpp's compiler accepts unsafe variables and
     unknown functions, and such a rule would go live and never fire.
     """
     directory = Path(directory)
-    command = [sys.executable, "-c", _CHILD, str(directory)] + ([] if run_cases else ["--compile-only"])
+    command = [sys.executable, "-c", _CHILD, str(directory), "--engine", engine] + ([] if run_cases else ["--compile-only"])
     proof = Proof(directory)
     try:
         child = subprocess.run(command, capture_output=True, text=True, timeout=timeout_s, check=False)
@@ -84,7 +86,8 @@ def prove(directory: Path | str, *, run_cases: bool = True, opa_check: bool = Fa
     elif returncode < 0:
         name = signal.Signals(-returncode).name if -returncode in signal.valid_signals() else str(-returncode)
         tail = stderr.strip()[-_STDERR_TAIL:]
-        proof.errors.append(f"{directory}: the embedded policy engine crashed ({name}) while {step}" + (f": {tail}" if tail else ""))
+        crashed = f"{directory}: the embedded policy engine crashed ({name}, {engine}) while {step}"
+        proof.errors.append(crashed + (f": {tail}" if tail else ""))
     elif returncode != 0 and not proof.failures:
         proof.errors.append(f"{directory}: the proof failed (exit {returncode}): {stderr.strip()[-_STDERR_TAIL:]}")
     opa = find_opa() if opa_check else None
@@ -111,25 +114,26 @@ def _report(**event: Any) -> None:
 def main(argv: list[str] | None = None) -> int:
     """The child: report each step as a JSON line before taking it; exit 0 only if everything passed."""
     from accessguard.policy.cases import load_cases, run_cases
-    from accessguard.policy.embedded import EmbeddedEngine
+    from accessguard.policy.engine import EMBEDDED_ENGINES, embedded_engine
     from accessguard.policy.policyset import load_policy_set
 
     parser = argparse.ArgumentParser(prog="accessguard-prove")
     parser.add_argument("directory", type=Path)
+    parser.add_argument("--engine", choices=EMBEDDED_ENGINES, default="regopy")
     parser.add_argument("--compile-only", action="store_true")
     args = parser.parse_args(argv)
     try:
         _report(step="loading the policy set")
         policy_set = load_policy_set(args.directory)
         _report(step=f"compiling revision {policy_set.revision}")
-        EmbeddedEngine(policy_set).close()
+        embedded_engine(args.engine, policy_set).close()
         _report(revision=policy_set.revision)
         if args.compile_only:
             return 0
         cases = load_cases(args.directory / "cases")
         results = run_cases(
             cases,
-            lambda data: EmbeddedEngine(load_policy_set(args.directory, data)),
+            lambda data: embedded_engine(args.engine, load_policy_set(args.directory, data)),
             lambda case: _report(step=f"running decision case {case.name}"),
         )
     except AccessGuardError as exc:

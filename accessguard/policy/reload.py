@@ -2,8 +2,10 @@
 
 A thread polls the directory's ``.rego`` and ``.json`` files. When they have
 changed and then stayed unchanged for one poll (an editor saving several
-files), the set is proven in a child (``accessguard.policy.prove``: compile,
-run every decision case), then checked by ``opa check`` when an opa binary is
+files), the set is proven in a child (``accessguard.policy.prove``: compile
+on ``prove_engine``, the in-process engine that will serve it, and run every
+decision case; the Wasm engine's child leaves the compiled module in the
+disk cache, where this process then takes it from), then checked by ``opa check`` when an opa binary is
 found (rego-cpp's compiler accepts unsafe variables and unknown functions: such
 a rule would go live and never fire). Only a clean proof builds the new engine here and
 swaps it in with one attribute assignment; requests already running finish
@@ -22,7 +24,7 @@ from pathlib import Path
 from typing import Protocol
 
 from accessguard.errors import AccessGuardError
-from accessguard.policy.engine import PolicyEngine
+from accessguard.policy.engine import EMBEDDED_ENGINES, PolicyEngine
 from accessguard.policy.policyset import PolicySet, load_policy_set
 from accessguard.policy.prove import prove
 
@@ -48,12 +50,14 @@ class PolicyReloader:
         *,
         interval_s: float = 1.0,
         prove_timeout_s: float = 120.0,
+        prove_engine: str = EMBEDDED_ENGINES[0],
     ) -> None:
         self.holder = holder
         self.directory = Path(directory)
         self.engine_for = engine_for
         self.interval_s = interval_s
         self.prove_timeout_s = prove_timeout_s
+        self.prove_engine = prove_engine
         self._applied = self._polled = self._live_files = self.fingerprint()
         self._retired: PolicyEngine | None = None
         self._stop = threading.Event()
@@ -98,7 +102,7 @@ class PolicyReloader:
         """Prove the directory as it is now; switch to it if proven. True when a new revision went live."""
         live = self.holder.engine.revision
         proving = self.fingerprint()
-        proof = prove(self.directory, opa_check=True, timeout_s=self.prove_timeout_s)
+        proof = prove(self.directory, engine=self.prove_engine, opa_check=True, timeout_s=self.prove_timeout_s)
         if not proof.ok:
             log.error(
                 "policy change in %s refused; revision %s stays live:\n  %s\n  (changed since the live revision: %s)",
