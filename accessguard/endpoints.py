@@ -57,6 +57,9 @@ class EndpointRequest:
 
 #: A guard route handler; BadRequest raised inside becomes a 4xx problem.
 Handler = Callable[[EndpointRequest], Response]
+#: The ``Set-Cookie`` value of a session cookie for a request (its path is the request's mount), and the one clearing it.
+SessionCookie = Callable[[RequestFacts, str], str]
+ClearCookie = Callable[[RequestFacts], str]
 
 
 def string_field(document: dict[str, Any], name: str, max_length: int = 256, *, multiline: bool = False) -> str:
@@ -72,8 +75,8 @@ class Endpoints:
         store: Store,
         *,
         login_path: str,
-        cookie: Callable[[str], str],
-        clear_cookie: str,
+        cookie: SessionCookie,
+        clear_cookie: ClearCookie,
         clock: Callable[[], float],
         devices: DeviceCookies,
         trusted_proxies: Sequence[IPNetwork],
@@ -116,12 +119,22 @@ class Endpoints:
             return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
         if session is not None:
             self._sessions.end(session)
-        _, cookie = self._sessions.start(account.id, "pwd", int(now))
+        verified = account.password_hash
+        started = self._sessions.start_unless_contained(account.id, "pwd", int(now), lambda: self._still_verified(username, verified))
+        if started is None:
+            log.warning("login refused for %r: the password was reset or the account suspended while it was verified", username)
+            return problem(401, "invalid-credentials", "Login failed", "invalid username or password")
+        _, cookie = started
         document: dict[str, Any] = {"subject": account.id, "aal": 1}
         notices = self._notices(account.id, now)
         if notices:
             document["notices"] = notices
-        return json_response(200, document, [("set-cookie", self._cookie(cookie))])
+        return json_response(200, document, [("set-cookie", self._cookie(facts, cookie))])
+
+    def _still_verified(self, username: str, verified_hash: str) -> bool:
+        """The password verified is still the account's and the account still active (a containment changes one first)."""
+        account = self._accounts.get(username)
+        return account is not None and account.password_hash == verified_hash and not is_suspended(account, self._store)
 
     def trusting_the_device(self, handler: Handler) -> Handler:
         """A second-factor route that, once it verified the factor of a password session, trusts the browser
@@ -131,7 +144,7 @@ class Endpoints:
             response = handler(request)
             session = request.session
             if response.status == 200 and session is not None and "pwd" in session.factors:
-                response.headers.extend(self._devices.issue(session.professional_id, self._clock()))
+                response.headers.extend(self._devices.issue(request.facts, session.professional_id, self._clock()))
             return response
 
         return handle
@@ -140,7 +153,7 @@ class Endpoints:
         session = request.session
         if session is not None:
             self._sessions.end(session)
-        return json_response(200, {"logged_out": True}, [("set-cookie", self._clear_cookie)])
+        return json_response(200, {"logged_out": True}, [("set-cookie", self._clear_cookie(request.facts))])
 
 
 def _first_lock(bucket: Bucket, attempts: int, account_id: str | None) -> None:

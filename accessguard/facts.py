@@ -7,7 +7,7 @@ import logging
 import re
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from urllib.parse import parse_qsl, urlsplit
+from urllib.parse import parse_qsl, quote, urlsplit
 
 from accessguard.errors import BadRequest
 
@@ -65,6 +65,18 @@ class RequestFacts:
         for key, value in pairs:
             query.setdefault(key, []).append(value)
         return query
+
+    def target(self) -> str:
+        """The request's path and query as the application sees them (app-relative): where a ``next`` leads back to."""
+        return self.path + (f"?{self.query_string}" if self.query_string else "")
+
+    def public_path(self, path: str) -> str:
+        """Where a browser finds the app-relative ``path`` (a guard route, a ``next``): below the mount prefix.
+
+        The one place every URL the guard emits (redirects, page links, problem
+        members, cookie paths) is made mount-aware; ``path`` keeps its own query.
+        """
+        return quote(self.mount.rstrip("/"), safe="/:@!$&'()*+,;=~") + path
 
     def cookie(self, name: str) -> str | None:
         """One cookie's raw value; malformed cookie headers give None."""

@@ -119,7 +119,7 @@ class Guard:
                 self.store,
                 login_path=settings.login_path,
                 cookie=self._cookie,
-                clear_cookie=self._cookie("", max_age=0),
+                clear_cookie=self._clear_cookie,
                 clock=self._clock,
                 devices=devices,
                 trusted_proxies=self._trusted,
@@ -147,14 +147,14 @@ class Guard:
                 self.sessions,
                 self.store,
                 cookie=self._cookie,
-                clear_cookie=self._cookie("", max_age=0),
+                clear_cookie=self._clear_cookie,
                 devices=devices,
             )
             self.endpoints.routes.update(self.ceremonies.routes)
             for full_login in FULL_LOGIN_ROUTES:  # a second factor after the password: the browser becomes a trusted device
                 self.endpoints.routes[full_login] = self.endpoints.trusting_the_device(self.ceremonies.routes[full_login])
             password_change = PasswordChange(
-                self.accounts, self.ceremonies.links, self.store, clear_cookie=self._cookie("", max_age=0), clock=self._clock
+                self.accounts, self.ceremonies.links, self.store, clear_cookie=self._clear_cookie, clock=self._clock
             )
             self.endpoints.routes.update(password_change.routes)
             self.endpoints.routes.update(
@@ -175,12 +175,17 @@ class Guard:
 
     # cookies
 
-    def _cookie(self, value: str, max_age: int | None = None) -> str:
-        attributes = [f"{self.settings.cookie_name}={value}", "Path=/", "HttpOnly", "SameSite=Lax"]
+    def _cookie(self, facts: RequestFacts, value: str, max_age: int | None = None) -> str:
+        """The session cookie, sent only below the mount the guard answers under (never to other apps of the site)."""
+        path = facts.public_path("") or "/"
+        attributes = [f"{self.settings.cookie_name}={value}", f"Path={path}", "HttpOnly", "SameSite=Lax"]
         attributes.append(f"Max-Age={self.settings.session_ttl_s if max_age is None else max_age}")
         if self.settings.cookie_secure:
             attributes.append("Secure")
         return "; ".join(attributes)
+
+    def _clear_cookie(self, facts: RequestFacts) -> str:
+        return self._cookie(facts, "", max_age=0)
 
     def _session(self, facts: RequestFacts) -> Session | None:
         cookie = facts.cookie(self.settings.cookie_name)
@@ -425,16 +430,16 @@ class Guard:
         A browser navigation goes to the login page instead, like any unauthenticated one.
         """
         if wants_page(facts):
-            return redirect(with_next(self.settings.login_path, _here(facts)))
+            return redirect(with_next(facts.public_path(self.settings.login_path), facts.target()))
         challenge = [("www-authenticate", 'Bearer realm="accessguard"')]
-        return problem(401, "invalid-session", "Invalid session", detail, challenge, login=self.settings.login_path)
+        return problem(401, "invalid-session", "Invalid session", detail, challenge, login=facts.public_path(self.settings.login_path))
 
     def _enforce(self, decision: Decision, decision_id: str, facts: RequestFacts) -> Response:
         reasons = list(decision.reasons)
         common: dict[str, Any] = {"reasons": reasons, "decision_id": decision_id, "policy_revision": decision.policy_revision}
         if "policy_error" in reasons:
             return _unavailable(**common)
-        here = _here(facts)
+        here = facts.target()  # app-relative: the page it leads back to puts it below the mount
         if decision.outcome is Outcome.STEP_UP:
             step_up = decision.step_up
             acr_values = list(dict.fromkeys(self._acr_values.get(m, m) for m in step_up.methods))
@@ -443,6 +448,7 @@ class Guard:
             details: dict[str, Any] = {"methods": list(step_up.methods), "acr_values": acr_values, "max_age": step_up.max_age}
             if self._bearer(facts) is None:  # a token's level rises only with a new token from the provider: no page for it
                 url = self.oidc_login.step_up_url(acr_values, step_up.max_age) if self.oidc_login else self.settings.step_up_page
+                url = facts.public_path(url)
                 if wants_page(facts):  # a browser navigation goes to the step-up page and comes back
                     return redirect(with_next(url, here, methods=" ".join(step_up.methods)))
                 details["url"] = url
@@ -456,15 +462,16 @@ class Guard:
                 **common,
             )
         if "authentication_required" in reasons:
+            login = facts.public_path(self.settings.login_path)
             if wants_page(facts):
-                return redirect(with_next(self.settings.login_path, here))
+                return redirect(with_next(login, here))
             return problem(
                 401,
                 "authentication-required",
                 "Authentication required",
-                f"log in at {self.settings.login_path}",
+                f"log in at {login}",
                 [("www-authenticate", 'Bearer realm="accessguard"')],
-                login=self.settings.login_path,
+                login=login,
                 **common,
             )
         return problem(403, "access-denied", "Access denied", "access denied: " + ", ".join(reasons), **common)
@@ -506,11 +513,6 @@ class Guard:
 def _request(facts: RequestFacts) -> str:
     """The method and path of a request for a log line, escaped."""
     return f"{for_log(facts.method, 16)} {for_log(facts.path)}"
-
-
-def _here(facts: RequestFacts) -> str:
-    """Where to come back to after a login or step-up page."""
-    return facts.path + (f"?{facts.query_string}" if facts.query_string else "")
 
 
 def _unavailable_for(error: AccessGuardError) -> Response:

@@ -7,11 +7,14 @@ sub-application, ``uvicorn --root-path`` (a real server), Flask under Werkzeug's
 
 from __future__ import annotations
 
+import re
 import sqlite3
 import time
 from collections.abc import Callable, Iterator
 from contextlib import closing
+from html import unescape
 from pathlib import Path
+from urllib.parse import urlencode
 
 import httpx
 import pytest
@@ -29,6 +32,7 @@ from tests.conftest import CAEN, Clock, Demo, TestClient, _accounts, _copy_demo
 from tests.demo_process import wait_for
 from tests.framework_apps import fastapi_directory, flask_directory
 from tests.server_support import gunicorn_server, uvicorn_server
+from tests.test_pages import _page
 
 
 def entries(data_dir: Path) -> list[tuple[str, str, str | None]]:
@@ -89,6 +93,74 @@ def test_a_mounted_directory_is_guarded_below_its_prefix(mounted: Demo, data_dir
     assert_guarded_under_prefix(mounted, data_dir)
 
 
+def _attribute(html: str, element: str, name: str) -> str:
+    """The value of attribute ``name`` of the first element whose opening tag contains ``element``."""
+    found = re.search(rf"<[^>]*{re.escape(element)}[^>]*\s{name}=\"([^\"]*)\"", html)
+    assert found is not None, (element, name, html[:2000])
+    return unescape(found.group(1))
+
+
+def _follow(client: httpx.Client, location: str) -> httpx.Response:
+    """A browser following a redirect: the location is a path on this origin, asked for as a page."""
+    assert location.startswith("/api/"), location  # below the mount, never outside it
+    return _page(client, str(client.base_url.copy_with(raw_path=location.encode())))
+
+
+@pytest.mark.parametrize("mounted", ["starlette-mount", "flask-dispatcher"], indirect=True)
+def test_a_browser_logs_in_and_steps_up_below_the_mount(mounted: Demo) -> None:
+    """Every redirect, link, form action and cookie path the guard emits stays below /api (issue 11 item 1, the pages)."""
+    client, professional = mounted.client(), mounted.accounts["dr.martin"]
+    origin = {"origin": "http://localhost", "x-forwarded-for": CAEN}
+    record = _page(client, "/patients/pat-0001")
+    assert record.status_code == 303
+    assert record.headers["location"] == "/api/login?next=%2Fpatients%2Fpat-0001"  # next stays app-relative
+    login_page = _follow(client, record.headers["location"])
+    assert login_page.status_code == 200
+    assert _attribute(login_page.text, 'rel="stylesheet"', "href") == "/api/accessguard/assets/accessguard.css"
+    assert client.get(_attribute(login_page.text, "script", "src").removeprefix("/api")).status_code == 200
+    assert _attribute(login_page.text, "body", "data-next") == "/api/patients/pat-0001"
+    post = _attribute(login_page.text, 'id="login"', "data-post")
+    assert post == "/api/login"
+    logged_in = client.post(post.removeprefix("/api"), json={"username": "dr.martin", "password": professional.password}, headers=origin)
+    assert logged_in.status_code == 200, logged_in.text
+    assert "Path=/api;" in logged_in.headers["set-cookie"]
+    record = _page(client, _attribute(login_page.text, "body", "data-next").removeprefix("/api"))
+    assert record.status_code == 303
+    assert record.headers["location"] == "/api/accessguard/step-up?next=%2Fpatients%2Fpat-0001&methods=otp%20webauthn"
+    step_up_page = _follow(client, record.headers["location"])
+    assert step_up_page.status_code == 200
+    assert _attribute(step_up_page.text, 'class="link"', "data-logout") == "/api/accessguard/logout"
+    assert '<a href="/api/accessguard/enroll">Manage your authenticators</a>' in step_up_page.text
+    post = _attribute(step_up_page.text, 'id="totp"', "data-post")
+    assert post == "/api/accessguard/step-up/totp"
+    stepped_up = client.post(post.removeprefix("/api"), json={"code": mounted.code("dr.martin")}, headers=origin)
+    assert stepped_up.status_code == 200, stepped_up.text
+    cookie_paths = sorted(re.findall(r"Path=([^;]*)", ";".join(stepped_up.headers.get_list("set-cookie"))))
+    assert cookie_paths == ["/api", "/api/accessguard/", "/api/login"]  # the session; the device cookie for code and login routes
+    read = client.get(_attribute(step_up_page.text, "body", "data-next").removeprefix("/api"), headers={"x-forwarded-for": CAEN})
+    assert read.status_code == 200, read.text
+    assert read.json()["id"] == "pat-0001"
+
+
+@pytest.mark.parametrize("mounted", ["starlette-mount", "flask-dispatcher"], indirect=True)
+def test_problem_documents_name_the_login_below_the_mount(mounted: Demo) -> None:
+    refused = mounted.client().get("/patients/pat-0001", headers={"x-forwarded-for": CAEN})
+    assert refused.status_code == 401
+    assert refused.json()["login"] == "/api/login"
+    assert refused.json()["detail"] == "log in at /api/login"
+    step_up = mounted.login("dr.martin", totp=False).get("/patients/pat-0001", headers={"x-forwarded-for": CAEN})
+    assert step_up.status_code == 401
+    assert step_up.json()["step_up"]["url"] == "/api/accessguard/step-up"
+
+
+@pytest.mark.parametrize("mounted", ["starlette-mount"], indirect=True)
+@pytest.mark.parametrize("hostile", ["/../other-app/", "/%2e%2e/other-app/", "/x/./../../y", "//evil.example/", "https://evil.example/"])
+def test_next_cannot_leave_the_mount(mounted: Demo, hostile: str) -> None:
+    """A ``next`` is app-relative; the page puts it below the mount, so a dot segment would climb out of it."""
+    page = _page(mounted.client(), f"/login?{urlencode({'next': hostile})}")
+    assert _attribute(page.text, "body", "data-next") == "/api/"
+
+
 @pytest.mark.parametrize("mounted", ["starlette-mount", "fastapi-mount", "flask-dispatcher"], indirect=True)
 @pytest.mark.parametrize("path", ["//patients", "/patients/", "/Patients", "/patients/pat-0001/", "/x/..%2Fpatients"])
 def test_a_path_some_router_reads_as_protected_is_refused(mounted: Demo, path: str) -> None:
@@ -99,14 +171,31 @@ def test_a_path_some_router_reads_as_protected_is_refused(mounted: Demo, path: s
     assert refused.json()["type"].endswith("ambiguous-path")
 
 
+class PathStrippingProxy(httpx.HTTPTransport):
+    """What sits in front of ``uvicorn --root-path``: the client asks for /api/..., the server receives /... ."""
+
+    def __init__(self, prefix: str) -> None:
+        super().__init__()
+        self._prefix = prefix
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        path = request.url.raw_path.removeprefix(self._prefix.encode()) or b"/"
+        request.url = request.url.copy_with(raw_path=path)
+        return super().handle_request(request)
+
+
 @pytest.mark.realpart
 def test_uvicorn_root_path_behind_a_path_stripping_proxy(data_dir: Path) -> None:
-    """``uvicorn --root-path /api``: the proxy sends /patients, uvicorn's scope path is /api/patients, Starlette routes /patients."""
+    """``uvicorn --root-path /api``: the proxy sends /patients, uvicorn's scope path is /api/patients, Starlette routes /patients.
+
+    The client (a browser) asks for /api/...: the session cookie's path is /api.
+    """
     clock = Clock()
     app, guard = build(data_dir, clock=clock)
     try:
         with uvicorn_server(app, root_path="/api") as url:
-            demo = Demo(guard, clock, _accounts(data_dir), lambda: httpx.Client(base_url=url))
+            proxy = PathStrippingProxy("/api")
+            demo = Demo(guard, clock, _accounts(data_dir), lambda: httpx.Client(base_url=f"{url}/api", transport=proxy))
             assert_guarded_under_prefix(demo, data_dir)
     finally:
         guard.close()

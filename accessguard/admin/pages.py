@@ -10,11 +10,11 @@ from __future__ import annotations
 
 import html
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
 from string import Template
-from urllib.parse import quote, urlencode
+from urllib.parse import quote, unquote, urlencode
 
 from accessguard.admin import actions
 from accessguard.admin.actions import ENROL_PAGE, PASSWORD_RESET_PAGE
@@ -39,7 +39,7 @@ from accessguard.authn.enrolment import (
     recovery_codes_grant,
 )
 from accessguard.authn.password_change import PASSWORD_RESET_PATH, PasswordChange
-from accessguard.endpoints import LOGOUT_PATH, EndpointRequest, Handler, string_field
+from accessguard.endpoints import LOGOUT_PATH, EndpointRequest, Handler, SessionCookie, string_field
 from accessguard.errors import BadRequest, Refused
 from accessguard.facts import RequestFacts
 from accessguard.problem import Response, json_response
@@ -97,8 +97,15 @@ def wants_page(facts: RequestFacts) -> bool:
 
 
 def local_path(value: str | None, default: str = "/") -> str:
-    """``value`` if it is a path on this site, else ``default`` (no open redirect)."""
+    """``value`` if it is a path of the application below the guard's mount, else ``default`` (no open redirect).
+
+    A ``next`` is app-relative: the page puts it below the mount (``RequestFacts.public_path``), so it may not
+    leave it either (no dot segments, even encoded).
+    """
     if not value or not value.startswith("/") or value.startswith("//") or "\\" in value or any(ord(c) < 32 for c in value):
+        return default
+    path = unquote(value.split("?", 1)[0])
+    if any(segment in (".", "..") for segment in path.split("/")):
         return default
     return value
 
@@ -122,7 +129,7 @@ class Pages:
         password_change: PasswordChange,
         store: Store,
         *,
-        cookie: Callable[[str], str],
+        cookie: SessionCookie,
     ) -> None:
         self._settings = settings
         self._accounts = accounts
@@ -143,22 +150,30 @@ class Pages:
             **{("GET", f"{ASSETS}/{name}"): self._asset(name) for name in _ASSET_TYPES},
         }
 
-    def _page(self, title: str, content: str, *, account: str | None = None, next_path: str = "/", status: int = 200) -> Response:
-        who = _fill("who", account=account, logout=LOGOUT_PATH) if account else ""
+    def _page(
+        self, facts: RequestFacts, title: str, content: str, *, account: str | None = None, next_path: str = "/", status: int = 200
+    ) -> Response:
+        """A page; ``next_path`` (where its form leads) is app-relative, put below the mount here like every other link."""
+        at = facts.public_path
+        who = _fill("who", account=account, logout=at(LOGOUT_PATH)) if account else ""
         body = _fill(
             "layout",
             title=title,
             service=self._settings.service_name,
-            assets=ASSETS,
-            next=next_path,
-            login=self._settings.login_path,
+            assets=at(ASSETS),
+            next=at(next_path),
+            login=at(self._settings.login_path),
             who=Markup(who),
             content=Markup(content),
         )
         return html_response(status, body)
 
-    def _message(self, status: int, title: str, text: str, link: str, link_text: str, account: str | None = None) -> Response:
-        return self._page(title, _fill("message", text=text, link=link, link_text=link_text), account=account, status=status)
+    def _message(
+        self, facts: RequestFacts, status: int, title: str, text: str, link: str, link_text: str, account: str | None = None
+    ) -> Response:
+        """A page with one message and one (app-relative) link."""
+        content = _fill("message", text=text, link=facts.public_path(link), link_text=link_text)
+        return self._page(facts, title, content, account=account, status=status)
 
     def _asset(self, name: str) -> Handler:
         content = (_HERE / "assets" / name).read_bytes()
@@ -169,24 +184,28 @@ class Pages:
         return serve
 
     def _login_first(self, request: EndpointRequest) -> Response:
-        here = request.facts.path + (f"?{request.facts.query_string}" if request.facts.query_string else "")
-        return redirect(with_next(self._settings.login_path, here))
+        facts = request.facts
+        return redirect(with_next(facts.public_path(self._settings.login_path), facts.target()))
 
     # pages for professionals
 
     def login_page(self, request: EndpointRequest) -> Response:
-        next_path = local_path(request.facts.query().get("next"))
-        return self._page("Log in", _fill("login", login=self._settings.login_path), next_path=next_path)
+        facts = request.facts
+        next_path = local_path(facts.query().get("next"))
+        return self._page(facts, "Log in", _fill("login", login=facts.public_path(self._settings.login_path)), next_path=next_path)
 
     def step_up_page(self, request: EndpointRequest) -> Response:
         session = request.session
         if session is None:
             return self._login_first(request)
-        query = request.facts.query()
+        facts = request.facts
+        at = facts.public_path
+        query = facts.query()
         next_path = local_path(query.get("next"))
         account_id = session.professional_id
         if is_enrolment_only(session):
-            return self._message(403, "Enrolment only", "This session may only enrol an authenticator.", ENROL_PAGE, "Go to enrolment")
+            text = "This session may only enrol an authenticator."
+            return self._message(facts, 403, "Enrolment only", text, ENROL_PAGE, "Go to enrolment")
         keys = self._authenticators.of_account(account_id, WEBAUTHN, HELD_STATES)
         apps = self._authenticators.of_account(account_id, TOTP, HELD_STATES)
         remaining = self._ceremonies.recovery.remaining(account_id)
@@ -201,19 +220,23 @@ class Pages:
             "step-up",
             notices=Markup("".join(_fill("notice", message=n["message"]) for n in notices)),
             why=why,
-            enrol=ENROL_PAGE,
+            enrol=at(ENROL_PAGE),
             key=Markup(
-                _fill("step-up-key", begin=WEBAUTHN_STEP_UP_PATH + "/begin", complete=WEBAUTHN_STEP_UP_PATH + "/complete") if keys else ""
+                _fill("step-up-key", begin=at(WEBAUTHN_STEP_UP_PATH + "/begin"), complete=at(WEBAUTHN_STEP_UP_PATH + "/complete"))
+                if keys
+                else ""
             ),
-            totp=Markup(_fill("step-up-totp", post=TOTP_STEP_UP_PATH) if apps else ""),
-            recovery=Markup(_fill("step-up-recovery", post=RECOVERY_STEP_UP_PATH, remaining=remaining) if remaining else ""),
+            totp=Markup(_fill("step-up-totp", post=at(TOTP_STEP_UP_PATH)) if apps else ""),
+            recovery=Markup(_fill("step-up-recovery", post=at(RECOVERY_STEP_UP_PATH), remaining=remaining) if remaining else ""),
         )
-        return self._page("Confirm it is you", content, account=account_id, next_path=next_path)
+        return self._page(facts, "Confirm it is you", content, account=account_id, next_path=next_path)
 
     def enrol_page(self, request: EndpointRequest) -> Response:
-        token = request.facts.query().get("token")
+        facts = request.facts
+        at = facts.public_path
+        token = facts.query().get("token")
         if token is not None:
-            return self._link_page(token)
+            return self._link_page(facts, token)
         session = request.session
         if session is None:
             return self._login_first(request)
@@ -222,23 +245,23 @@ class Pages:
         linked = link_kind(session)
         sections = {}
         for kind, name, template, paths in (
-            (TOTP, "totp", "enroll-totp", {"begin": TOTP_ENROL_PATH + "/begin", "confirm": TOTP_ENROL_PATH + "/confirm"}),
-            (WEBAUTHN, "key", "enroll-key", {"begin": WEBAUTHN_ENROL_PATH + "/begin", "complete": WEBAUTHN_ENROL_PATH + "/complete"}),
+            (TOTP, "totp", "enroll-totp", {"begin": f"{TOTP_ENROL_PATH}/begin", "confirm": f"{TOTP_ENROL_PATH}/confirm"}),
+            (WEBAUTHN, "key", "enroll-key", {"begin": f"{WEBAUTHN_ENROL_PATH}/begin", "complete": f"{WEBAUTHN_ENROL_PATH}/complete"}),
         ):
             if enrolment_grant(session, kind, now) is not None:
-                sections[name] = _fill(template, **paths)
+                sections[name] = _fill(template, **{part: at(path) for part, path in paths.items()})
             elif linked is None:
                 sections[name] = _fill(
                     "enroll-refused",
                     heading=f"Add {'an' if kind == TOTP else 'a'} {KIND_NAMES[kind]}",
                     requirement=REQUIREMENTS[kind].capitalize(),
-                    step_up=with_next(self._settings.step_up_page, ENROL_PAGE, methods="webauthn"),
+                    step_up=with_next(at(self._settings.step_up_page), ENROL_PAGE, methods="webauthn"),
                 )
             else:
                 sections[name] = ""
         recovery = ""
         if recovery_codes_grant(session, now) is not None:
-            recovery = _fill("enroll-recovery", remaining=self._ceremonies.recovery.remaining(account_id), post=RECOVERY_CODES_PATH)
+            recovery = _fill("enroll-recovery", remaining=self._ceremonies.recovery.remaining(account_id), post=at(RECOVERY_CODES_PATH))
         content = _fill(
             "enroll",
             banner=Markup(_fill("enroll-banner", account=account_id, kind=KIND_NAMES[linked]) if linked else ""),
@@ -247,33 +270,37 @@ class Pages:
             key=Markup(sections["key"]),
             recovery=Markup(recovery),
         )
-        return self._page("Authenticators", content, account=account_id, next_path=ENROL_PAGE)
+        return self._page(facts, "Authenticators", content, account=account_id, next_path=ENROL_PAGE)
 
-    def _link_page(self, token: str) -> Response:
+    def _link_page(self, facts: RequestFacts, token: str) -> Response:
         """What opening an enrolment link shows: a button that spends it, so a link preview or a mail scanner spends nothing."""
         holder = self._ceremonies.link_holder(token)
         if holder is None:
-            return self._message(410, "Link not valid", _LINK_INVALID.capitalize() + ".", self._settings.login_path, "Log in")
+            return self._message(facts, 410, "Link not valid", _LINK_INVALID.capitalize() + ".", self._settings.login_path, "Log in")
         account_id, kind = holder
-        content = _fill("enroll-link", account=account_id, kind=KIND_NAMES[kind], post=ENROL_LINK_PATH, token=token)
-        return self._page("Enrolment link", content, next_path=ENROL_PAGE)
+        content = _fill("enroll-link", account=account_id, kind=KIND_NAMES[kind], post=facts.public_path(ENROL_LINK_PATH), token=token)
+        return self._page(facts, "Enrolment link", content, next_path=ENROL_PAGE)
 
     def redeem_link(self, request: EndpointRequest) -> Response:
         """Spend an enrolment link (once) and open its enrolment-only session."""
         cookie = self._ceremonies.open_link(string_field(request.json(), "token"))
         if cookie is None:
             raise Refused("enrolment_link_invalid", _LINK_INVALID, 410)
-        return json_response(200, {"next": ENROL_PAGE}, [("set-cookie", self._cookie(cookie)), ("cache-control", "no-store")])
+        facts = request.facts
+        return json_response(
+            200, {"next": facts.public_path(ENROL_PAGE)}, [("set-cookie", self._cookie(facts, cookie)), ("cache-control", "no-store")]
+        )
 
     def password_reset_page(self, request: EndpointRequest) -> Response:
         """What opening a password link shows: a form whose POST spends the link (opening it spends nothing)."""
-        token = request.facts.query().get("token") or ""
+        facts = request.facts
+        token = facts.query().get("token") or ""
         account = self._password_change.holder(token)
         if account is None:
             text = "This password link is invalid, expired or already used; ask your administrator for a new one."
-            return self._message(410, "Link not valid", text, self._settings.login_path, "Log in")
-        content = _fill("password-reset", account=account.id, post=PASSWORD_RESET_PATH, token=token)
-        return self._page("Set a new password", content, next_path=self._settings.login_path)
+            return self._message(facts, 410, "Link not valid", text, self._settings.login_path, "Log in")
+        content = _fill("password-reset", account=account.id, post=facts.public_path(PASSWORD_RESET_PATH), token=token)
+        return self._page(facts, "Set a new password", content, next_path=self._settings.login_path)
 
     def _table(self, authenticators: list[Authenticator], revoke_path: str | None = None) -> str:
         if not authenticators:
@@ -307,15 +334,17 @@ class Pages:
         return account
 
     def admin_page(self, request: EndpointRequest) -> Response:
+        facts = request.facts
+        revoke = facts.public_path(ADMIN_REVOKE_PATH)
         try:
             admin = self._admin(request.session)
         except Refused as refused:
             if refused.reason == "authentication_required":
                 return self._login_first(request)
             if refused.reason == "phishing_resistant_required":
-                return redirect(with_next(self._settings.step_up_page, ADMIN_PAGE, methods="webauthn"))
+                return redirect(with_next(facts.public_path(self._settings.step_up_page), ADMIN_PAGE, methods="webauthn"))
             who = request.session.professional_id if request.session else None
-            return self._message(403, "Administrators only", refused.detail, "/", "Home", who)
+            return self._message(facts, 403, "Administrators only", refused.detail, "/", "Home", who)
         users = []
         for account in self._accounts.all():
             authenticators = self._authenticators.of_account(account.id)
@@ -327,12 +356,13 @@ class Pages:
                     kind=account.kind,
                     roles=", ".join(account.roles) or "no role",
                     status=account.status,
-                    authenticators=Markup(self._table(held, ADMIN_REVOKE_PATH)),
-                    revoke=ADMIN_REVOKE_PATH,
+                    authenticators=Markup(self._table(held, revoke)),
+                    revoke=revoke,
                     all_disabled=Markup("" if any(a.state != "revoked" for a in held) else "disabled"),
                 )
             )
-        return self._page("Administration", _fill("admin", users=Markup("".join(users))), account=admin.id, next_path=ADMIN_PAGE)
+        content = _fill("admin", users=Markup("".join(users)))
+        return self._page(facts, "Administration", content, account=admin.id, next_path=ADMIN_PAGE)
 
     def admin_revoke(self, request: EndpointRequest) -> Response:
         admin = self._admin(request.session)

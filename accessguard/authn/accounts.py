@@ -133,11 +133,16 @@ class Accounts:
         rows = self.database.execute("SELECT held_password_hash FROM accounts WHERE id = ?", (account_id,))
         return str(rows[0][0]) if rows and rows[0][0] is not None else None
 
-    def set_password(self, account_id: str, password: str) -> bool:
-        """A new password (the caller checked ``new_password_problem``); forgets any password a reset held."""
+    def set_password(self, account_id: str, password: str, *, replacing: str | None = None) -> bool:
+        """A new password (the caller checked ``new_password_problem``); forgets any password a reset held.
+
+        ``replacing``: only if the account's password hash is still this one (the old password was verified
+        against it), so a reset made meanwhile is not overwritten.
+        """
         rows = self.database.execute(
-            "UPDATE accounts SET password_hash = ?, held_password_hash = NULL WHERE id = ? AND password_hash != ? RETURNING id",
-            (hash_password(password), account_id, NO_PASSWORD),
+            "UPDATE accounts SET password_hash = ?, held_password_hash = NULL"
+            " WHERE id = ? AND password_hash != ? AND password_hash = coalesce(?, password_hash) RETURNING id",
+            (hash_password(password), account_id, NO_PASSWORD, replacing),
         )
         return bool(rows)
 

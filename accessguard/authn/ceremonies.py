@@ -32,7 +32,7 @@ from accessguard.authn.recovery import RecoveryCodes
 from accessguard.authn.sessions import Sessions
 from accessguard.authn.throttle import Bucket, Throttle, code_buckets
 from accessguard.authn.webauthn import WebAuthn
-from accessguard.endpoints import EndpointRequest, Handler, string_field
+from accessguard.endpoints import ClearCookie, EndpointRequest, Handler, SessionCookie, string_field
 from accessguard.errors import BadRequest, Refused
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
@@ -74,8 +74,8 @@ class Ceremonies:
         sessions: Sessions,
         store: Store,
         *,
-        cookie: Callable[[str], str],
-        clear_cookie: str,
+        cookie: SessionCookie,
+        clear_cookie: ClearCookie,
         devices: DeviceCookies,
     ) -> None:
         self._settings = settings
@@ -157,13 +157,18 @@ class Ceremonies:
         if self._authenticators.move(authenticator.id, "contained", "active"):
             alert("authenticator_reverified", session.professional_id, authenticator=authenticator.id, via=grant)
 
-    def _stepped_up(self, session: Session, factor: str, now: float) -> Response:
-        """Every step-up ends here: the factor is recorded under a new session id (``Sessions.step_up``)."""
+    def _stepped_up(self, request: EndpointRequest, session: Session, factor: str, now: float) -> Response:
+        """Every step-up ends here: the factor is recorded under a new session id (``Sessions.step_up``).
+
+        No re-check is needed against a containment racing the code check: the move
+        succeeds only for a live session, and a containment revokes every session of
+        the account (the moved one too) after it changed the account.
+        """
         _, cookie = self._sessions.step_up(session, factor, int(now))
         return json_response(
             200,
             {"subject": session.professional_id, "aal": 2, "factor": factor, "phishing_resistant": factor == "webauthn"},
-            [("set-cookie", self._cookie(cookie))],
+            [("set-cookie", self._cookie(request.facts, cookie))],
         )
 
     # step-up
@@ -183,7 +188,7 @@ class Ceremonies:
         self._count_again(session, authenticator, now)
         self.throttle.succeeded(buckets)
         self._authenticators.touch(authenticator.id, now)
-        return self._stepped_up(session, "otp", now)
+        return self._stepped_up(request, session, "otp", now)
 
     def step_up_recovery(self, request: EndpointRequest) -> Response:
         session = self._step_up_session(request)
@@ -196,7 +201,7 @@ class Ceremonies:
             raise Refused("invalid_code", "the recovery code is wrong or was already used", 401)
         self.throttle.succeeded(buckets)
         alert("recovery_code_used", account_id, remaining=self.recovery.remaining(account_id))
-        return self._stepped_up(session, "recovery", now)
+        return self._stepped_up(request, session, "recovery", now)
 
     def step_up_webauthn_begin(self, request: EndpointRequest) -> Response:
         session = self._step_up_session(request)
@@ -210,7 +215,7 @@ class Ceremonies:
             account_id=session.professional_id, ceremony=session.id, response=request.json(), now=now
         )
         self._count_again(session, assertion.authenticator, now)
-        return self._stepped_up(session, assertion.factor, now)
+        return self._stepped_up(request, session, assertion.factor, now)
 
     # enrolment
 
@@ -243,7 +248,7 @@ class Ceremonies:
         self.throttle.succeeded(buckets)
         confirmed = self._authenticators.get(authenticator.id)
         assert confirmed is not None
-        return self._enrolled(session, confirmed, grant, now)
+        return self._enrolled(request, session, confirmed, grant, now)
 
     def enrol_webauthn_begin(self, request: EndpointRequest) -> Response:
         now = self._clock()
@@ -262,9 +267,9 @@ class Ceremonies:
             enrolled_via=grant,
             now=now,
         )
-        return self._enrolled(session, authenticator, grant, now)
+        return self._enrolled(request, session, authenticator, grant, now)
 
-    def _enrolled(self, session: Session, authenticator: Authenticator, grant: str, now: float) -> Response:
+    def _enrolled(self, request: EndpointRequest, session: Session, authenticator: Authenticator, grant: str, now: float) -> Response:
         """Raise the alert, hand out recovery codes with the account's first enrolment, end a link session."""
         account_id = session.professional_id
         alert("authenticator_enrolled", account_id, authenticator=authenticator.id, authenticator_kind=authenticator.kind, via=grant)
@@ -279,7 +284,7 @@ class Ceremonies:
         if grant == "link":
             self._sessions.end(session)
             document["session_ended"] = True
-            headers.append(("set-cookie", self._clear_cookie))
+            headers.append(("set-cookie", self._clear_cookie(request.facts)))
         return json_response(200, document, headers)
 
     def regenerate_recovery_codes(self, request: EndpointRequest) -> Response:
@@ -307,7 +312,12 @@ class Ceremonies:
         if redeemed is None:
             return None
         account_id, kind = redeemed
-        _, cookie = self._sessions.start(account_id, LINK_FACTOR_PREFIX + kind, int(now), ttl_s=LINK_SESSION_TTL_S)
+        started = self._sessions.start_unless_contained(
+            account_id, LINK_FACTOR_PREFIX + kind, int(now), lambda: self._usable(redeemed) is not None, LINK_SESSION_TTL_S
+        )
+        if started is None:  # suspended while the link was being spent
+            return None
+        _, cookie = started
         alert("enrolment_link_redeemed", account_id, authenticator_kind=kind)
         return cookie
 

@@ -11,7 +11,8 @@ and cannot be forged or prolonged. Each username has its own cookie name (an
 HMAC of it), so professionals sharing a workstation keep one each. The cookie
 is HttpOnly, SameSite=Strict, Secure unless the guard runs on plain HTTP, and
 sent only to the guard's own routes: the login route and ``/accessguard/``
-(where codes are entered), never to the application.
+(where codes are entered), below the mount the guard answers under, never to
+the application.
 """
 
 from __future__ import annotations
@@ -48,12 +49,13 @@ class DeviceCookies:
         """The cookie name for a username: it tells nothing about the username to whoever reads the cookie jar."""
         return _NAME_PREFIX + self._mac("name", username)[:16]
 
-    def issue(self, username: str, now: float) -> list[tuple[str, str]]:
-        """``Set-Cookie`` headers trusting this browser for ``username`` (a new nonce: a bucket of its own)."""
+    def issue(self, facts: RequestFacts, username: str, now: float) -> list[tuple[str, str]]:
+        """``Set-Cookie`` headers trusting this browser for ``username`` (a new nonce: a bucket of its own), for the guard's
+        routes below the request's mount."""
         nonce, expires = secrets.token_urlsafe(18), int(now) + self._ttl_s
         value = f"{nonce}.{expires}.{self._mac('device', username, nonce, str(expires))}"
         cookie = f"{self.name(username)}={value}; Max-Age={self._ttl_s}; {self._attributes}"
-        return [("set-cookie", f"{cookie}; Path={path}") for path in self._paths]
+        return [("set-cookie", f"{cookie}; Path={facts.public_path(path)}") for path in self._paths]
 
     def device(self, facts: RequestFacts, username: str, now: float) -> str | None:
         """The nonce of the request's valid, unexpired device cookie for ``username``; None when it has none."""

@@ -18,7 +18,7 @@ from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.alerts import alert
 from accessguard.authn.enrolment import PASSWORD, EnrolmentLinks, recovery_codes_grant
 from accessguard.authn.passwords import MAX_LENGTH, new_password_problem, verify_password
-from accessguard.endpoints import EndpointRequest, Handler, string_field
+from accessguard.endpoints import ClearCookie, EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
 from accessguard.problem import Response, json_response
 from accessguard.store.base import Store
@@ -29,7 +29,9 @@ _LINK_INVALID = "this password link is invalid, expired or already used; ask you
 
 
 class PasswordChange:
-    def __init__(self, accounts: Accounts, links: EnrolmentLinks, store: Store, *, clear_cookie: str, clock: Callable[[], float]) -> None:
+    def __init__(
+        self, accounts: Accounts, links: EnrolmentLinks, store: Store, *, clear_cookie: ClearCookie, clock: Callable[[], float]
+    ) -> None:
         self._accounts = accounts
         self._links = links
         self._store = store
@@ -57,8 +59,8 @@ class PasswordChange:
         if old == new:
             raise BadRequest("the new password must differ from the current one")
         _acceptable(new)
-        self._set(account, new, via="session")
-        return json_response(200, {"password_changed": True, "sessions_ended": True}, [("set-cookie", self._clear_cookie)])
+        self._set(account, new, via="session", replacing=account.password_hash)
+        return json_response(200, {"password_changed": True, "sessions_ended": True}, [("set-cookie", self._clear_cookie(request.facts))])
 
     def holder(self, token: str) -> Account | None:
         """The account a valid password link is for, without spending it (opening the link changes nothing)."""
@@ -81,8 +83,11 @@ class PasswordChange:
         self._set(account, new, via="link")
         return json_response(200, {"password_changed": True}, [("cache-control", "no-store")])
 
-    def _set(self, account: Account, password: str, *, via: str) -> None:
-        if not self._accounts.set_password(account.id, password):
+    def _set(self, account: Account, password: str, *, via: str, replacing: str | None = None) -> None:
+        """``replacing``: the hash the old password was verified against; a reset or change made meanwhile wins."""
+        if not self._accounts.set_password(account.id, password, replacing=replacing):
+            if replacing is not None:  # the old password verified, so the account has one
+                raise Refused("password_changed_meanwhile", "the password was reset or changed meanwhile; nothing was changed", 409)
             raise Refused("no_local_password", "this account logs in through its OpenID provider", 409)
         sessions = self._store.revoke_sessions(account.id, "password_changed")
         alert("password_changed", account.id, via=via, sessions_revoked=sessions)

@@ -6,6 +6,7 @@ import base64
 import hashlib
 import hmac
 import secrets
+from collections.abc import Callable
 
 from accessguard.errors import InvalidSession
 from accessguard.store.base import Session, Store
@@ -37,6 +38,27 @@ class Sessions:
         session = Session(secrets.token_urlsafe(24), professional_id, now, now + (ttl_s or self._ttl_s), {factor: now})
         self._store.create_session(session)
         return session, self._cookie(session.id)
+
+    def start_unless_contained(
+        self, professional_id: str, factor: str, now: int, still_valid: Callable[[], bool], ttl_s: int | None = None
+    ) -> tuple[Session, str] | None:
+        """``start``, then confirm that what was checked before still holds (``still_valid``); None, and no session, if not.
+
+        A containment (suspension, password reset) changes the account first and
+        revokes its sessions next. A login that checked the account before the
+        change and starts its session after the revocation (the window is a
+        password hash, a token exchange) would escape both; checking again once
+        the session exists closes it: either the revocation sees the session or
+        the check sees the change.
+        """
+        session, cookie = self.start(professional_id, factor, now, ttl_s)
+        valid = False
+        try:
+            valid = still_valid()
+        finally:  # a failed check (a store fault) ends the session too: its cookie is never sent
+            if not valid:
+                self.end(session)
+        return (session, cookie) if valid else None
 
     def step_up(self, session: Session, factor: str, at: int) -> tuple[Session, str]:
         """The session under a new id with one more verified factor, and its cookie value; the old id ends.

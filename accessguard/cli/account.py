@@ -47,7 +47,11 @@ def register(commands: Any) -> None:
     )
     resetting.add_argument("user")
     resetting.add_argument("--ttl", type=int, default=DEFAULT_LINK_TTL_S // 60, metavar="MINUTES", help="validity (default: %(default)s)")
-    resetting.add_argument("--base-url", default="http://localhost:8000", help="the service's public address (default: %(default)s)")
+    resetting.add_argument(
+        "--base-url",
+        default="http://localhost:8000",
+        help="the service's public address, with the prefix the guard is mounted under if any (default: %(default)s)",
+    )
     resetting.set_defaults(run=run_reset_password, known_elsewhere=False)
     add_data_dir(resetting)
     add_store(resetting)

@@ -52,7 +52,11 @@ def register(commands: Any) -> None:
     link.add_argument("user")
     link.add_argument("--kind", choices=KINDS, default=WEBAUTHN, help="what the link may enrol (default: %(default)s)")
     link.add_argument("--ttl", type=int, default=DEFAULT_LINK_TTL_S // 60, metavar="MINUTES", help="validity (default: %(default)s)")
-    link.add_argument("--base-url", default="http://localhost:8000", help="the service's address (default: %(default)s)")
+    link.add_argument(
+        "--base-url",
+        default="http://localhost:8000",
+        help="the service's public address, with the prefix the guard is mounted under if any (default: %(default)s)",
+    )
     add_data_dir(link)
     add_store(link)
     link.set_defaults(run=enroll_link)

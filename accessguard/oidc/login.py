@@ -35,7 +35,7 @@ from cryptography.fernet import InvalidToken as UnreadableSeal
 
 from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.sessions import Sessions
-from accessguard.endpoints import EndpointRequest
+from accessguard.endpoints import EndpointRequest, SessionCookie
 from accessguard.errors import BadRequest, ConfigurationError
 from accessguard.oidc.discovery import ProviderUnavailable
 from accessguard.oidc.jwt_bearer import InvalidToken
@@ -75,7 +75,7 @@ class OIDCLogin:
         store: Store,
         *,
         encryption_key: str,
-        session_cookie: Callable[[str], str],
+        session_cookie: SessionCookie,
         secure: bool,
         clock: Callable[[], float],
     ) -> None:
@@ -140,7 +140,7 @@ class OIDCLogin:
         query = request.facts.query()
         if "error" in query:
             error = query["error"] if _ERROR_CODE.fullmatch(query["error"]) else "invalid_error_code"
-            return _login_failed(f"the provider refused the login ({error})")
+            return _login_failed(request, f"the provider refused the login ({error})")
         pending = self._pending(request.facts.cookie(STATE_COOKIE))
         if not hmac.compare_digest(query.get("state", "").encode(), pending.state.encode()):
             raise BadRequest(f"the login's state does not match; start again at {LOGIN_PATH}")
@@ -153,22 +153,34 @@ class OIDCLogin:
             claims = self._id_token_claims(code, pending)
         except InvalidToken as exc:
             log.warning("OIDC login refused: %s", for_log(exc.detail, 500))
-            return _login_failed(exc.detail)
+            return _login_failed(request, exc.detail)
         subject, authn = self._rp.identify(claims)
         if not authn.factor_times:
-            return _login_failed(f"the provider's token names no authentication method mapped here (amr {claims.get('amr')!r})")
+            return _login_failed(request, f"the provider's token names no authentication method mapped here (amr {claims.get('amr')!r})")
         account = self._rp.account_of(subject)
+        suspended = problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
         if is_suspended(account, self._store):
             log.warning("OIDC login refused for %r: account suspended", subject.id)
-            return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
+            return suspended
         if request.session is not None:  # a step-up replaces the session it completes
             self._sessions.end(request.session)
         factors = list(authn.factor_times.items())
-        session, cookie = self._sessions.start(subject.id, factors[0][0], int(self._clock()))
+        started = self._sessions.start_unless_contained(subject.id, factors[0][0], int(self._clock()), lambda: self._active(subject.id))
+        if started is None:
+            log.warning("OIDC login refused for %r: account suspended while the login completed", subject.id)
+            return suspended
+        session, cookie = started
         for factor, at in factors:  # the session's factors count from the provider's auth_time
             self._store.record_factor(session.id, factor, at)
         clear = f"{STATE_COOKIE}=; {self._state_cookie_attributes}; Max-Age=0"
-        return Response(303, b"", [("location", pending.next), ("set-cookie", self._session_cookie(cookie)), ("set-cookie", clear)])
+        session_cookie = self._session_cookie(request.facts, cookie)
+        location = request.facts.public_path(pending.next)
+        return Response(303, b"", [("location", location), ("set-cookie", session_cookie), ("set-cookie", clear)])
+
+    def _active(self, account_id: str) -> bool:
+        """The account as it is now (not as read before the session started) exists and is not suspended."""
+        account = self._accounts.get(account_id)
+        return account is not None and not is_suspended(account, self._store)
 
     def _pending(self, sealed: str | None) -> PendingLogin:
         no_login = BadRequest(f"no login is in progress in this browser, or it expired; start again at {LOGIN_PATH}")
@@ -213,8 +225,8 @@ class OIDCLogin:
                 raise InvalidToken(f"the provider's login is older than the requested max_age of {pending.max_age} s")
 
 
-def _login_failed(detail: str) -> Response:
-    return problem(401, "login-failed", "Login failed", detail, login=LOGIN_PATH)
+def _login_failed(request: EndpointRequest, detail: str) -> Response:
+    return problem(401, "login-failed", "Login failed", detail, login=request.facts.public_path(LOGIN_PATH))
 
 
 def _acr_values(raw: str) -> tuple[str, ...]:

@@ -25,6 +25,7 @@ from tests.oidc.conftest import (
     query_of,
 )
 from tests.store_support import store_url
+from tests.test_login_races import contain_after_call
 
 pytestmark = pytest.mark.realpart
 
@@ -164,6 +165,25 @@ def test_a_suspension_on_another_host_sharing_the_store_refuses_the_login(
     again = new_browser(host_b, provider)
     assert again.login(LOGIN, "ext.nobody", "pwd,mfa").status_code == 303
     assert again.read().status_code == 200
+
+
+def test_a_suspension_racing_the_callback_leaves_no_session(browser: Browser, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The suspension lands after the callback checked the account, before its session starts: the session ends at once."""
+    import accessguard.oidc.login
+
+    assert browser.login(LOGIN, "ext.nobody", "pwd,mfa").status_code == 303  # provisioned
+    guard = browser.demo.guard
+
+    def suspension() -> None:
+        suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, "ext.nobody", "phished", operator="soc")
+
+    contain_after_call(monkeypatch, accessguard.oidc.login, "is_suspended", suspension)
+    fresh = new_browser(browser.demo, browser.provider)
+    answer = fresh.login(LOGIN, "ext.nobody", "pwd,mfa")
+    assert answer.status_code == 403, answer.text
+    assert answer.json()["reasons"] == ["account_suspended"]
+    resume(guard.accounts, guard.store, guard.access_log, "ext.nobody", operator="soc")
+    assert fresh.read().status_code == 401  # no session slipped through to come back to life
 
 
 def test_callback_refuses_a_state_it_did_not_issue(browser: Browser) -> None:
