@@ -20,7 +20,7 @@ from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.pseudonym import Pseudonymiser
-from accessguard.authn.accounts import Accounts, is_suspended
+from accessguard.authn.accounts import is_suspended, open_accounts
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.ceremonies import FULL_LOGIN_ROUTES, Ceremonies
 from accessguard.authn.devices import DeviceCookies
@@ -97,7 +97,7 @@ class Guard:
             opened.callback(self.engine.close)
             self.store = open_store(settings.store_location)
             opened.callback(self.store.close)
-            self.accounts = Accounts(Path(settings.data_dir) / "accounts.db")
+            self.accounts = open_accounts(settings.database_location)
             opened.callback(self.accounts.close)
             self.authenticators = Authenticators(self.accounts.database, Sealer(settings.encryption_key))
             self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)

@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn.webauthn import relying_party
+from accessguard.database import default_database_url
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
 from accessguard.oidc.settings import OIDCSettings
@@ -44,7 +45,10 @@ class Settings:
     ``session_key`` signs cookies, ``pseudonym_key`` keys patient pseudonyms,
     ``encryption_key`` (a Fernet key) seals TOTP seeds. ``store_url``
     defaults to ``sqlite:///<data_dir>/accessguard.db``; ``redis://HOST:PORT/DB``
-    shares state between hosts. ``oidc`` names an
+    shares state between hosts. ``database`` holds the durable records
+    (accounts, authenticators, recovery codes, links): by default
+    ``sqlite:///<data_dir>/accounts.db``; ``postgresql://USER@HOST:PORT/DB``
+    shares them between hosts (docs/deployment.md). ``oidc`` names an
     OpenID provider whose tokens are accepted (docs/oidc.md); its claim
     mapping then supplies the acr values that challenges ask for. ``opa_url``
     set: decisions come from that OPA server, the policy set pushed to it at
@@ -70,6 +74,7 @@ class Settings:
     watch_policies: bool = False
     opa_url: str | None = None
     store_url: str | None = None
+    database: str | None = None
     geoip_database: Path | None = None
     asn_database: Path | None = None
     trusted_proxies: Sequence[str] = ()
@@ -134,6 +139,10 @@ class Settings:
     @property
     def store_location(self) -> str:
         return self.store_url or default_store_url(self.data_dir)
+
+    @property
+    def database_location(self) -> str:
+        return self.database or default_database_url(self.data_dir)
 
 
 def stored_keys(path: Path) -> dict[str, str]:
