@@ -29,6 +29,7 @@ from accessguard.authn.password_change import PasswordChange
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import SessionRevoked, Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
+from accessguard.database.fingerprints import agree_on_keys
 from accessguard.decision import Decision, Outcome
 from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
@@ -99,6 +100,8 @@ class Guard:
             opened.callback(self.store.close)
             self.accounts = open_accounts(settings.database_location)
             opened.callback(self.accounts.close)
+            if self.accounts.database.dialect == "postgresql":  # hosts sharing records must share keys
+                agree_on_keys(self.accounts.database, settings.shared_keys())
             self.authenticators = Authenticators(self.accounts.database, Sealer(settings.encryption_key))
             self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
             self.geo = GeoLocator(settings.geoip_database)

@@ -140,6 +140,11 @@ class Settings:
     def store_location(self) -> str:
         return self.store_url or default_store_url(self.data_dir)
 
+    def shared_keys(self) -> dict[str, str]:
+        """The keys every host sharing the database must hold alike (by setting name)."""
+        keys = {"session_key": self.session_key, "pseudonym_key": self.pseudonym_key, "encryption_key": self.encryption_key}
+        return keys | ({"audit.key": self.audit.key} if self.audit.key else {})
+
     @property
     def database_location(self) -> str:
         return self.database or default_database_url(self.data_dir)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import sqlite3
 from collections.abc import Iterator
 from contextlib import closing
@@ -16,6 +17,7 @@ from accessguard.authn.enrolment import EnrolmentLinks
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.cli import main
 from accessguard.database import open_database
+from accessguard.database.fingerprints import KeyMismatch
 from accessguard.database.migrations import SchemaMismatch, current_version, latest
 from accessguard.errors import StoreError
 from tests.conftest import CAEN, make_demo
@@ -129,3 +131,23 @@ def test_a_guard_on_postgresql_serves_and_fails_closed_while_it_is_down(postgres
             pytest.fail("the guard did not recover after PostgreSQL came back")
     finally:
         demo.guard.close()
+
+
+@pytest.mark.realpart
+def test_a_host_with_other_keys_than_the_fleets_refuses_to_start_naming_them(postgres_url: str, tmp_path: Path) -> None:
+    assert main(["db", "upgrade", "--database", postgres_url]) == 0
+    first_dir, second_dir = tmp_path / "host-a", tmp_path / "host-b"
+    first = make_demo("asgi", first_dir, database=postgres_url)
+    try:
+        second_dir.mkdir()
+        keys = json.loads((first_dir / "keys.json").read_text())
+        (second_dir / "keys.json").write_text(json.dumps(keys | {"session_key": "s" * 48}))
+        with pytest.raises(KeyMismatch, match=r"^database \S+: session_key differs") as refused:
+            make_demo("asgi", second_dir, database=postgres_url)
+        assert "s" * 48 not in str(refused.value) and keys["session_key"] not in str(refused.value)
+        (second_dir / "keys.json").write_text(json.dumps(keys))
+        make_demo("asgi", second_dir, database=postgres_url).guard.close()  # the fleet's keys: it starts
+        fingerprints = first.guard.accounts.database.execute("SELECT fingerprint FROM key_fingerprints")
+        assert len(fingerprints) == 4 and not any(keys[name] in str(fingerprints) for name in keys)
+    finally:
+        first.guard.close()

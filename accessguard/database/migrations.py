@@ -78,6 +78,9 @@ CREATE TABLE enrolment_links (
     issued BIGINT NOT NULL, expires BIGINT NOT NULL, used BIGINT)
 """
 
+#: Shared by a fleet only (database/fingerprints.py): one data directory's keys.json is the only copy of its keys.
+_KEY_FINGERPRINTS_POSTGRESQL = "CREATE TABLE key_fingerprints (name TEXT PRIMARY KEY, fingerprint TEXT NOT NULL)"
+
 #: Columns added to accounts.db by releases before schema versions, and their declarations.
 _LATE_COLUMNS = (("accounts", "issuer", "TEXT"), ("accounts", "held_password_hash", "TEXT"), ("authenticators", "rp_id", "TEXT"))
 
@@ -91,7 +94,10 @@ def _adopt_accounts(tx: Transaction) -> None:
 
 #: Every component's versions, oldest first. A release only ever appends to these.
 COMPONENTS: dict[str, tuple[Migration, ...]] = {
-    "accounts": (Migration(1, (_ACCOUNTS_SQLITE, _adopt_accounts), (_ACCOUNTS_POSTGRESQL,)),),
+    "accounts": (
+        Migration(1, (_ACCOUNTS_SQLITE, _adopt_accounts), (_ACCOUNTS_POSTGRESQL,)),
+        Migration(2, (), (_KEY_FINGERPRINTS_POSTGRESQL,)),
+    ),
 }
 
 
