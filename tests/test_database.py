@@ -20,7 +20,7 @@ from accessguard.database import open_database
 from accessguard.database.fingerprints import KeyMismatch
 from accessguard.database.migrations import SchemaMismatch, current_version, latest
 from accessguard.errors import StoreError
-from tests.conftest import CAEN, make_demo
+from tests.conftest import CAEN, _copy_demo, make_demo
 
 NOW = 1_790_000_000.0
 
@@ -151,3 +151,21 @@ def test_a_host_with_other_keys_than_the_fleets_refuses_to_start_naming_them(pos
         assert len(fingerprints) == 4 and not any(keys[name] in str(fingerprints) for name in keys)
     finally:
         first.guard.close()
+
+
+@pytest.mark.realpart
+def test_migrate_copies_a_data_directory_once_and_its_professionals_log_in_on_postgresql(
+    postgres_url: str, demo_template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    assert main(["db", "upgrade", "--database", postgres_url]) == 0
+    assert main(["db", "migrate", "--from", str(data_dir), "--to", postgres_url]) == 0
+    assert "accounts: 7 of 7 copied" in capsys.readouterr().out
+    assert main(["db", "migrate", "--from", str(data_dir), "--to", postgres_url]) == 0
+    assert "accounts: 0 of 7 copied (7 already there)" in capsys.readouterr().out
+    (data_dir / "accounts.db").unlink()  # from now on the records are in PostgreSQL only
+    demo = make_demo("asgi", data_dir, database=postgres_url)
+    try:  # the password hash and the sealed TOTP seed came across intact
+        assert demo.login("dr.martin").get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200
+    finally:
+        demo.guard.close()

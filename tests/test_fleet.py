@@ -80,6 +80,8 @@ def test_two_hosts_share_accounts_keys_and_links_and_fail_closed_without_postgre
             try:
                 for url in (url_a, url_b):
                     assert httpx.get(url + PATIENT, headers=bernard, timeout=30).status_code == 503
+                    login = httpx.post(url + "/login", json={"username": "dr.bernard", "password": "whatever it is"}, timeout=30)
+                    assert login.status_code == 503, login.text  # the guard's pages say the service is unavailable
             finally:
                 postgres_server.start()
             for url in (url_a, url_b):
