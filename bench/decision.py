@@ -9,9 +9,12 @@ Starlette), protected and unprotected, interleaved in the same run:
   app and the same app unprotected under ``/open``, loaded by one keep-alive
   client; the ratio of requests per second is the throughput ratio.
 
+``--database postgresql://…`` (an empty database: the run upgrades it and makes
+the demo accounts there) and ``--store redis://…`` measure a fleet host's set-up.
+
 ``--json`` prints ``{"p50_overhead_us", "p99_overhead_us", "throughput_ratio", ...}`` last.
 
-    .venv/bin/python -m bench.decision [--requests 4000] [--json]
+    .venv/bin/python -m bench.decision [--requests 4000] [--database URL] [--store URL] [--json]
 """
 
 from __future__ import annotations
@@ -30,6 +33,8 @@ from typing import Any
 import httpx
 import pyotp
 
+from accessguard.database import open_database
+from accessguard.database.migrations import COMPONENTS, upgrade
 from accessguard.demo.app import PatientDirectory, build
 from bench.timing import percentile, report
 
@@ -81,8 +86,8 @@ async def session_cookie(protected: Caller, data_dir: Path) -> bytes:
     return next(v for k, v in headers if k == b"set-cookie" and v.startswith(b"accessguard_session=")).split(b";")[0]
 
 
-async def measure(data_dir: Path, requests: int) -> dict[str, float]:
-    app, guard = build(data_dir)
+async def measure(data_dir: Path, requests: int, overrides: dict[str, str]) -> dict[str, float]:
+    app, guard = build(data_dir, **overrides)
     protected = Caller(app)
     unprotected = Caller(PatientDirectory(data_dir / "patients.db").app())
     cookie = await session_cookie(protected, data_dir)
@@ -114,11 +119,11 @@ async def measure(data_dir: Path, requests: int) -> dict[str, float]:
     }
 
 
-def serve(data_dir: Path, port: int) -> None:
+def serve(data_dir: Path, port: int, overrides: dict[str, str]) -> None:
     """The HTTP server: protected app, and the same app unprotected under /open."""
     import uvicorn
 
-    app, _ = build(data_dir)
+    app, _ = build(data_dir, **overrides)
     open_app = PatientDirectory(data_dir / "patients.db").app()
 
     async def both(scope: Any, receive: Any, send: Any) -> None:
@@ -131,13 +136,13 @@ def serve(data_dir: Path, port: int) -> None:
     uvicorn.run(both, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def measure_http(data_dir: Path, seconds: float) -> dict[str, float]:
+def measure_http(data_dir: Path, seconds: float, options: list[str]) -> dict[str, float]:
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "bench.decision", "--serve", str(data_dir), str(port)], cwd=REPO)
+    server = subprocess.Popen([sys.executable, "-m", "bench.decision", "--serve", str(data_dir), str(port), *options], cwd=REPO)
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-forwarded-for": CAEN.decode()})
         for _ in range(100):
@@ -180,15 +185,24 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=4000, help="in-process requests per variant")
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the HTTP run")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
+    parser.add_argument("--database", metavar="URL", help="an empty PostgreSQL database for the records (default: SQLite)")
+    parser.add_argument("--store", metavar="URL", help="the shared store, redis://… (default: SQLite)")
     parser.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    overrides = {name: value for name, value in (("database", args.database), ("store_url", args.store)) if value}
+    options = [*(["--database", args.database] if args.database else []), *(["--store", args.store] if args.store else [])]
     if args.serve:
-        serve(Path(args.serve[0]), int(args.serve[1]))
+        serve(Path(args.serve[0]), int(args.serve[1]), overrides)
         return
+    if args.database:
+        database = open_database(args.database)
+        for component in COMPONENTS:
+            upgrade(database, component)
+        database.close()
     with tempfile.TemporaryDirectory() as tmp:
-        figures = asyncio.run(measure(Path(tmp), args.requests))
+        figures = asyncio.run(measure(Path(tmp), args.requests, overrides))
         figures["in_process_throughput_ratio"] = figures.pop("throughput_ratio")
-        figures.update(measure_http(Path(tmp), args.seconds))
+        figures.update(measure_http(Path(tmp), args.seconds, options))
     report(figures, args.json)
 
 
