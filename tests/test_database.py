@@ -169,3 +169,13 @@ def test_migrate_copies_a_data_directory_once_and_its_professionals_log_in_on_po
         assert demo.login("dr.martin").get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200
     finally:
         demo.guard.close()
+
+
+def test_a_command_on_an_unreachable_database_fails_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.redis_server import free_port
+
+    nowhere = f"postgresql://accessguard:secret@127.0.0.1:{free_port()}/accessguard"
+    assert main(["admin", "users", "list", "--data-dir", str(tmp_path), "--database", nowhere]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("accessguard: database postgresql://accessguard:***@127.0.0.1:") and "secret" not in error
+    assert "Traceback" not in error
