@@ -20,7 +20,7 @@ from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.pseudonym import Pseudonymiser
-from accessguard.authn.accounts import Accounts, is_suspended
+from accessguard.authn.accounts import is_suspended, open_accounts
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.ceremonies import FULL_LOGIN_ROUTES, Ceremonies
 from accessguard.authn.devices import DeviceCookies
@@ -29,6 +29,7 @@ from accessguard.authn.password_change import PasswordChange
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import SessionRevoked, Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
+from accessguard.database.fingerprints import agree_on_keys
 from accessguard.decision import Decision, Outcome
 from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
@@ -96,8 +97,10 @@ class Guard:
             opened.callback(self.engine.close)
             self.store = open_store(settings.store_location)
             opened.callback(self.store.close)
-            self.accounts = Accounts(Path(settings.data_dir) / "accounts.db")
+            self.accounts = open_accounts(settings.database_location)
             opened.callback(self.accounts.close)
+            if self.accounts.database.dialect == "postgresql":  # hosts sharing records must share keys
+                agree_on_keys(self.accounts.database, settings.shared_keys())
             self.authenticators = Authenticators(self.accounts.database, Sealer(settings.encryption_key))
             self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
             self.geo = GeoLocator(settings.geoip_database)

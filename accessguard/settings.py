@@ -17,6 +17,7 @@ from cryptography.fernet import Fernet
 
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn.webauthn import relying_party
+from accessguard.database import default_database_url
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
 from accessguard.oidc.settings import OIDCSettings
@@ -45,7 +46,10 @@ class Settings:
     ``session_key`` signs cookies, ``pseudonym_key`` keys patient pseudonyms,
     ``encryption_key`` (a Fernet key) seals TOTP seeds. ``store_url``
     defaults to ``sqlite:///<data_dir>/accessguard.db``; ``redis://HOST:PORT/DB``
-    shares state between hosts. ``oidc`` names an
+    shares state between hosts. ``database`` holds the durable records
+    (accounts, authenticators, recovery codes, links): by default
+    ``sqlite:///<data_dir>/accounts.db``; ``postgresql://USER@HOST:PORT/DB``
+    shares them between hosts (docs/deployment.md). ``oidc`` names an
     OpenID provider whose tokens are accepted (docs/oidc.md); its claim
     mapping then supplies the acr values that challenges ask for.
     ``policy_engine``: the in-process engine, ``wasm`` (OPA-compiled
@@ -74,6 +78,7 @@ class Settings:
     policy_engine: str = EMBEDDED_ENGINES[0]
     opa_url: str | None = None
     store_url: str | None = None
+    database: str | None = None
     geoip_database: Path | None = None
     asn_database: Path | None = None
     trusted_proxies: Sequence[str] = ()
@@ -140,6 +145,15 @@ class Settings:
     @property
     def store_location(self) -> str:
         return self.store_url or default_store_url(self.data_dir)
+
+    def shared_keys(self) -> dict[str, str]:
+        """The keys every host sharing the database must hold alike (by setting name)."""
+        keys = {"session_key": self.session_key, "pseudonym_key": self.pseudonym_key, "encryption_key": self.encryption_key}
+        return keys | ({"audit.key": self.audit.key} if self.audit.key else {})
+
+    @property
+    def database_location(self) -> str:
+        return self.database or default_database_url(self.data_dir)
 
 
 def stored_keys(path: Path) -> dict[str, str]:

@@ -9,10 +9,13 @@ Starlette), protected and unprotected, interleaved in the same run:
   app and the same app unprotected under ``/open``, loaded by one keep-alive
   client; the ratio of requests per second is the throughput ratio.
 
+``--database postgresql://…`` (an empty database: the run upgrades it and makes
+the demo accounts there) and ``--store redis://…`` measure a fleet host's set-up.
+
 ``--json`` prints ``{"p50_overhead_us", "p99_overhead_us", "throughput_ratio", ...}`` last.
 ``--engine regopy`` measures the same on rego-cpp.
 
-    .venv/bin/python -m bench.decision [--requests 4000] [--engine wasm|regopy] [--json]
+    .venv/bin/python -m bench.decision [--requests 4000] [--engine wasm|regopy] [--database URL] [--store URL] [--json]
 """
 
 from __future__ import annotations
@@ -31,6 +34,8 @@ from typing import Any
 import httpx
 import pyotp
 
+from accessguard.database import open_database
+from accessguard.database.migrations import COMPONENTS, upgrade
 from accessguard.demo.app import PatientDirectory, build
 from accessguard.policy.engine import EMBEDDED_ENGINES
 from bench.timing import percentile, report
@@ -83,8 +88,8 @@ async def session_cookie(protected: Caller, data_dir: Path) -> bytes:
     return next(v for k, v in headers if k == b"set-cookie" and v.startswith(b"accessguard_session=")).split(b";")[0]
 
 
-async def measure(data_dir: Path, requests: int, engine: str) -> dict[str, float]:
-    app, guard = build(data_dir, policy_engine=engine)
+async def measure(data_dir: Path, requests: int, overrides: dict[str, str]) -> dict[str, float]:
+    app, guard = build(data_dir, **overrides)
     protected = Caller(app)
     unprotected = Caller(PatientDirectory(data_dir / "patients.db").app())
     cookie = await session_cookie(protected, data_dir)
@@ -116,11 +121,11 @@ async def measure(data_dir: Path, requests: int, engine: str) -> dict[str, float
     }
 
 
-def serve(data_dir: Path, port: int, engine: str) -> None:
+def serve(data_dir: Path, port: int, overrides: dict[str, str]) -> None:
     """The HTTP server: protected app, and the same app unprotected under /open."""
     import uvicorn
 
-    app, _ = build(data_dir, policy_engine=engine)
+    app, _ = build(data_dir, **overrides)
     open_app = PatientDirectory(data_dir / "patients.db").app()
 
     async def both(scope: Any, receive: Any, send: Any) -> None:
@@ -133,14 +138,13 @@ def serve(data_dir: Path, port: int, engine: str) -> None:
     uvicorn.run(both, host="127.0.0.1", port=port, log_level="warning", access_log=False)
 
 
-def measure_http(data_dir: Path, seconds: float, engine: str) -> dict[str, float]:
+def measure_http(data_dir: Path, seconds: float, options: list[str]) -> dict[str, float]:
     import socket
 
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    command = [sys.executable, "-m", "bench.decision", "--engine", engine, "--serve", str(data_dir), str(port)]
-    server = subprocess.Popen(command, cwd=REPO)
+    server = subprocess.Popen([sys.executable, "-m", "bench.decision", "--serve", str(data_dir), str(port), *options], cwd=REPO)
     try:
         client = httpx.Client(base_url=f"http://127.0.0.1:{port}", headers={"x-forwarded-for": CAEN.decode()})
         for _ in range(100):
@@ -184,15 +188,26 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=10.0, help="duration of the HTTP run")
     parser.add_argument("--engine", choices=EMBEDDED_ENGINES, default=EMBEDDED_ENGINES[0], help="in-process engine (default: %(default)s)")
     parser.add_argument("--json", action="store_true", help="print the figures as one JSON line last")
+    parser.add_argument("--database", metavar="URL", help="an empty PostgreSQL database for the records (default: SQLite)")
+    parser.add_argument("--store", metavar="URL", help="the shared store, redis://… (default: SQLite)")
     parser.add_argument("--serve", nargs=2, metavar=("DATA_DIR", "PORT"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    overrides = {name: value for name, value in (("database", args.database), ("store_url", args.store)) if value}
+    overrides["policy_engine"] = args.engine
+    options = ["--engine", args.engine]
+    options += [*(["--database", args.database] if args.database else []), *(["--store", args.store] if args.store else [])]
     if args.serve:
-        serve(Path(args.serve[0]), int(args.serve[1]), args.engine)
+        serve(Path(args.serve[0]), int(args.serve[1]), overrides)
         return
+    if args.database:
+        database = open_database(args.database)
+        for component in COMPONENTS:
+            upgrade(database, component)
+        database.close()
     with tempfile.TemporaryDirectory() as tmp:
-        figures = asyncio.run(measure(Path(tmp), args.requests, args.engine))
+        figures = asyncio.run(measure(Path(tmp), args.requests, overrides))
         figures["in_process_throughput_ratio"] = figures.pop("throughput_ratio")
-        figures.update(measure_http(Path(tmp), args.seconds, args.engine))
+        figures.update(measure_http(Path(tmp), args.seconds, options))
     report(figures, args.json)
 
 

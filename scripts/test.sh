@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the full test suite needs, then run lint, types and tests.
-# Installs: Debian packages (redis-server, chromium), a virtual environment with
+# Installs: Debian packages (redis-server, chromium, postgresql), a virtual environment with
 # the test extras, the OPA binary built from source with Go, the test OpenID
 # provider's npm packages. Extra arguments go to pytest.
 set -euo pipefail
@@ -9,6 +9,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v chromium >/dev/null || need_apt+=(chromium)
+compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)  # the fleet tests' PostgreSQL
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo

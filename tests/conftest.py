@@ -189,3 +189,22 @@ def redis_server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="session")
+def postgres_server() -> Iterator[Any]:
+    """One PostgreSQL cluster for the session (Debian's, on a free loopback port), removed after."""
+    from tests.postgres_server import BIN_DIR, PostgresServer
+
+    require_part(BIN_DIR is not None, "PostgreSQL (Debian's postgresql package: initdb, pg_ctl)")
+    server = PostgresServer().start()
+    yield server
+    server.remove()
+
+
+@pytest.fixture
+def postgres_url(postgres_server: Any) -> str:
+    """The URL of an empty PostgreSQL database for this test."""
+    postgres_server.reset()
+    url: str = postgres_server.url
+    return url

@@ -237,13 +237,14 @@ def test_each_credential_keeps_its_relying_party(demo_template: Path, tmp_path: 
 
 
 def test_credentials_from_before_rp_ids_were_stored_are_upgraded(demo_template: Path, tmp_path: Path) -> None:
-    """An accounts.db without the rp_id column opens; its keys still work and take the RP id their assertion proves."""
+    """An accounts.db from before rp_id (and schema versions) opens; its keys still work and take the RP id their assertion proves."""
     data_dir = _copy_demo(demo_template, tmp_path / "data")
     first = make_demo("asgi", data_dir)
     key = enrolled_key(first, "dr.martin")
     first.guard.close()
     with closing(sqlite3.connect(data_dir / "accounts.db")) as db:
         db.execute("ALTER TABLE authenticators DROP COLUMN rp_id")
+        db.execute("DROP TABLE schema_versions")
         db.commit()
     upgraded = make_demo("asgi", data_dir)
     try:

@@ -1,4 +1,4 @@
-"""The account directory: professionals, their passwords and status (SQLite).
+"""The account directory: professionals, their passwords and status (SQLite, or PostgreSQL for a fleet).
 
 An account is either local (a password, no issuer) or vouched for by an OpenID
 provider (no password, the provider's issuer). The two never merge: a provider
@@ -10,18 +10,13 @@ from __future__ import annotations
 import json
 import time
 from dataclasses import dataclass
-from pathlib import Path
 
-from accessguard.authn.database import Database, Row
 from accessguard.authn.passwords import hash_password
 from accessguard.authn.state import Subject
+from accessguard.database import Database, Row, open_database
+from accessguard.database.migrations import ready
 from accessguard.store.base import Store
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS accounts (
-    id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, kind TEXT NOT NULL, roles TEXT NOT NULL,
-    organisation TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL);
-"""
 _COLUMNS = "id, password_hash, kind, roles, organisation, status, issuer"
 
 #: The password hash of an account an OpenID provider vouches for: no password verifies against it.
@@ -59,13 +54,26 @@ def is_suspended(account: Account, store: Store) -> bool:
     return account.status != "active" or store.is_suspended(account.id)
 
 
+def open_accounts(url: str) -> Accounts:
+    """The account directory at ``url`` (``Settings.database``), its schema checked (database/migrations.py)."""
+    database = open_database(url)
+    try:
+        ready(database, "accounts")
+    except BaseException:
+        database.close()
+        raise
+    return Accounts(database)
+
+
 class Accounts:
-    def __init__(self, path: Path | str) -> None:
-        self.database = Database(path)
-        self.database.create(_SCHEMA)
-        self.database.add_column("accounts", "issuer", "TEXT")
-        # the password a reset took away, kept only so that ``account resume --keep-password`` can give it back
-        self.database.add_column("accounts", "held_password_hash", "TEXT")
+    """Accounts, in the database that also holds their authenticators, recovery codes and links.
+
+    ``held_password_hash`` is the password a reset took away, kept only so that
+    ``account resume --keep-password`` can give it back.
+    """
+
+    def __init__(self, database: Database) -> None:
+        self.database = database
 
     def add(
         self, account_id: str, password: str, *, kind: str = "professional", roles: tuple[str, ...] = (), organisation: str = ""

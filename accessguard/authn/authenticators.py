@@ -1,4 +1,4 @@
-"""The authenticators of each account (TOTP apps, WebAuthn credentials), in accounts.db.
+"""The authenticators of each account (TOTP apps, WebAuthn credentials), in the accounts' database.
 
 An authenticator moves through these states:
 
@@ -19,8 +19,8 @@ from __future__ import annotations
 import secrets
 from dataclasses import dataclass
 
-from accessguard.authn.database import Database, Row
 from accessguard.authn.sealing import Sealer
+from accessguard.database import Database, Row
 from accessguard.errors import ConfigurationError
 
 TOTP = "totp"
@@ -31,14 +31,6 @@ HELD_STATES = ("active", "contained")
 #: A TOTP seed not confirmed within this time is discarded.
 PENDING_TTL_S = 600
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS authenticators (
-    id TEXT PRIMARY KEY, account_id TEXT NOT NULL, kind TEXT NOT NULL, label TEXT NOT NULL,
-    state TEXT NOT NULL, created INTEGER NOT NULL, last_used INTEGER, enrolled_via TEXT NOT NULL,
-    sealed_secret BLOB, credential_id BLOB UNIQUE, credential BLOB, sign_count INTEGER,
-    aaguid TEXT, user_verifying INTEGER, rp_id TEXT);
-CREATE INDEX IF NOT EXISTS authenticators_by_account ON authenticators (account_id, kind);
-"""
 _COLUMNS = "id, account_id, kind, label, state, created, last_used, enrolled_via, credential, sign_count, aaguid, user_verifying, rp_id"
 
 
@@ -65,8 +57,6 @@ class Authenticators:
     def __init__(self, database: Database, sealer: Sealer | None = None) -> None:
         self._db = database
         self._sealer = sealer
-        database.create(_SCHEMA)
-        database.add_column("authenticators", "rp_id", "TEXT")
 
     def _sealing(self) -> Sealer:
         if self._sealer is None:

@@ -28,8 +28,8 @@ import time
 from typing import Any
 
 from accessguard.authn.authenticators import KINDS, TOTP, WEBAUTHN, Authenticators
-from accessguard.authn.database import Database
 from accessguard.authn.recovery import RecoveryCodes
+from accessguard.database import Database
 from accessguard.store.base import Session
 
 ENROLMENT_WINDOW_S = 15 * 60
@@ -56,12 +56,6 @@ REQUIREMENTS = {
 RECOVERY_CODES_REQUIREMENT = (
     f"new recovery codes need {_KEY_VERIFIED} (an administrator's enrolment link hands them out with the account's first enrolment)"
 )
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS enrolment_links (
-    token_hash TEXT PRIMARY KEY, account_id TEXT NOT NULL, kind TEXT NOT NULL,
-    issued INTEGER NOT NULL, expires INTEGER NOT NULL, used INTEGER);
-"""
 
 
 def link_kind(session: Session) -> str | None:
@@ -128,7 +122,6 @@ class EnrolmentLinks:
 
     def __init__(self, database: Database) -> None:
         self._db = database
-        database.create(_SCHEMA)
 
     def issue(self, account_id: str, kind: str, ttl_s: int, now: float) -> str:
         if kind not in LINK_KINDS:

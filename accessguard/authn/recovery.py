@@ -12,16 +12,10 @@ import base64
 import hashlib
 import secrets
 
-from accessguard.authn.database import Database
+from accessguard.database import Database
 
 CODE_COUNT = 10
 _CODE_BYTES = 10  # 80 bits → 16 base32 characters, shown as four groups of four
-
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS recovery_codes (
-    account_id TEXT NOT NULL, code_hash TEXT NOT NULL, issued INTEGER NOT NULL, used INTEGER,
-    PRIMARY KEY (account_id, code_hash));
-"""
 
 
 def _normalise(code: str) -> str:
@@ -40,7 +34,6 @@ def _new_code() -> str:
 class RecoveryCodes:
     def __init__(self, database: Database) -> None:
         self._db = database
-        database.create(_SCHEMA)
 
     def issue(self, account_id: str, now: float) -> list[str]:
         """A fresh set of codes, replacing any earlier set; shown to the professional once."""

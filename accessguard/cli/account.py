@@ -17,7 +17,16 @@ from accessguard.audit.access_log import AccessLog
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, EnrolmentLinks
-from accessguard.cli.common import CommandError, add_data_dir, add_store, alerts_recorded, open_store_of, operator
+from accessguard.cli.common import (
+    CommandError,
+    add_data_dir,
+    add_database,
+    add_store,
+    alerts_recorded,
+    open_accounts_of,
+    open_store_of,
+    operator,
+)
 from accessguard.containment import PasswordNotReset, UnknownAccount, resume, suspend
 from accessguard.store import Store
 
@@ -54,9 +63,11 @@ def register(commands: Any) -> None:
     )
     resetting.set_defaults(run=run_reset_password, known_elsewhere=False)
     add_data_dir(resetting)
+    add_database(resetting)
     add_store(resetting)
     for action in (suspending, resuming):
         add_data_dir(action)
+        add_database(action)
         add_store(action)
         action.add_argument(
             "--known-elsewhere",
@@ -70,16 +81,14 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Accounts, Store, AccessL
     data_dir: Path = args.data_dir
     if args.known_elsewhere and not args.store:
         raise CommandError("--known-elsewhere needs --store: the default store is this data directory's own")
-    if not (data_dir / "accounts.db").exists():
-        raise CommandError(f"no account directory at {data_dir / 'accounts.db'}")
-    accounts = Accounts(data_dir / "accounts.db")
+    accounts = open_accounts_of(args)
     store = open_store_of(args)
     try:
         with alerts_recorded(data_dir) as access_log:  # authenticator revocations reach the sinks too
             yield accounts, store, access_log
     except UnknownAccount as exc:
         hint = "; if another host sharing this store knows it, add --known-elsewhere" if args.store else ""
-        raise CommandError(f"{exc} in {data_dir / 'accounts.db'}{hint}") from None
+        raise CommandError(f"{exc} in {accounts.database.location}{hint}") from None
     except PasswordNotReset as exc:
         raise CommandError(str(exc)) from None
     finally:

@@ -11,14 +11,24 @@ import argparse
 import datetime
 import sys
 from collections.abc import Sequence
-from pathlib import Path
 from typing import Any
 
 from accessguard.admin import actions
 from accessguard.authn.accounts import Accounts, is_suspended
 from accessguard.authn.authenticators import KINDS, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, EnrolmentLinks
-from accessguard.cli.common import add_data_dir, add_store, alerts_recorded, iso_time, open_store_of, operator, parse_time, table
+from accessguard.cli.common import (
+    add_data_dir,
+    add_database,
+    add_store,
+    alerts_recorded,
+    iso_time,
+    open_accounts_of,
+    open_store_of,
+    operator,
+    parse_time,
+    table,
+)
 from accessguard.errors import ConfigurationError
 
 NOT_FOUND = 1
@@ -31,6 +41,7 @@ def register(commands: Any) -> None:
     users = groups.add_parser("users", help="accounts").add_subparsers(dest="users_command", required=True)
     listing = users.add_parser("list", help="list the accounts with their authenticators")
     add_data_dir(listing)
+    add_database(listing)
     listing.set_defaults(run=users_list)
 
     authenticators = groups.add_parser("authenticators", help="an account's authenticators").add_subparsers(
@@ -39,6 +50,7 @@ def register(commands: Any) -> None:
     listing = authenticators.add_parser("list", help="list a user's authenticators")
     listing.add_argument("user")
     add_data_dir(listing)
+    add_database(listing)
     listing.set_defaults(run=authenticators_list)
     revoke = authenticators.add_parser("revoke", help="revoke one authenticator (ID) or all of them (--all)")
     revoke.add_argument("user")
@@ -46,6 +58,7 @@ def register(commands: Any) -> None:
     which.add_argument("id", nargs="?", help="the authenticator's ID (see `authenticators list`)")
     which.add_argument("--all", action="store_true", help="revoke every authenticator of the user")
     add_data_dir(revoke)
+    add_database(revoke)
     revoke.set_defaults(run=authenticators_revoke)
 
     link = groups.add_parser("enroll-link", help="print a one-time enrolment link for a user (last line)")
@@ -58,6 +71,7 @@ def register(commands: Any) -> None:
         help="the service's public address, with the prefix the guard is mounted under if any (default: %(default)s)",
     )
     add_data_dir(link)
+    add_database(link)
     add_store(link)
     link.set_defaults(run=enroll_link)
 
@@ -70,15 +84,13 @@ def register(commands: Any) -> None:
         "--enrolled-after", required=True, metavar="TIME", help="ISO 8601 (2025-09-08T10:00Z; naive: UTC), Unix seconds, or 72h / 7d ago"
     )
     add_data_dir(contain)
+    add_database(contain)
     add_store(contain)
     contain.set_defaults(run=contain_after)
 
 
-def _open(data_dir: Path) -> tuple[Accounts, Authenticators]:
-    path = Path(data_dir) / "accounts.db"
-    if not path.is_file():
-        raise ConfigurationError(f"no account directory at {path}; pass --data-dir (the demo's is .accessguard)")
-    accounts = Accounts(path)
+def _open(args: argparse.Namespace) -> tuple[Accounts, Authenticators]:
+    accounts = open_accounts_of(args)
     return accounts, Authenticators(accounts.database)
 
 
@@ -99,7 +111,7 @@ def _unknown_user(user: str) -> int:
 
 
 def users_list(args: argparse.Namespace) -> int:
-    accounts, authenticators = _open(args.data_dir)
+    accounts, authenticators = _open(args)
     rows = []
     for account in accounts.all():
         held = [a for a in authenticators.of_account(account.id) if a.state in ("active", "contained")]
@@ -113,7 +125,7 @@ def users_list(args: argparse.Namespace) -> int:
 
 
 def authenticators_list(args: argparse.Namespace) -> int:
-    accounts, authenticators = _open(args.data_dir)
+    accounts, authenticators = _open(args)
     if accounts.get(args.user) is None:
         return _unknown_user(args.user)
     print(table(AUTHENTICATOR_HEADINGS, _authenticator_rows([a for a in authenticators.of_account(args.user) if a.state != "pending"])))
@@ -121,7 +133,7 @@ def authenticators_list(args: argparse.Namespace) -> int:
 
 
 def authenticators_revoke(args: argparse.Namespace) -> int:
-    accounts, authenticators = _open(args.data_dir)
+    accounts, authenticators = _open(args)
     if accounts.get(args.user) is None:
         return _unknown_user(args.user)
     with alerts_recorded(args.data_dir):
@@ -136,7 +148,7 @@ def authenticators_revoke(args: argparse.Namespace) -> int:
 
 
 def enroll_link(args: argparse.Namespace) -> int:
-    accounts, _ = _open(args.data_dir)
+    accounts, _ = _open(args)
     account = accounts.get(args.user)
     if account is None:
         return _unknown_user(args.user)
@@ -163,7 +175,7 @@ def enroll_link(args: argparse.Namespace) -> int:
 
 def contain_after(args: argparse.Namespace) -> int:
     after = parse_time(args.enrolled_after, "--enrolled-after")
-    accounts, authenticators = _open(args.data_dir)
+    accounts, authenticators = _open(args)
     store = open_store_of(args)
     try:
         with alerts_recorded(args.data_dir):

@@ -14,6 +14,8 @@ from pathlib import Path
 from accessguard.audit.access_log import AccessLog, ForeignAuditKey
 from accessguard.audit.alerts import AlertBridge, alert_log
 from accessguard.audit.settings import AuditSettings
+from accessguard.authn.accounts import Accounts, open_accounts
+from accessguard.database import default_database_url
 from accessguard.errors import AccessGuardError, ConfigurationError
 from accessguard.settings import default_store_url, stored_keys
 from accessguard.store import Store, open_store
@@ -31,6 +33,27 @@ def add_data_dir(parser: argparse.ArgumentParser) -> None:
 
 def add_store(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--store", metavar="URL", help="the state store the service uses (default: the SQLite store in the data directory)")
+
+
+def add_database(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="the durable records the service uses: postgresql://USER@HOST:PORT/DB in a fleet (default: accounts.db in the data directory)",
+    )
+
+
+def database_of(args: argparse.Namespace) -> str:
+    """The database named by ``--database``, else the data directory's own."""
+    return str(args.database or default_database_url(args.data_dir))
+
+
+def open_accounts_of(args: argparse.Namespace) -> Accounts:
+    """The account directory of ``--database``, else of the data directory (which must hold one: never made up here)."""
+    path = Path(args.data_dir) / "accounts.db"
+    if not args.database and not path.is_file():
+        raise CommandError(f"no account directory at {path}; pass --data-dir (the demo's is .accessguard) or --database")
+    return open_accounts(database_of(args))
 
 
 def open_store_of(args: argparse.Namespace) -> Store:

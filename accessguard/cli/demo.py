@@ -39,6 +39,12 @@ def register(commands: Any) -> None:
         help="shared state: redis://HOST:PORT/DB (several demo processes then share sessions and limits);"
         " default: SQLite in the data directory",
     )
+    parser.add_argument(
+        "--database",
+        metavar="URL",
+        help="accounts and other durable records: postgresql://USER@HOST:PORT/DB shared by several demo processes"
+        " (run `accessguard db upgrade --database URL` first; give them the same keys.json); default: SQLite in the data directory",
+    )
     parser.set_defaults(run=run)
 
 
@@ -52,6 +58,7 @@ def run(args: argparse.Namespace) -> int:
     overrides: dict[str, Any] = {
         "opa_url": args.opa_url if args.engine == "opa" else None,
         "store_url": args.store,
+        "database": args.database,
         "webauthn_rp_id": urlsplit(public_url).hostname,
         "webauthn_origins": (public_url,),
     }

@@ -45,13 +45,19 @@ DEMO_ACCOUNTS = [
 
 
 def initialise(data_dir: Path, guard: Guard) -> None:
-    """First start: patient directory and accounts; writes demo-accounts.json."""
+    """First start: patient directory and accounts; writes demo-accounts.json.
+
+    With a database shared by several demo hosts, the first one makes the accounts
+    and lists them; the others list none (use the first one's listing).
+    """
     accounts_file = data_dir / "demo-accounts.json"
     if accounts_file.exists():
         return
     create_directory(data_dir / "patients.db")
     listing = []
     for username, role, organisation, kind in DEMO_ACCOUNTS:
+        if guard.accounts.get(username) is not None:
+            continue
         password = secrets.token_urlsafe(12)
         guard.accounts.add(username, password, kind=kind, roles=(role,), organisation=organisation)
         secret = totp.generate_secret()

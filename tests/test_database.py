@@ -1,0 +1,181 @@
+"""The durable records on both backends (SQLite default, PostgreSQL), and their versioned schema."""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from collections.abc import Iterator
+from contextlib import closing
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from accessguard.authn.accounts import Accounts, open_accounts
+from accessguard.authn.authenticators import Authenticators
+from accessguard.authn.enrolment import EnrolmentLinks
+from accessguard.authn.recovery import RecoveryCodes
+from accessguard.cli import main
+from accessguard.database import open_database
+from accessguard.database.fingerprints import KeyMismatch
+from accessguard.database.migrations import SchemaMismatch, current_version, latest
+from accessguard.errors import StoreError
+from tests.conftest import CAEN, _copy_demo, make_demo
+
+NOW = 1_790_000_000.0
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.realpart)])
+def database_url(request: pytest.FixtureRequest, tmp_path: Path) -> str:
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'accounts.db'}"
+    url: str = request.getfixturevalue("postgres_url")
+    assert main(["db", "upgrade", "--database", url]) == 0
+    return url
+
+
+@pytest.fixture
+def accounts(database_url: str) -> Iterator[Accounts]:
+    opened = open_accounts(database_url)
+    yield opened
+    opened.close()
+
+
+def test_accounts_and_their_factors_behave_alike_on_both_backends(accounts: Accounts) -> None:
+    accounts.add("dr.martin", "correct horse battery", roles=("doctor",), organisation="chu-caen")
+    with pytest.raises(StoreError):  # one id, one account
+        accounts.add("dr.martin", "another password here")
+    assert accounts.provision("dr.martin", issuer="https://idp.example", kind="professional", roles=(), organisation="x") is None
+    provided = accounts.provision("oidc-1", issuer="https://idp.example", kind="professional", roles=("nurse",), organisation="chu")
+    assert provided is not None and provided.issuer == "https://idp.example"
+    assert accounts.reset_password("dr.martin") and accounts.get("dr.martin").password_reset  # type: ignore[union-attr]
+    assert accounts.restore_password("dr.martin") and not accounts.restore_password("dr.martin")
+    assert accounts.set_status("dr.martin", "suspended") and accounts.get("dr.martin").status == "suspended"  # type: ignore[union-attr]
+
+    authenticators = Authenticators(accounts.database)
+    key = dict(credential_id=b"\x00cred", credential=b"\x01\x02", rp_id="localhost", sign_count=5, aaguid="a", user_verifying=True)
+    added = authenticators.add_webauthn("dr.martin", **key, label="key", enrolled_via="link", now=NOW)  # type: ignore[arg-type]
+    assert added is not None and added.credential == b"\x01\x02"
+    assert authenticators.add_webauthn("dr.bernard", **key, label="key", enrolled_via="link", now=NOW) is None  # type: ignore[arg-type]
+    assert authenticators.advance_sign_count(added.id, 6, "localhost", NOW) and not authenticators.advance_sign_count(added.id, 6, "x", NOW)
+    assert [a.id for a in authenticators.contain(NOW - 1)] == [added.id]
+    assert [a.id for a in authenticators.revoke("dr.martin")] == [added.id]
+
+    recovery = RecoveryCodes(accounts.database)
+    codes = recovery.issue("dr.martin", NOW)
+    assert recovery.use("dr.martin", codes[0], NOW) and not recovery.use("dr.martin", codes[0], NOW)
+    assert recovery.remaining("dr.martin") == len(codes) - 1 and recovery.issued_since("dr.martin", NOW) == int(NOW)
+    assert recovery.revoke_issued_after(NOW - 1) == {"dr.martin": len(codes) - 1}
+
+    links = EnrolmentLinks(accounts.database)
+    token = links.issue("dr.martin", "webauthn", 60, NOW)
+    assert links.peek(token, NOW) == ("dr.martin", "webauthn")
+    assert links.redeem(token, NOW) == ("dr.martin", "webauthn") and links.redeem(token, NOW) is None
+    assert links.redeem(links.issue("dr.martin", "webauthn", 60, NOW), NOW + 61) is None  # expired
+
+
+@pytest.mark.realpart
+def test_a_service_refuses_a_postgresql_schema_it_does_not_know_and_names_the_command(
+    postgres_url: str, demo_template: Path, tmp_path: Path
+) -> None:
+    with pytest.raises(SchemaMismatch, match=r"accessguard db upgrade"):
+        open_accounts(postgres_url)  # an empty database: never upgraded behind the operator's back
+    assert main(["db", "upgrade", "--database", postgres_url]) == 0
+    assert main(["db", "upgrade", "--database", postgres_url]) == 0  # twice changes nothing
+    database = open_database(postgres_url)
+    try:
+        assert current_version(database, "accounts") == latest("accounts")
+        database.execute("UPDATE schema_versions SET version = version + 1")
+    finally:
+        database.close()
+    with pytest.raises(SchemaMismatch, match=r"newer than this release knows"):
+        make_demo("asgi", tmp_path / "data", database=postgres_url)
+
+
+def test_the_sqlite_default_upgrades_a_file_from_before_versions(tmp_path: Path) -> None:
+    path = tmp_path / "accounts.db"
+    with closing(sqlite3.connect(path)) as db:  # an accounts.db as the first releases wrote it
+        db.executescript(
+            "CREATE TABLE accounts (id TEXT PRIMARY KEY, password_hash TEXT NOT NULL, kind TEXT NOT NULL, roles TEXT NOT NULL,"
+            " organisation TEXT NOT NULL, status TEXT NOT NULL, created INTEGER NOT NULL);"
+            "INSERT INTO accounts VALUES ('dr.martin', '!', 'professional', '[]', 'chu', 'active', 1);"
+        )
+    accounts = open_accounts(f"sqlite:///{path}")
+    try:
+        assert accounts.get("dr.martin") is not None and accounts.get("dr.martin").issuer is None  # type: ignore[union-attr]
+        assert current_version(accounts.database, "accounts") == latest("accounts")
+    finally:
+        accounts.close()
+
+
+@pytest.mark.realpart
+def test_a_guard_on_postgresql_serves_and_fails_closed_while_it_is_down(postgres_server: Any, demo_template: Path, tmp_path: Path) -> None:
+    postgres_server.reset()
+    assert main(["db", "upgrade", "--database", postgres_server.url]) == 0
+    data_dir = tmp_path / "data"
+    data_dir.mkdir()
+    demo = make_demo("asgi", data_dir, database=postgres_server.url)
+    try:
+        client = demo.login("dr.martin")
+        assert client.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200
+        postgres_server.stop()
+        try:
+            refused = client.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN})
+            assert refused.status_code == 503, refused.text
+        finally:
+            postgres_server.start()
+        for _ in range(50):  # back by itself: no restart of the guard
+            if client.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200:
+                break
+        else:
+            pytest.fail("the guard did not recover after PostgreSQL came back")
+    finally:
+        demo.guard.close()
+
+
+@pytest.mark.realpart
+def test_a_host_with_other_keys_than_the_fleets_refuses_to_start_naming_them(postgres_url: str, tmp_path: Path) -> None:
+    assert main(["db", "upgrade", "--database", postgres_url]) == 0
+    first_dir, second_dir = tmp_path / "host-a", tmp_path / "host-b"
+    first = make_demo("asgi", first_dir, database=postgres_url)
+    try:
+        second_dir.mkdir()
+        keys = json.loads((first_dir / "keys.json").read_text())
+        (second_dir / "keys.json").write_text(json.dumps(keys | {"session_key": "s" * 48}))
+        with pytest.raises(KeyMismatch, match=r"^database \S+: session_key differs") as refused:
+            make_demo("asgi", second_dir, database=postgres_url)
+        assert "s" * 48 not in str(refused.value) and keys["session_key"] not in str(refused.value)
+        (second_dir / "keys.json").write_text(json.dumps(keys))
+        make_demo("asgi", second_dir, database=postgres_url).guard.close()  # the fleet's keys: it starts
+        fingerprints = first.guard.accounts.database.execute("SELECT fingerprint FROM key_fingerprints")
+        assert len(fingerprints) == 4 and not any(keys[name] in str(fingerprints) for name in keys)
+    finally:
+        first.guard.close()
+
+
+@pytest.mark.realpart
+def test_migrate_copies_a_data_directory_once_and_its_professionals_log_in_on_postgresql(
+    postgres_url: str, demo_template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    assert main(["db", "upgrade", "--database", postgres_url]) == 0
+    assert main(["db", "migrate", "--from", str(data_dir), "--to", postgres_url]) == 0
+    assert "accounts: 7 of 7 copied" in capsys.readouterr().out
+    assert main(["db", "migrate", "--from", str(data_dir), "--to", postgres_url]) == 0
+    assert "accounts: 0 of 7 copied (7 already there)" in capsys.readouterr().out
+    (data_dir / "accounts.db").unlink()  # from now on the records are in PostgreSQL only
+    demo = make_demo("asgi", data_dir, database=postgres_url)
+    try:  # the password hash and the sealed TOTP seed came across intact
+        assert demo.login("dr.martin").get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200
+    finally:
+        demo.guard.close()
+
+
+def test_a_command_on_an_unreachable_database_fails_with_a_message(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    from tests.redis_server import free_port
+
+    nowhere = f"postgresql://accessguard:secret@127.0.0.1:{free_port()}/accessguard"
+    assert main(["admin", "users", "list", "--data-dir", str(tmp_path), "--database", nowhere]) == 2
+    error = capsys.readouterr().err
+    assert error.startswith("accessguard: database postgresql://accessguard:***@127.0.0.1:") and "secret" not in error
+    assert "Traceback" not in error

@@ -1,0 +1,93 @@
+"""A fleet: two demo processes ("hosts") with their own data directories sharing PostgreSQL and Redis, and the command line as a third."""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.authenticators import BULK_PAGE, assertion, link_token, register
+from tests.conftest import _accounts
+from tests.demo_process import ACCESSGUARD, demo_process, wait_for
+from tests.softkey import SoftKey
+from tests.store_support import store_url
+from tests.test_demo_processes import log_in
+
+PATIENT = "/patients/pat-0001"
+
+
+def command(*args: str) -> str:
+    """Run the command line (the third host); its output."""
+    done = subprocess.run([ACCESSGUARD, *args], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    return done.stdout
+
+
+def host_dir(path: Path, keys_from: Path | None) -> Path:
+    """A host's own data directory; every host but the first gets the first's keys (one fleet, one set of keys)."""
+    path.mkdir()
+    if keys_from is not None:
+        shutil.copy(keys_from / "keys.json", path / "keys.json")
+    return path
+
+
+def origin(url: str) -> str:
+    return url.replace("127.0.0.1", "localhost")  # the demo's public URL on loopback: where security keys are bound
+
+
+@pytest.mark.realpart
+@pytest.mark.slow
+def test_two_hosts_share_accounts_keys_and_links_and_fail_closed_without_postgresql(
+    postgres_server: Any, redis_server: Any, tmp_path: Path
+) -> None:
+    postgres_server.reset()
+    database, store = postgres_server.url, store_url("redis", tmp_path, redis_server)
+    shared = ("--database", database, "--store", store)
+    command("db", "upgrade", "--database", database)
+    dir_a = host_dir(tmp_path / "host-a", None)
+    with demo_process(dir_a, tmp_path / "a.log", *shared) as (url_a, _):
+        dir_b, dir_cli = host_dir(tmp_path / "host-b", dir_a), host_dir(tmp_path / "cli", dir_a)
+        with demo_process(dir_b, tmp_path / "b.log", *shared) as (url_b, _), httpx.Client(base_url=url_a) as on_a:
+            # an administrator's link from the command line enrols a security key through host A
+            link = command("admin", "enroll-link", "dr.martin", "--base-url", origin(url_a), "--data-dir", str(dir_cli), *shared)
+            token = link.strip().splitlines()[-1]
+            assert on_a.post("/accessguard/enroll/link", json={"token": link_token(token)}).status_code == 200
+            key = SoftKey()
+            assert register(on_a, key, origin=origin(url_a)).status_code == 200
+
+            # the key steps up on host B; its password is the one host A made
+            martin = _accounts(dir_a)["dr.martin"]
+            with httpx.Client(base_url=url_b) as on_b:
+                assert on_b.post("/login", json={"username": "dr.martin", "password": martin.password}).status_code == 200
+                assert assertion(on_b, key, origin=origin(url_b)).status_code == 200
+                assert on_b.get(BULK_PAGE).status_code == 200
+
+                # a session opened on host A works on host B
+                bernard = {"cookie": log_in(url_a, dir_a, "dr.bernard")}
+                assert httpx.get(url_b + PATIENT, headers=bernard).status_code == 200
+
+                # suspended from the command line: refused on both hosts at the next request
+                command("account", "suspend", "dr.martin", "--reason", "phished", "--data-dir", str(dir_cli), *shared)
+                assert on_b.get(PATIENT).status_code == 403
+                assert httpx.get(url_a + PATIENT, headers=_cookie(on_b)).status_code == 403
+
+            # PostgreSQL down: both hosts fail closed; back by themselves when it returns
+            postgres_server.stop()
+            try:
+                for url in (url_a, url_b):
+                    assert httpx.get(url + PATIENT, headers=bernard, timeout=30).status_code == 503
+                    login = httpx.post(url + "/login", json={"username": "dr.bernard", "password": "whatever it is"}, timeout=30)
+                    assert login.status_code == 503, login.text  # the guard's pages say the service is unavailable
+            finally:
+                postgres_server.start()
+            for url in (url_a, url_b):
+                wait_for(lambda url=url: httpx.get(url + PATIENT, headers=bernard, timeout=30).status_code == 200, "recovery", 30)
+
+
+def _cookie(client: httpx.Client) -> dict[str, str]:
+    """The client's session cookie, to present to another host."""
+    return {"cookie": next(f"{c.name}={c.value}" for c in client.cookies.jar if c.name == "accessguard_session")}
