@@ -13,8 +13,6 @@ with an empty patient page and notes what it was asked. For any request:
 
 from __future__ import annotations
 
-import asyncio
-import io
 import re
 import sqlite3
 from collections.abc import Iterator
@@ -33,7 +31,7 @@ from accessguard.middleware.asgi import AccessGuardMiddleware
 from accessguard.middleware.wsgi import WSGIAccessGuard
 from accessguard.policy.engine import PolicyEngine
 from tests.conftest import _copy_demo
-from tests.property_support import budget
+from tests.property_support import budget, call_asgi, call_wsgi, wsgi_headers
 from tests.store_support import start_session
 from tests.wsgi_directory import build_wsgi
 
@@ -264,55 +262,30 @@ REQUESTS = st.builds(
 
 
 def _send(rig: Rig, sent: Sent) -> int:
-    headers = [(name, value) for name, value in sent.headers]
+    headers = list(sent.headers)
     if sent.with_session:
         headers.append(("cookie", f"accessguard_session={rig.cookie}"))
     path = unquote(sent.raw_path, encoding="latin-1")
     if rig.adapter == "asgi":
-        return _send_asgi(rig, sent, path, headers)
+        scope = {
+            "method": sent.method,
+            "path": (sent.mount + path) if sent.below_mount else path,
+            "raw_path": sent.raw_path.encode("latin-1", "replace"),
+            "root_path": sent.mount,
+            "query_string": sent.query.encode("latin-1", "replace"),
+            "headers": [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers],
+        }
+        return call_asgi(rig.app, scope).status
     script_name = sent.mount if sent.below_mount else ""
     environ = {
         "REQUEST_METHOD": sent.method,
         "SCRIPT_NAME": script_name,
         "PATH_INFO": path,
         "QUERY_STRING": sent.query,
-        "REMOTE_ADDR": "127.0.0.1",
-        "SERVER_SOFTWARE": "gunicorn/23.0.0",
         "RAW_URI": script_name + sent.raw_path + (f"?{sent.query}" if sent.query else ""),
-        "wsgi.input": io.BytesIO(b""),
+        **wsgi_headers(headers),
     }
-    for name, value in headers:
-        key = "HTTP_" + name.upper().replace("-", "_")
-        environ[key] = f"{environ[key]}, {value}" if key in environ else value
-    statuses: list[str] = []
-    b"".join(rig.app(environ, lambda status, headers, exc_info=None: statuses.append(status)))
-    return int(statuses[0].split()[0])
-
-
-def _send_asgi(rig: Rig, sent: Sent, path: str, headers: list[tuple[str, str]]) -> int:
-    scope = {
-        "type": "http",
-        "http_version": "1.1",
-        "method": sent.method,
-        "scheme": "http",
-        "path": (sent.mount + path) if sent.below_mount else path,
-        "raw_path": sent.raw_path.encode("latin-1", "replace"),
-        "root_path": sent.mount,
-        "query_string": sent.query.encode("latin-1", "replace"),
-        "headers": [(n.encode("latin-1"), v.encode("latin-1")) for n, v in headers],
-        "client": ("127.0.0.1", 40000),
-        "server": ("localhost", 80),
-    }
-    messages: list[dict[str, Any]] = []
-
-    async def receive() -> dict[str, Any]:
-        return {"type": "http.request", "body": b"", "more_body": False}
-
-    async def send(message: dict[str, Any]) -> None:
-        messages.append(message)
-
-    asyncio.run(rig.app(scope, receive, send))
-    return int(messages[0]["status"])
+    return call_wsgi(rig.app, environ).status
 
 
 def _decisions_since(rig: Rig, seq: int) -> list[tuple[int, str, str]]:
