@@ -21,7 +21,7 @@ from typing import Any
 
 import atheris
 
-with atheris.instrument_imports():
+with atheris.instrument_imports(include=["accessguard", "fido2", "joserfc"]):  # the parsers, not every library they import
     from accessguard.authn.accounts import Accounts
     from accessguard.authn.authenticators import Authenticators
     from accessguard.authn.devices import DeviceCookies
@@ -30,7 +30,7 @@ with atheris.instrument_imports():
     from accessguard.authn.webauthn import WebAuthn
     from accessguard.endpoints import parse_json_body
     from accessguard.errors import BadRequest
-    from accessguard.facts import IPAddress, RequestFacts, client_address, forwarded_client
+    from accessguard.facts import IPAddress, RequestFacts, client_address, cross_site, forwarded_client
     from accessguard.oidc.jwt_bearer import JWTValidator, bearer_credentials
     from accessguard.store import open_store
     from accessguard.untrusted import parse_json_object
@@ -118,6 +118,13 @@ def forwarded_headers(data: bytes) -> None:
 def _trusted(address: IPAddress | None) -> bool:
     """Only when every hop is a trusted proxy may the client's address be one (the leftmost)."""
     return address is not None and any(address in network for network in TRUSTED if network.version == address.version)
+
+
+@target
+def origin_header(data: bytes) -> None:
+    """The CSRF check on a guard route's Origin header: True or False for any value, never an exception."""
+    headers = {"origin": data.decode("latin-1"), "host": "localhost"}
+    assert isinstance(cross_site(RequestFacts("POST", "/login", "", headers, "127.0.0.1")), bool)
 
 
 @dataclass(frozen=True)
