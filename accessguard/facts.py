@@ -101,7 +101,11 @@ def cross_site(facts: RequestFacts) -> bool:
     origin = facts.headers.get("origin")
     if origin is None:
         return False
-    return urlsplit(origin).netloc.lower() != facts.headers.get("host", "").lower() or origin == "null"
+    try:
+        netloc = urlsplit(origin).netloc
+    except ValueError:  # "http://[": no origin this host serves, so another site's
+        return True
+    return netloc.lower() != facts.headers.get("host", "").lower() or origin == "null"
 
 
 def forwarded_client(facts: RequestFacts, trusted: Sequence[IPNetwork]) -> IPAddress | None:

@@ -67,11 +67,14 @@ def loose_readings(path: str, others: Iterable[str]) -> set[str]:
 
     Normalising means: decoded once more (double encoding), backslashes read as
     slashes, empty and ``.`` segments dropped (``//``, a trailing slash, a missing
-    leading one), ``..`` applied. Routes are compared with these ignoring case.
+    leading one), ``..`` applied. Each reading is also kept as it is, since a router
+    that ignores case need not resolve dot segments (``/Patients/..`` is patient
+    ``..`` to it). Routes are compared with these ignoring case.
     """
     readings: set[str] = set()
     for reading in (path, *others):
-        readings.update((_normalise(reading), _normalise(unquote(reading, errors="replace"))))
+        decoded = unquote(reading, errors="replace")
+        readings.update((reading, decoded, _normalise(reading), _normalise(decoded)))
     return readings
 
 

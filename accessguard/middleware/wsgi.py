@@ -85,7 +85,7 @@ def _facts(environ: Environ) -> RequestFacts:
 def _read_body(environ: Environ) -> bytes | None:
     """The request body, at most one byte past the limit; None for a bad Content-Length."""
     raw = environ.get("CONTENT_LENGTH") or "0"
-    if not raw.isdigit():
+    if not raw.isascii() or not raw.isdigit():  # "²" is a digit to str.isdigit, not to int()
         return None
     length = min(int(raw), MAX_BODY_BYTES + 1)
     body: bytes = environ["wsgi.input"].read(length) if length else b""

@@ -239,7 +239,7 @@ def _acr_values(raw: str) -> tuple[str, ...]:
 def _max_age(raw: str | None) -> int | None:
     if raw is None:
         return None
-    if not raw.isdigit() or len(raw) > 9:
+    if not raw.isascii() or not raw.isdigit() or len(raw) > 9:  # "²" passes str.isdigit, not int()
         raise BadRequest("max_age must be a number of seconds")
     return int(raw)
 

@@ -219,3 +219,11 @@ def test_provider_error_is_a_login_failure(browser: Browser) -> None:
 def test_next_must_stay_on_this_site(browser: Browser, target: str) -> None:
     answer = browser.service.get(LOGIN, params={"next": target})
     assert answer.status_code == 400
+
+
+@pytest.mark.parametrize("max_age", ["²", "12³", "-1", "1e3"])
+def test_max_age_must_be_ascii_digits(browser: Browser, max_age: str) -> None:
+    """A superscript digit passes str.isdigit but not int(): it was a 503 and a traceback."""
+    answer = browser.service.get(LOGIN, params={"max_age": max_age})
+    assert answer.status_code == 400, answer.text
+    assert "max_age" in answer.json()["detail"]
