@@ -22,7 +22,7 @@ from typing import Any
 import atheris
 
 with atheris.instrument_imports(include=["accessguard", "fido2", "joserfc"]):  # the parsers, not every library they import
-    from accessguard.authn.accounts import Accounts
+    from accessguard.authn.accounts import open_accounts
     from accessguard.authn.authenticators import Authenticators
     from accessguard.authn.devices import DeviceCookies
     from accessguard.authn.sealing import Sealer
@@ -179,7 +179,7 @@ def _ceremonies() -> _Ceremonies:
     from tests.softkey import SoftKey
 
     directory = Path(tempfile.mkdtemp(prefix="accessguard-fuzz-"))
-    accounts = Accounts(directory / "accounts.db")
+    accounts = open_accounts(f"sqlite:///{directory / 'accounts.db'}")
     accounts.add("dr.martin", "fuzz-password-not-secret")
     from cryptography.fernet import Fernet
 
