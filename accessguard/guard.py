@@ -13,12 +13,12 @@ import time
 import uuid
 from contextlib import ExitStack
 from dataclasses import dataclass, replace
-from pathlib import Path
 from typing import Any
 
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
+from accessguard.audit.log_store import log_location
 from accessguard.audit.pseudonym import Pseudonymiser
 from accessguard.authn.accounts import is_suspended, open_accounts
 from accessguard.authn.authenticators import Authenticators
@@ -106,10 +106,10 @@ class Guard:
             self.geo = GeoLocator(settings.geoip_database)
             self.asn = GeoLocator(settings.asn_database, setting="asn_database") if settings.asn_database else None
             self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
-            audit_db = Path(settings.data_dir) / "audit.db"
-            self.alerts = AlertDispatcher(audit_db, settings.audit, audit_clock=self._clock)
+            audit_log = log_location(settings.data_dir, self.accounts.database)  # one chain for the fleet on PostgreSQL
+            self.alerts = AlertDispatcher(audit_log, settings.audit, audit_clock=self._clock)
             opened.callback(self.alerts.close)
-            self.access_log = AccessLog(audit_db, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
+            self.access_log = AccessLog(audit_log, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
             opened.callback(self.access_log.close)
             self.alerts.start()
             self._alert_bridge = AlertBridge(self.access_log)

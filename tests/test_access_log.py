@@ -26,7 +26,7 @@ from accessguard.decision import Decision, Outcome
 from accessguard.demo.app import build, demo_settings, demo_witness
 from accessguard.errors import ConfigurationError
 from accessguard.guard import Guard
-from tests.audit_support import run_cli
+from tests.audit_support import LogBackend, run_cli
 from tests.conftest import CAEN, Clock, _accounts, _copy_demo
 
 AUDIT_KEY = "a" * 48
@@ -60,6 +60,24 @@ def logged(tmp_path: Path) -> Iterator[tuple[Path, Clock]]:
     yield tmp_path, clock
 
 
+@pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.realpart)])
+def logged_on(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[tuple[LogBackend, Clock]]:
+    """``logged``, on SQLite (audit.db) and on PostgreSQL (a fleet's one log): the chain and its checks are the same code."""
+    backend = LogBackend(tmp_path, request.getfixturevalue("postgres_url") if request.param == "postgresql" else None)
+    clock = Clock()
+    log = AccessLog(backend.location, AuditSettings(key=AUDIT_KEY, checkpoint_every=10), PSEUDONYM_KEY, clock)
+    for _ in range(ENTRIES // 3):
+        _fill(log, clock, 1)
+    log.close()
+    _write_keys(tmp_path)
+    yield backend, clock
+    backend.close()
+
+
+def _verify_on(backend: LogBackend, now: float) -> Verification:
+    return verify(backend.location, CheckpointSigner(AUDIT_KEY, PSEUDONYM_KEY), now=now, retention_s=RETENTION_S)
+
+
 def _verify(path: Path, now: float) -> Verification:
     return verify(path / "audit.db", CheckpointSigner(AUDIT_KEY, PSEUDONYM_KEY), now=now, retention_s=RETENTION_S)
 
@@ -70,13 +88,13 @@ def _sql(path: Path, *statements: str) -> None:
             db.execute(statement)
 
 
-def test_untouched_log_verifies(logged: tuple[Path, Clock]) -> None:
-    path, clock = logged
-    result = _verify(path, clock.now)
+def test_untouched_log_verifies(logged_on: tuple[LogBackend, Clock]) -> None:
+    backend, clock = logged_on
+    result = _verify_on(backend, clock.now)
     assert result.ok, result.problem
     assert (result.entries, result.first_seq, result.last_seq) == (ENTRIES, 1, ENTRIES)
     assert result.checkpoints >= 5
-    code, out, _ = run_cli("audit", "verify", "--data-dir", str(path))
+    code, out, _ = backend.cli("audit", "verify")
     assert code == 0 and out.startswith("ok: entries #1..#60")
 
 
@@ -110,16 +128,16 @@ TAMPERING: dict[str, tuple[tuple[str, ...], int, str]] = {
 
 
 @pytest.mark.parametrize("name", TAMPERING)
-def test_tampering_is_caught_and_the_first_bad_entry_named(logged: tuple[Path, Clock], name: str) -> None:
-    path, clock = logged
+def test_tampering_is_caught_and_the_first_bad_entry_named(logged_on: tuple[LogBackend, Clock], name: str) -> None:
+    backend, clock = logged_on
     statements, bad_entry, words = TAMPERING[name]
-    _sql(path, *statements)
-    result = _verify(path, clock.now)
+    backend.sql(*statements)
+    result = _verify_on(backend, clock.now)
     assert not result.ok
     assert words in (result.problem or "")
     if bad_entry is not None:
         assert result.bad_entry == bad_entry, result.problem
-    code, out, _ = run_cli("audit", "verify", "--data-dir", str(path))
+    code, out, _ = backend.cli("audit", "verify")
     assert code == 1 and out.startswith("TAMPERED:")
 
 
@@ -137,21 +155,21 @@ def test_removing_whole_checkpointed_blocks_within_retention_is_caught(logged: t
     assert not result.ok and "before their retention period ended" in (result.problem or "")
 
 
-def _recompute_chain(path: Path, edit: Callable[[Entry], Entry]) -> None:
+def _recompute_chain(backend: LogBackend, edit: Callable[[Entry], Entry]) -> None:
     """What an attacker without the audit key can do: edit, then recompute every hash (the signatures stay as they were)."""
-    with sqlite3.connect(path / "audit.db") as db:
-        rows = db.execute("SELECT seq, time, kind, subject, route, patient, decision_id, detail FROM entries ORDER BY seq").fetchall()
-        chain = GENESIS
-        for row in rows:
-            entry = edit(Entry(*row))
-            chain = entry.chained_to(chain)
-            db.execute(
-                "UPDATE entries SET subject = ?, patient = ?, hash = ? WHERE seq = ?", (entry.subject, entry.patient, chain, entry.seq)
-            )
+    rows = backend.sql("SELECT seq, time, kind, subject, route, patient, decision_id, detail FROM entries ORDER BY seq")
+    chain = GENESIS
+    updates = []
+    for row in rows:
+        entry = edit(Entry(*row))  # type: ignore[arg-type]
+        chain = entry.chained_to(chain)
+        update = "UPDATE entries SET subject = ?, patient = ?, hash = ? WHERE seq = ?"
+        updates.append((update, (entry.subject, entry.patient, chain, entry.seq)))
+    backend.sql(*updates)
 
 
-def test_a_rewritten_chain_does_not_match_the_signed_checkpoints(logged: tuple[Path, Clock]) -> None:
-    path, clock = logged
+def test_a_rewritten_chain_does_not_match_the_signed_checkpoints(logged_on: tuple[LogBackend, Clock]) -> None:
+    backend, clock = logged_on
 
     def hide(entry: Entry) -> Entry:
         return (
@@ -160,11 +178,11 @@ def test_a_rewritten_chain_does_not_match_the_signed_checkpoints(logged: tuple[P
             else entry
         )
 
-    _recompute_chain(path, hide)
-    result = _verify(path, clock.now)
+    _recompute_chain(backend, hide)
+    result = _verify_on(backend, clock.now)
     assert not result.ok
     assert "rewritten" in (result.problem or "")
-    before = max(seq for seq in _checkpoint_seqs(path) if seq < 23)
+    before = max(int(str(seq)) for (seq,) in backend.sql("SELECT seq FROM checkpoints") if int(str(seq)) < 23)
     assert result.bad_entry == before + 1  # the first entry after the last checkpoint that still holds
 
 

@@ -207,8 +207,8 @@ def test_suspension_is_logged_and_alerted(asgi_demo: Demo) -> None:
     code, _, err = run_cli("account", "suspend", "inf.leroy", "--reason", "lost badge", "--data-dir", data_dir)
     assert code == 0, err
     asgi_demo.guard.alerts.wake()
-    wait_for(lambda: not pending_alerts(asgi_demo.guard.access_log.path), "the alert to reach the log sink")
-    with sqlite3.connect(asgi_demo.guard.access_log.path) as db:
+    wait_for(lambda: not pending_alerts(asgi_demo.guard.access_log.location), "the alert to reach the log sink")
+    with sqlite3.connect(asgi_demo.guard.access_log.location) as db:
         [(detail,)] = db.execute("SELECT detail FROM entries WHERE kind = 'event'").fetchall()
         [(payload,)] = db.execute("SELECT payload FROM alerts WHERE sink = 'log'").fetchall()
     assert json.loads(detail)["event"] == "account_suspended" and json.loads(detail)["reason"] == "lost badge"

@@ -126,7 +126,7 @@ def test_emergency_allows_carry_the_review_obligation_in_the_log(strict_demo: De
     declaration = _declare(doctor, "pat-0100").json()["declaration"]
     assert _read(doctor, "pat-0100").status_code == 200
     demo.guard.access_log.flush()
-    with sqlite3.connect(demo.guard.access_log.path) as db:
+    with sqlite3.connect(demo.guard.access_log.location) as db:
         details = [json.loads(d) for (d,) in db.execute("SELECT detail FROM entries WHERE kind = 'decision' ORDER BY seq")]
     last = details[-1]
     assert last["outcome"] == "allow" and last["reasons"] == ["emergency_access"]

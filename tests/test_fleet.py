@@ -2,16 +2,24 @@
 
 from __future__ import annotations
 
+import json
+import os
 import shutil
+import signal
 import subprocess
+import sys
+import textwrap
+import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import httpx
+import psycopg
 import pytest
 
 from tests.authenticators import BULK_PAGE, assertion, link_token, register
-from tests.conftest import _accounts
+from tests.conftest import CAEN, _accounts
 from tests.demo_process import ACCESSGUARD, demo_process, wait_for
 from tests.softkey import SoftKey
 from tests.store_support import store_url
@@ -91,3 +99,122 @@ def test_two_hosts_share_accounts_keys_and_links_and_fail_closed_without_postgre
 def _cookie(client: httpx.Client) -> dict[str, str]:
     """The client's session cookie, to present to another host."""
     return {"cookie": next(f"{c.name}={c.value}" for c in client.cookies.jar if c.name == "accessguard_session")}
+
+
+#: A process appending to the fleet's access log as fast as it can (a fourth host, say); prints what is acknowledged.
+_APPENDER = textwrap.dedent(
+    """
+    import sys, time
+    from accessguard.audit.access_log import AccessLog, AuditUnavailable
+    from accessguard.audit.settings import AuditSettings
+    from accessguard.database import open_database
+    url, name, audit_key, pseudonym_key = sys.argv[1:5]
+    log = AccessLog(open_database(url), AuditSettings(key=audit_key), pseudonym_key, prune=False)
+    n = 0
+    while True:
+        for _ in range(20):
+            log.served(None, name, "patients.read", [f"{name}-{n}"], time.time())
+            n += 1
+        try:
+            log.flush(timeout=60)
+        except AuditUnavailable:
+            continue  # PostgreSQL away: the entries stay queued, and are never reported acknowledged before they are
+        print(n, flush=True)  # everything up to n is acknowledged
+    """
+)
+
+
+def _appender(database: str, name: str, keys: dict[str, str]) -> subprocess.Popen[str]:
+    env = {**os.environ, "PYTHONPATH": str(Path(__file__).resolve().parents[1])}
+    argv = [sys.executable, "-c", _APPENDER, database, name, keys["audit_key"], keys["pseudonym_key"]]
+    return subprocess.Popen(argv, stdout=subprocess.PIPE, text=True, env=env)
+
+
+def _acknowledged(process: subprocess.Popen[str], at_least: int) -> int:
+    """Read the appender's reports until it has acknowledged ``at_least`` entries; the last count."""
+    assert process.stdout is not None
+    count = 0
+    while count < at_least:
+        line = process.stdout.readline()
+        assert line, "an appender died"
+        count = int(line)
+    return count
+
+
+@pytest.mark.realpart
+@pytest.mark.slow
+def test_four_processes_append_to_one_chain_through_an_outage_and_one_scope_sees_both_hosts(
+    postgres_server: Any, redis_server: Any, tmp_path: Path
+) -> None:
+    postgres_server.reset()
+    database, store = postgres_server.url, store_url("redis", tmp_path, redis_server)
+    shared = ("--database", database, "--store", store)
+    command("db", "upgrade", "--database", database)
+    dir_a = host_dir(tmp_path / "host-a", None)
+    with demo_process(dir_a, tmp_path / "a.log", *shared) as (url_a, _):
+        dir_b, dir_cli = host_dir(tmp_path / "host-b", dir_a), host_dir(tmp_path / "cli", dir_a)
+        keys = json.loads((dir_a / "keys.json").read_text())
+        with demo_process(dir_b, tmp_path / "b.log", *shared) as (url_b, _):
+            appenders = {name: _appender(database, name, keys) for name in ("alpha", "beta")}
+            try:
+                headers = {"cookie": log_in(url_a, dir_a, "dr.bernard"), "x-forwarded-for": CAEN}
+                served: set[int] = set()
+
+                def read(n: int) -> int:
+                    status = httpx.get(f"{(url_a, url_b)[n % 2]}/patients/pat-{n:04d}", headers=headers, timeout=30).status_code
+                    if status == 200:
+                        served.add(n)
+                    return status
+
+                with ThreadPoolExecutor(max_workers=4) as pool:  # both hosts read while both appenders append
+                    assert list(pool.map(read, range(1, 9))) == [200] * 8
+                for process in appenders.values():
+                    _acknowledged(process, 200)
+
+                # PostgreSQL stops mid-run: both hosts refuse; the appenders' queued entries wait; back without a restart
+                postgres_server.stop()
+                try:
+                    assert read(9) == 503 and read(10) == 503
+                    time.sleep(2)  # the writers retry meanwhile
+                finally:
+                    postgres_server.start()
+                for n in (11, 12):
+                    wait_for(lambda n=n: read(n) == 200, f"host {'AB'[n % 2]} to serve again", 30)
+                acknowledged = {name: _acknowledged(process, 400) for name, process in appenders.items()}
+            finally:
+                for process in appenders.values():
+                    process.send_signal(signal.SIGKILL)
+                    process.wait()
+                    assert process.stdout is not None
+                    process.stdout.close()
+
+            # one scope over both hosts: every read either served is there, whichever host logged it, outage or not
+            def scoped() -> set[int]:
+                found = json.loads(
+                    command(
+                        "audit",
+                        "scope",
+                        "--subject",
+                        "dr.bernard",
+                        "--since",
+                        "1h",
+                        "--format",
+                        "json",
+                        "--data-dir",
+                        str(dir_cli),
+                        "--database",
+                        database,
+                    )
+                )
+                return {int(record["patient"].removeprefix("pat-")) for record in found}
+
+            wait_for(lambda: scoped() == served, "every served read in the fleet's log", 30)
+            assert {n % 2 for n in served} == {0, 1}  # through both hosts
+
+    # one chain: four processes appended to it concurrently, and it verifies; no acknowledged entry is missing
+    with psycopg.connect(database) as db:
+        for name, count in acknowledged.items():
+            stored = db.execute("SELECT count(*) FROM entries WHERE subject = %s", (name,)).fetchone()
+            assert stored is not None and stored[0] >= count, f"{name}: {count} acknowledged, {stored} stored"
+    verified = command("audit", "verify", "--new", "--data-dir", str(dir_cli), "--database", database)
+    assert verified.startswith("ok: entries #1..#"), verified

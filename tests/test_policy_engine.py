@@ -115,7 +115,7 @@ def test_access_log_pseudonymises_patients(demo: Demo) -> None:
     client = demo.login("dr.martin")
     assert client.get("/patients/pat-0042").status_code == 200
     demo.guard.access_log.flush()
-    with sqlite3.connect(demo.guard.access_log.path) as db:
+    with sqlite3.connect(demo.guard.access_log.location) as db:
         rows = db.execute("SELECT kind, patient, detail FROM entries ORDER BY seq").fetchall()
     assert "pat-0042" not in repr(rows)
     entry = json.loads(next(detail for kind, _, detail in reversed(rows) if kind == "decision"))

@@ -1,14 +1,17 @@
-"""The access log: every decision and every patient identity record served, hash-chained in SQLite.
+"""The access log: every decision and every patient identity record served, hash-chained.
 
 The request path only enqueues (a lock and a list append). One writer thread
 per process commits what is queued in one transaction per batch (group
-commit; a small batch waits ``commit_window_s`` for company), with
-``synchronous=FULL``: an entry is **acknowledged** when that commit has
-returned, and from then on it survives a crash of the process or of the
-machine. ``flush()`` waits until everything enqueued before the call is
-acknowledged; events (suspensions, emergency declarations, review closures)
-are always waited for. Several processes may share the file: each batch reads
-the chain's head inside its ``BEGIN IMMEDIATE`` transaction.
+commit; a small batch waits ``commit_window_s`` for company), durable
+(``synchronous=FULL`` on SQLite): an entry is **acknowledged** when that
+commit has returned, and from then on it survives a crash of the process or
+of the machine. ``flush()`` waits until everything enqueued before the call
+is acknowledged; events (suspensions, emergency declarations, review
+closures) are always waited for. Several processes, on one machine (a SQLite
+file) or many (PostgreSQL), append to one chain: each batch takes the chain
+lock inside its transaction (``BEGIN IMMEDIATE``; ``pg_advisory_xact_lock``)
+and reads the head under it, so no two batches ever follow the same head.
+Where it lives: audit/log_store.py.
 
 The same transaction writes the alerts that decisions call for into the
 outbox (``alerts``), so an acknowledged decision never lacks its alert; an
@@ -26,30 +29,28 @@ is gone) every new entry is refused, and so is every protected request.
 
 from __future__ import annotations
 
-import contextlib
 import json
 import logging
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field, fields, replace
-from pathlib import Path
 from typing import Any
 
-from accessguard.audit import outbox
+from accessguard.audit import log_store, outbox
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
+from accessguard.audit.log_store import CHAIN_LOCK, LogLocation
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.witness import WitnessError, WitnessPublisher
 from accessguard.audit.witness_file import FileWitness
+from accessguard.database import Database, StatementRejected, Transaction
 from accessguard.decision import Decision
 from accessguard.errors import ConfigurationError, StoreError
-from accessguard.sqlite_uri import sqlite_uri
 
 log = logging.getLogger("accessguard.audit")
 
-BUSY_TIMEOUT_S = 5.0
+BUSY_TIMEOUT_S = log_store.BUSY_TIMEOUT_S
 #: Entries per transaction at most, so writers in other processes never wait long for the lock.
 MAX_BATCH = 5000
 #: A batch this large is committed at once, without waiting out the commit window.
@@ -61,26 +62,6 @@ RETRY_MAX_S = 2.0
 PRUNE_EVERY_S = 3600.0
 PRUNE_CHUNK = 10_000
 SEALED_CACHE = 100_000
-
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS entries (
-    seq INTEGER PRIMARY KEY, time REAL NOT NULL, kind TEXT NOT NULL, subject TEXT NOT NULL,
-    route TEXT, patient TEXT, decision_id TEXT, detail TEXT, hash BLOB NOT NULL);
-CREATE INDEX IF NOT EXISTS entries_served ON entries (subject, time, patient) WHERE kind = 'served';
-CREATE TABLE IF NOT EXISTS checkpoints (seq INTEGER PRIMARY KEY, time REAL NOT NULL, hash BLOB NOT NULL, signature TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS head (
-    id INTEGER PRIMARY KEY CHECK (id = 1), seq INTEGER NOT NULL, time REAL NOT NULL, hash BLOB NOT NULL, signature TEXT NOT NULL);
-CREATE TABLE IF NOT EXISTS patients (pseudonym TEXT PRIMARY KEY, sealed BLOB NOT NULL, last_served REAL NOT NULL);
-CREATE TABLE IF NOT EXISTS emergencies (
-    id TEXT PRIMARY KEY, subject TEXT NOT NULL, patient TEXT NOT NULL, reason TEXT NOT NULL, declared_at REAL NOT NULL,
-    accesses INTEGER NOT NULL DEFAULT 0, last_access REAL, closed_at REAL, closed_by TEXT, note TEXT);
-CREATE INDEX IF NOT EXISTS emergencies_by_subject ON emergencies (subject, patient, declared_at);
-CREATE TABLE IF NOT EXISTS alerts (
-    id INTEGER PRIMARY KEY, alert_id TEXT NOT NULL, sink TEXT NOT NULL, payload TEXT NOT NULL, created REAL NOT NULL,
-    attempts INTEGER NOT NULL DEFAULT 0, next_attempt REAL NOT NULL DEFAULT 0, lease_until REAL NOT NULL DEFAULT 0,
-    delivered REAL, last_error TEXT, UNIQUE (alert_id, sink));
-CREATE INDEX IF NOT EXISTS alerts_due ON alerts (sink, next_attempt) WHERE delivered IS NULL;
-"""
 
 ANY_SINK = outbox.ANY_SINK
 
@@ -140,33 +121,19 @@ class _Event:
 _Item = DecisionRecord | _Served | _Event
 
 
-def read_head(db: sqlite3.Connection) -> Checkpoint | None:
+class _RolledBack(Exception):
+    """Ends a probe's transaction: nothing it wrote is kept."""
+
+
+def read_head(db: Transaction | Database) -> Checkpoint | None:
     """The signed head: the last entry's number and chain hash, signed at the last commit (None for an empty log)."""
-    row = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1").fetchone()
-    return Checkpoint(int(row[0]), float(row[1]), bytes(row[2]), str(row[3])) if row else None
+    rows = db.execute("SELECT seq, time, hash, signature FROM head WHERE id = 1")
+    return Checkpoint(int(str(rows[0][0])), float(str(rows[0][1])), _bytes(rows[0][2]), str(rows[0][3])) if rows else None
 
 
-def connect(path: Path | str, *, readonly: bool = False) -> sqlite3.Connection:
-    """A connection to the audit database (WAL, set once by AccessLog; durable commits)."""
-    target = sqlite_uri(path, "ro") if readonly else str(path)
-    db = sqlite3.connect(target, uri=readonly, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False)
-    db.execute("PRAGMA synchronous=FULL")
-    return db
-
-
-@contextlib.contextmanager
-def reading(path: Path | str) -> Iterator[sqlite3.Connection]:
-    """A read-only connection for reports; a missing, damaged or foreign file is a StoreError naming it."""
-    try:
-        db = connect(path, readonly=True)
-    except sqlite3.Error as exc:
-        raise StoreError(f"access log {path}: {exc}") from None
-    try:
-        yield db
-    except sqlite3.Error as exc:
-        raise StoreError(f"access log {path}: {exc}") from None
-    finally:
-        db.close()
+def _bytes(value: object) -> bytes:
+    assert isinstance(value, (bytes, bytearray, memoryview)), type(value)
+    return bytes(value)
 
 
 class AccessLog:
@@ -179,7 +146,7 @@ class AccessLog:
 
     def __init__(
         self,
-        path: Path | str,
+        location: LogLocation,
         settings: AuditSettings,
         pseudonym_key: str,
         clock: Callable[[], float] = time.time,
@@ -187,7 +154,9 @@ class AccessLog:
         *,
         prune: bool = True,
     ) -> None:
-        self.path = Path(path)
+        self._owned = log_store.is_file(location)  # its own SQLite file, else a database the caller owns
+        self.database = log_store.writable(location)
+        self.location = self.database.location
         self._prune = prune
         self.settings = settings
         self.clock = clock
@@ -196,27 +165,17 @@ class AccessLog:
         self._sealer = PatientIdSealer(pseudonym_key)
         self.pseudonymise = self._sealer.pseudonymise
         self._sealed: dict[str, bytes] = {}
-        self._readers = threading.local()
-        try:
-            db = connect(self.path)
-            db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA + outbox.SCHEMA)
-            head = read_head(db)
-            db.close()
-        except sqlite3.Error as exc:
-            raise StoreError(f"access log {self.path}: {exc}") from None
-        if head is not None and not self._signer.valid("head", head):
-            raise ForeignAuditKey(
-                f"access log {self.path}: the audit key (AuditSettings.key) does not verify its signed head (#{head.seq}):"
-                " the log was written under another audit key, or tampered with. Start with the key that wrote it"
-                " (appending under this one would make the log fail verification for good); `accessguard audit verify` checks it"
-            )
         # each commit's checkpoint and head also go to the witness, outside this database (audit/witness.py)
-        self._witness = None
-        if settings.witness is not None:
-            witness = FileWitness(settings.witness)
-            _reaches(self.path, witness)
-            self._witness = WitnessPublisher([witness], settings.witness_interval_s)
+        self._witness: WitnessPublisher | None = None
+        try:
+            self._check_head()
+            if settings.witness is not None:
+                witness = FileWitness(settings.witness)
+                _reaches(self.database, witness)
+                self._witness = WitnessPublisher([witness], settings.witness_interval_s)
+        except BaseException:
+            self._release()
+            raise
         self._cond = threading.Condition()
         self._pending: list[_Item] = []
         self._enqueued = 0
@@ -227,6 +186,20 @@ class AccessLog:
         self._closed = False
         self._writer = threading.Thread(target=self._run, name="accessguard-access-log", daemon=True)
         self._writer.start()
+
+    def _check_head(self) -> None:
+        head = read_head(self.database)
+        if head is not None and not self._signer.valid("head", head):
+            raise ForeignAuditKey(
+                f"access log {self.location}: the audit key (AuditSettings.key) does not verify its signed head (#{head.seq}):"
+                " the log was written under another audit key, or tampered with. Start with the key that wrote it"
+                " (appending under this one would make the log fail verification for good); `accessguard audit verify` checks it"
+            )
+
+    def _release(self) -> None:
+        """Close this thread's connection to a SQLite file the log opened itself (a shared database is its owner's)."""
+        if self._owned:
+            self.database.close()
 
     # the request path
 
@@ -245,21 +218,12 @@ class AccessLog:
 
     def emergency(self, subject: str, patient: str) -> Declaration | None:
         """The latest open emergency declaration of ``subject`` for ``patient`` (clear id), if any."""
-        try:
-            db = getattr(self._readers, "db", None) or self._reader()
-            row = db.execute(
-                "SELECT id, declared_at FROM emergencies WHERE subject = ? AND patient = ? AND closed_at IS NULL"
-                " ORDER BY declared_at DESC LIMIT 1",
-                (subject, self.pseudonymise(patient)),
-            ).fetchone()
-        except sqlite3.Error as exc:
-            self._readers.db = None
-            raise StoreError(f"access log {self.path}: {exc}") from None
-        return Declaration(str(row[0]), float(row[1])) if row else None
-
-    def _reader(self) -> sqlite3.Connection:
-        db = self._readers.db = connect(self.path)
-        return db
+        rows = self.database.execute(
+            "SELECT id, declared_at FROM emergencies WHERE subject = ? AND patient = ? AND closed_at IS NULL"
+            " ORDER BY declared_at DESC LIMIT 1",
+            (subject, self.pseudonymise(patient)),
+        )
+        return Declaration(str(rows[0][0]), float(str(rows[0][1]))) if rows else None
 
     # events: waited for, so the caller knows they are durable
 
@@ -299,18 +263,16 @@ class AccessLog:
         self._writer.join(timeout=30)
         if self._witness is not None:
             self._witness.close()
-        db = getattr(self._readers, "db", None)
-        if db is not None:
-            db.close()
+        self._release()
         with self._cond:
             if self._pending:
-                log.error("access log %s: %d entries could not be written before closing", self.path, len(self._pending))
+                log.error("access log %s: %d entries could not be written before closing", self.location, len(self._pending))
 
     def _put(self, items: list[_Item], *, admitted: bool = False) -> int:
         with self._cond:
             refusal = "closed" if self._closed else None if admitted else self._refusal()
             if refusal is not None:
-                raise AuditUnavailable(f"access log {self.path}: {refusal}")
+                raise AuditUnavailable(f"access log {self.location}: {refusal}")
             if not self._pending:
                 self._queued_since = time.monotonic()
             self._pending.extend(items)
@@ -337,10 +299,10 @@ class AccessLog:
     def _wait(self, ticket: int, timeout: float) -> None:
         with self._cond:
             if not self._cond.wait_for(lambda: self._acknowledged >= ticket, timeout):
-                raise AuditUnavailable(f"access log {self.path}: entries not acknowledged within {timeout} s")
+                raise AuditUnavailable(f"access log {self.location}: entries not acknowledged within {timeout} s")
             if ticket in self._unwritten:
                 self._unwritten.discard(ticket)
-                raise AuditUnavailable(f"access log {self.path}: the entry could not be stored; a record of why was written instead")
+                raise AuditUnavailable(f"access log {self.location}: the entry could not be stored; a record of why was written instead")
 
     # the writer thread
 
@@ -349,10 +311,9 @@ class AccessLog:
             self._write_until_closed()
         finally:
             if not self._closed:  # a BaseException got through: _put sees the thread gone and refuses
-                log.critical("access log %s: the writer thread stopped; every protected request is refused", self.path)
+                log.critical("access log %s: the writer thread stopped; every protected request is refused", self.location)
 
     def _write_until_closed(self) -> None:
-        db: sqlite3.Connection | None = None
         backoff = RETRY_FIRST_S
         isolate_until = 0  # while fewer are acknowledged, batches hold one entry: finding one that cannot be stored
         last_prune = float("-inf")
@@ -369,21 +330,19 @@ class AccessLog:
                 batch = self._pending[:1] if isolating else _first_entries(self._pending, MAX_BATCH)
                 taken = time.monotonic()
             try:
-                db = db or connect(self.path)
-                alerts, checkpoint = self._commit(db, batch)
+                alerts, checkpoint = self._commit(batch)
             except Exception as exc:
-                _rollback(db)
-                if isinstance(exc, sqlite3.Error):
-                    log.error("access log %s: commit of %d entries failed, retrying: %s", self.path, len(batch), exc)
-                    _close(db)
-                    db = None
+                if isinstance(exc, StoreError) and not isinstance(exc, StatementRejected):  # the database, not the entries
+                    log.error("access log %s: commit of %d entries failed, retrying: %s", self.location, len(batch), exc)
                 elif not isolating:
-                    log.error("access log %s: commit of %d entries failed; writing them one at a time", self.path, len(batch), exc_info=exc)
+                    log.error(
+                        "access log %s: commit of %d entries failed; writing them one at a time", self.location, len(batch), exc_info=exc
+                    )
                     isolate_until = self._acknowledged + len(batch)
-                elif self._probe(db):
+                elif self._probe():
                     self._replace_head(batch[0], exc)
                 else:
-                    log.error("access log %s: the writer cannot commit anything, retrying", self.path, exc_info=exc)
+                    log.error("access log %s: the writer cannot commit anything, retrying", self.location, exc_info=exc)
                 with self._cond:
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
@@ -400,24 +359,22 @@ class AccessLog:
                 self._queued_since = taken if self._pending else None
                 self._cond.notify_all()
             if checkpoint is not None:
-                log.info("access log checkpoint #%d %s (%s)", checkpoint.seq, checkpoint.hash.hex(), self.path)
+                log.info("access log checkpoint #%d %s (%s)", checkpoint.seq, checkpoint.hash.hex(), self.location)
             if alerts and self._on_alert is not None:
                 self._on_alert()
             if self._prune and time.monotonic() - last_prune > PRUNE_EVERY_S:
                 last_prune = time.monotonic()
                 try:
-                    prune(db, self.clock() - self.settings.retention_days * 86400.0)
-                except sqlite3.Error as exc:
-                    log.error("access log %s: retention pruning failed (will retry): %s", self.path, exc)
-                    _rollback(db)
-        _close(db)
+                    prune(self.database, self.clock() - self.settings.retention_days * 86400.0)
+                except StoreError as exc:
+                    log.error("access log %s: retention pruning failed (will retry): %s", self.location, exc)
+        self._release()  # the writer thread's own connection to a SQLite file
 
-    def _probe(self, db: sqlite3.Connection | None) -> bool:
+    def _probe(self) -> bool:
         """Whether a harmless entry would commit (rolled back, not kept): if so, the failing entry is at fault."""
         try:
-            self._commit(db or connect(self.path), [_Event("accessguard", self.clock(), {"event": "probe"})], keep=False)
+            self._commit([_Event("accessguard", self.clock(), {"event": "probe"})], keep=False)
         except Exception:
-            _rollback(db)
             return False
         return True
 
@@ -431,7 +388,7 @@ class AccessLog:
         replacement = escaped if changed else _unwritable(item, error, self.pseudonymise)
         log.error(
             "access log %s: an entry (%s) cannot be stored as it is; kept %s",
-            self.path,
+            self.location,
             type(item).__name__.strip("_"),
             "escaped" if replacement is escaped else "as an entry_unwritable event",
             exc_info=error,
@@ -441,11 +398,24 @@ class AccessLog:
             if replacement is not escaped and isinstance(item, _Event):
                 self._unwritten.add(self._acknowledged + 1)
 
-    def _commit(self, db: sqlite3.Connection, batch: list[_Item], *, keep: bool = True) -> tuple[int, Checkpoint | None]:
+    def _commit(self, batch: list[_Item], *, keep: bool = True) -> tuple[int, Checkpoint | None]:
         """Append one batch in one transaction (rolled back unless ``keep``); the number of alerts queued and the checkpoint written."""
-        db.execute("BEGIN IMMEDIATE")
-        top = db.execute("SELECT seq, hash FROM head WHERE id = 1").fetchone()
-        seq, chain = (int(top[0]), bytes(top[1])) if top else (0, GENESIS)
+        try:
+            with self.database.transaction() as tx:
+                self.database.lock(tx, CHAIN_LOCK)  # held to the commit: the head read next stays the head
+                queued, checkpoint, head = self._append(tx, batch)
+                if not keep:
+                    raise _RolledBack
+        except _RolledBack:
+            return 0, None
+        if self._witness is not None:  # committed first: a witness is never ahead of the database
+            self._witness.offer(checkpoint, head)
+        return queued, checkpoint
+
+    def _append(self, db: Transaction, batch: list[_Item]) -> tuple[int, Checkpoint | None, Checkpoint]:
+        """Write the batch after the chain's head; the alerts queued, the checkpoint (if one is due) and the new head."""
+        top = db.execute("SELECT seq, hash FROM head WHERE id = 1")
+        seq, chain = (int(str(top[0][0])), _bytes(top[0][1])) if top else (0, GENESIS)
         rows: list[tuple[Any, ...]] = []
         patients: dict[str, tuple[bytes, float]] = {}
         alerts: list[outbox.RaisedAlert] = []
@@ -517,26 +487,27 @@ class AccessLog:
                 effects.extend(item.effects)
         db.executemany("INSERT INTO entries VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", rows)
         db.executemany(
-            "INSERT INTO patients VALUES (?, ?, ?)"
-            " ON CONFLICT (pseudonym) DO UPDATE SET last_served = max(last_served, excluded.last_served)",
+            "INSERT INTO patients VALUES (?, ?, ?) ON CONFLICT (pseudonym) DO UPDATE SET last_served ="
+            " CASE WHEN excluded.last_served > patients.last_served THEN excluded.last_served ELSE patients.last_served END",
             [(pseudonym, sealed, at) for pseudonym, (sealed, at) in patients.items()],
         )
         queued = outbox.queue_alerts(db, alerts, self.settings.alert_window_s)
         for sql, args in effects:
             db.execute(sql, args)
         now = self.clock()
-        last = db.execute("SELECT seq, time FROM checkpoints ORDER BY seq DESC LIMIT 1").fetchone()
-        last_seq, last_time = (int(last[0]), float(last[1])) if last else (0, float("-inf"))
+        last = db.execute("SELECT seq, time FROM checkpoints ORDER BY seq DESC LIMIT 1")
+        last_seq, last_time = (int(str(last[0][0])), float(str(last[0][1]))) if last else (0, float("-inf"))
         checkpoint = None
         if seq - last_seq >= self.settings.checkpoint_every or (seq > last_seq and now - last_time >= self.settings.checkpoint_interval_s):
             checkpoint = self._signer.checkpoint("checkpoint", seq, now, chain)
             db.execute("INSERT INTO checkpoints VALUES (?, ?, ?, ?)", (seq, now, chain, checkpoint.signature))
         head = self._signer.checkpoint("head", seq, now, chain)
-        db.execute("INSERT OR REPLACE INTO head VALUES (1, ?, ?, ?, ?)", (seq, now, chain, head.signature))
-        db.execute("COMMIT" if keep else "ROLLBACK")
-        if keep and self._witness is not None:  # committed first: a witness is never ahead of the database
-            self._witness.offer(checkpoint, head)
-        return queued, checkpoint
+        db.execute(
+            "INSERT INTO head VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE"
+            " SET seq = excluded.seq, time = excluded.time, hash = excluded.hash, signature = excluded.signature",
+            (seq, now, chain, head.signature),
+        )
+        return queued, checkpoint, head
 
     def _seal(self, pseudonym: str, patient_id: str) -> bytes:
         sealed = self._sealed.get(pseudonym)
@@ -547,7 +518,7 @@ class AccessLog:
         return sealed
 
 
-def _reaches(path: Path, witness: FileWitness) -> None:
+def _reaches(database: Database, witness: FileWitness) -> None:
     """Start only on a log that reaches its witness's latest point: one rolled back or wiped stops here.
 
     The witness is read first: what it holds was committed before, so another
@@ -557,17 +528,10 @@ def _reaches(path: Path, witness: FileWitness) -> None:
         latest = witness.latest()
     except (OSError, WitnessError) as exc:
         raise ConfigurationError(f"audit.witness: cannot read {witness.where}: {exc}") from None
-    try:
-        db = connect(path)
-        try:
-            head = read_head(db)
-        finally:
-            db.close()
-    except sqlite3.Error as exc:
-        raise StoreError(f"access log {path}: {exc}") from None
+    head = read_head(database)
     if latest is not None and (head is None or head.seq < latest.point.seq):
         raise BehindWitness(
-            f"access log {path} ends at #{head.seq if head else 0} but its witness {witness.where} holds #{latest.point.seq}:"
+            f"access log {database.location} ends at #{head.seq if head else 0} but its witness {witness.where} holds #{latest.point.seq}:"
             " it was rolled back or wiped (`accessguard audit verify --witness` names what is gone). A log restored"
             " from a backup starts with a new witness file; keep the old one as evidence"
         )
@@ -583,27 +547,28 @@ def _first_entries(pending: list[_Item], limit: int) -> list[_Item]:
     return pending[:]
 
 
-def prune(db: sqlite3.Connection, cutoff: float) -> int:
+def prune(database: Database, cutoff: float) -> int:
     """Delete entries up to the newest checkpoint older than ``cutoff``; that checkpoint stays as the chain's anchor.
 
     Returns the number of entries deleted. Patient ids, closed reviews and
     delivered alerts older than the cutoff go too.
     """
-    anchor = db.execute("SELECT seq FROM checkpoints WHERE time < ? ORDER BY seq DESC LIMIT 1", (cutoff,)).fetchone()
+    rows = database.execute("SELECT seq FROM checkpoints WHERE time < ? ORDER BY seq DESC LIMIT 1", (cutoff,))
     deleted = 0
-    if anchor is not None:
+    if rows:
+        anchor = int(str(rows[0][0]))
         while True:
-            db.execute("BEGIN IMMEDIATE")
-            first = db.execute("SELECT min(seq) FROM entries").fetchone()[0]
-            if first is None or first > anchor[0]:
-                db.execute("COMMIT")
-                break
-            deleted += db.execute("DELETE FROM entries WHERE seq <= ?", (min(anchor[0], first + PRUNE_CHUNK - 1),)).rowcount
-            db.execute("COMMIT")
-        db.execute("DELETE FROM checkpoints WHERE seq < ?", (anchor[0],))
-    db.execute("DELETE FROM patients WHERE last_served < ?", (cutoff,))
-    db.execute("DELETE FROM emergencies WHERE closed_at IS NOT NULL AND declared_at < ?", (cutoff,))
-    db.execute("DELETE FROM alerts WHERE delivered IS NOT NULL AND created < ?", (cutoff,))
+            with database.transaction() as tx:
+                first = tx.execute("SELECT min(seq) FROM entries")[0][0]
+                if first is None or int(str(first)) > anchor:
+                    break
+                upto = min(anchor, int(str(first)) + PRUNE_CHUNK - 1)
+                deleted += int(str(tx.execute("SELECT count(*) FROM entries WHERE seq <= ?", (upto,))[0][0]))
+                tx.execute("DELETE FROM entries WHERE seq <= ?", (upto,))
+        database.execute("DELETE FROM checkpoints WHERE seq < ?", (anchor,))
+    database.execute("DELETE FROM patients WHERE last_served < ?", (cutoff,))
+    database.execute("DELETE FROM emergencies WHERE closed_at IS NOT NULL AND declared_at < ?", (cutoff,))
+    database.execute("DELETE FROM alerts WHERE delivered IS NOT NULL AND created < ?", (cutoff,))
     return deleted
 
 
@@ -612,9 +577,10 @@ def _json(document: dict[str, Any]) -> str:
 
 
 def _storable(value: Any) -> Any:
-    """``value`` with every string made storable (a lone surrogate becomes the text ``\\udXXX``); entries and containers copied."""
+    """``value`` with every string made storable (a lone surrogate becomes the text ``\\udXXX``, a NUL, which PostgreSQL's
+    text refuses, ``\\x00``); entries and containers copied."""
     if isinstance(value, str):
-        return value.encode("utf-8", "backslashreplace").decode("utf-8")
+        return value.encode("utf-8", "backslashreplace").decode("utf-8").replace("\x00", "\\x00")
     if isinstance(value, (DecisionRecord, _Served, _Event)):
         return replace(value, **{f.name: _storable(getattr(value, f.name)) for f in fields(value)})
     if isinstance(value, (tuple, list)):
@@ -642,16 +608,3 @@ def _unwritable(item: _Item, error: Exception, pseudonymise: Callable[[str], str
         return _Event(str.__str__(escaped.subject), float(escaped.time), detail)
     except Exception:  # nothing of it can be read: the record says only that an entry was lost, and when
         return _Event("accessguard", time.time(), detail)
-
-
-def _close(db: sqlite3.Connection | None) -> None:
-    if db is not None:
-        with contextlib.suppress(sqlite3.Error):
-            db.close()
-
-
-def _rollback(db: sqlite3.Connection | None) -> None:
-    if db is None or not db.in_transaction:
-        return
-    with contextlib.suppress(sqlite3.Error):
-        db.execute("ROLLBACK")

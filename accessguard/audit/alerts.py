@@ -11,8 +11,9 @@ through ``AlertBridge``, from the service and from the command line alike
 process; several processes may share the outbox) copies it to each sink it
 has configured, then delivers at least once: a failed delivery is retried with
 exponential back-off and jitter, forever, and a claimed row is leased so two
-processes do not send it at the same time. Receivers deduplicate on
-``AccessGuard-Alert-Id``.
+processes, on one host or on a fleet's (PostgreSQL: rows claimed ``FOR
+UPDATE SKIP LOCKED``), do not send it at the same time. Receivers
+deduplicate on ``AccessGuard-Alert-Id``.
 
 Webhook requests are JSON POSTs signed like this::
 
@@ -26,19 +27,19 @@ import hmac
 import json
 import logging
 import random
-import sqlite3
 import threading
 import time
 import urllib.error
 import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
-from pathlib import Path
 
-from accessguard.audit.access_log import AccessLog, connect, reading
+from accessguard.audit.access_log import AccessLog
+from accessguard.audit.log_store import LogLocation, is_file, reading, writable
 from accessguard.audit.outbox import ANY_SINK, close_windows
 from accessguard.audit.settings import AuditSettings
-from accessguard.errors import AccessGuardError
+from accessguard.database import Database
+from accessguard.errors import AccessGuardError, StoreError
 
 log = logging.getLogger("accessguard.audit")
 alert_log = logging.getLogger("accessguard.alerts")
@@ -78,12 +79,13 @@ class AlertDispatcher:
 
     def __init__(
         self,
-        path: Path | str,
+        location: LogLocation,
         settings: AuditSettings,
         clock: Callable[[], float] = time.time,
         audit_clock: Callable[[], float] | None = None,
     ) -> None:
-        self.path = Path(path)
+        self._location = location
+        self._database: Database | None = None if is_file(location) else writable(location)
         self.settings = settings
         self.sinks = settings.sinks
         self._clock = clock
@@ -106,95 +108,91 @@ class AlertDispatcher:
         self._wake.set()
         if self._thread is not None:
             self._thread.join(timeout=30)
+        if is_file(self._location) and self._database is not None:
+            self._database.close()
+
+    def _outbox(self) -> Database:
+        """The outbox's database, opened on first use (the access log creates a SQLite file's tables first)."""
+        if self._database is None:
+            self._database = writable(self._location)
+        return self._database
 
     def _run(self) -> None:
         while not self._stop.is_set():
             try:
                 self.deliver_due()
                 pause = self._next_due_in()
-            except sqlite3.Error as exc:
-                log.error("alert outbox %s: %s (retrying)", self.path, exc)
+            except StoreError as exc:
+                log.error("alert outbox: %s (retrying)", exc)
                 pause = POLL_S
             except Exception:  # the dispatcher outlives any fault: alerts stay in the outbox until delivered
-                log.exception("alert outbox %s: delivery pass failed on an unexpected error (retrying)", self.path)
+                log.exception("alert outbox: delivery pass failed on an unexpected error (retrying)")
                 pause = POLL_S
             self._wake.wait(timeout=pause)
             self._wake.clear()
+        if is_file(self._location) and self._database is not None:
+            self._database.close()  # this thread's connection to the SQLite file
 
     def deliver_due(self) -> int:
         """One pass: fan out new alerts, deliver the due ones; returns how many were delivered."""
         if not self.sinks:
             return 0
-        db = connect(self.path)
-        try:
-            self._fan_out(db)
-            delivered = 0
-            for row_id, alert_id, sink, payload, attempts in self._claim(db):
-                try:
-                    self._deliver(sink, alert_id, payload.encode())
-                except DeliveryFailed as exc:
-                    delay = self._backoff(attempts + 1)
-                    log.warning("alert %s to %s failed (attempt %d, next in %.1f s): %s", alert_id, sink, attempts + 1, delay, exc)
-                    db.execute(
-                        "UPDATE alerts SET attempts = ?, next_attempt = ?, lease_until = 0, last_error = ? WHERE id = ?",
-                        (attempts + 1, self._clock() + delay, str(exc)[:500], row_id),
-                    )
-                    continue
+        db = self._outbox()
+        self._fan_out(db)
+        delivered = 0
+        for row_id, alert_id, sink, payload, attempts in self._claim(db):
+            try:
+                self._deliver(sink, alert_id, payload.encode())
+            except DeliveryFailed as exc:
+                delay = self._backoff(attempts + 1)
+                log.warning("alert %s to %s failed (attempt %d, next in %.1f s): %s", alert_id, sink, attempts + 1, delay, exc)
                 db.execute(
-                    "UPDATE alerts SET attempts = ?, delivered = ?, lease_until = 0, last_error = NULL WHERE id = ?",
-                    (attempts + 1, self._clock(), row_id),
+                    "UPDATE alerts SET attempts = ?, next_attempt = ?, lease_until = 0, last_error = ? WHERE id = ?",
+                    (attempts + 1, self._clock() + delay, str(exc)[:500], row_id),
                 )
-                delivered += 1
-            return delivered
-        finally:
-            db.close()
+                continue
+            db.execute(
+                "UPDATE alerts SET attempts = ?, delivered = ?, lease_until = 0, last_error = NULL WHERE id = ?",
+                (attempts + 1, self._clock(), row_id),
+            )
+            delivered += 1
+        return delivered
 
-    def _fan_out(self, db: sqlite3.Connection) -> None:
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            close_windows(db, self._audit_clock())
-            for row_id, alert_id, payload, created in db.execute(
-                "SELECT id, alert_id, payload, created FROM alerts WHERE sink = ?", (ANY_SINK,)
-            ).fetchall():
-                db.executemany(
-                    "INSERT OR IGNORE INTO alerts (alert_id, sink, payload, created) VALUES (?, ?, ?, ?)",
+    def _fan_out(self, db: Database) -> None:
+        """Close the due windows, copy each new alert to this process's sinks; a row taken by its delete is copied once."""
+        with db.transaction() as tx:
+            close_windows(tx, self._audit_clock())
+            taken = tx.execute("DELETE FROM alerts WHERE sink = ? RETURNING id, alert_id, payload, created", (ANY_SINK,))
+            for _, alert_id, payload, created in sorted(taken, key=lambda row: int(str(row[0]))):  # in the order raised
+                tx.executemany(
+                    "INSERT INTO alerts (alert_id, sink, payload, created) VALUES (?, ?, ?, ?) ON CONFLICT DO NOTHING",
                     [(alert_id, sink, payload, created) for sink in self.sinks],
                 )
-                db.execute("DELETE FROM alerts WHERE id = ?", (row_id,))
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
 
-    def _claim(self, db: sqlite3.Connection) -> list[tuple[int, str, str, str, int]]:
+    def _claim(self, db: Database) -> list[tuple[int, str, str, str, int]]:
+        """Lease the due rows: another process skips them until the lease ends (PostgreSQL: skips the rows being claimed too)."""
         now = self._clock()
         marks = ", ".join("?" for _ in self.sinks)
-        db.execute("BEGIN IMMEDIATE")
-        try:
-            rows = db.execute(
+        skip_claimed = " FOR UPDATE SKIP LOCKED" if db.dialect == "postgresql" else ""  # SQLite: the file's write lock serialises claims
+        with db.transaction() as tx:
+            rows = tx.execute(
                 f"SELECT id, alert_id, sink, payload, attempts FROM alerts WHERE delivered IS NULL AND sink IN ({marks})"
-                " AND next_attempt <= ? AND lease_until < ? ORDER BY id LIMIT ?",
+                f" AND next_attempt <= ? AND lease_until < ? ORDER BY id LIMIT ?{skip_claimed}",
                 (*self.sinks, now, now, CLAIM_BATCH),
-            ).fetchall()
-            db.executemany("UPDATE alerts SET lease_until = ? WHERE id = ?", [(now + LEASE_S, row[0]) for row in rows])
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        db.execute("COMMIT")
-        return [(int(r[0]), str(r[1]), str(r[2]), str(r[3]), int(r[4])) for r in rows]
+            )
+            tx.executemany("UPDATE alerts SET lease_until = ? WHERE id = ?", [(now + LEASE_S, row[0]) for row in rows])
+        return [(int(str(r[0])), str(r[1]), str(r[2]), str(r[3]), int(str(r[4]))) for r in rows]
 
     def _next_due_in(self) -> float:
         if not self.sinks:
             return POLL_S
-        db = connect(self.path)
-        try:
-            marks = ", ".join("?" for _ in self.sinks)
-            due: float | None = db.execute(
-                f"SELECT min(max(next_attempt, lease_until)) FROM alerts WHERE delivered IS NULL AND sink IN ({marks})", self.sinks
-            ).fetchone()[0]
-        finally:
-            db.close()
-        return POLL_S if due is None else max(0.0, min(POLL_S, float(due) - self._clock()))
+        marks = ", ".join("?" for _ in self.sinks)
+        due = self._outbox().execute(
+            "SELECT min(CASE WHEN next_attempt > lease_until THEN next_attempt ELSE lease_until END) FROM alerts"
+            f" WHERE delivered IS NULL AND sink IN ({marks})",
+            self.sinks,
+        )[0][0]
+        return POLL_S if due is None else max(0.0, min(POLL_S, float(str(due)) - self._clock()))
 
     def _backoff(self, attempts: int) -> float:
         ceiling = min(self.settings.retry_max_s, self.settings.retry_base_s * 2.0 ** min(attempts - 1, 30))
@@ -272,10 +270,13 @@ class PendingAlert:
     reasons: list[str]
 
 
-def pending_alerts(path: Path | str) -> list[PendingAlert]:
+def pending_alerts(location: LogLocation) -> list[PendingAlert]:
     """Alerts not yet delivered to some sink (``*``: not yet fanned out by a running guard)."""
-    with reading(path) as db:
+    with reading(location) as db:
         rows = db.execute(
             "SELECT alert_id, sink, attempts, next_attempt, last_error, payload FROM alerts WHERE delivered IS NULL ORDER BY id"
-        ).fetchall()
-    return [PendingAlert(a, s, n, t, e, list(json.loads(p).get("reasons", []))) for a, s, n, t, e, p in rows]
+        )
+    return [
+        PendingAlert(str(a), str(s), int(str(n)), float(str(t)), None if e is None else str(e), list(json.loads(str(p)).get("reasons", [])))
+        for a, s, n, t, e, p in rows
+    ]

@@ -15,23 +15,19 @@ and a window closes (its summary queued, its row deleted) in one
 transaction too: an acknowledged entry is always counted, and a count always
 reaches the sinks. A window closes when the dispatcher finds it due on the
 access log's clock, or earlier when a later occurrence of the same reason
-opens the next window.
+opens the next window. Hosts sharing the outbox may close one window at
+once: each deletes the window's row first (``DELETE … RETURNING``) and only
+the one whose delete took it queues the summary.
 """
 
 from __future__ import annotations
 
 import json
-import sqlite3
 import uuid
 from dataclasses import dataclass
 from typing import Any
 
-SCHEMA = """
-CREATE TABLE IF NOT EXISTS alert_windows (
-    account TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, opened REAL NOT NULL, closes REAL NOT NULL,
-    count INTEGER NOT NULL, last REAL NOT NULL, alert_id TEXT NOT NULL, PRIMARY KEY (account, kind, reason, opened));
-CREATE INDEX IF NOT EXISTS alert_windows_due ON alert_windows (closes);
-"""
+from accessguard.database import Transaction
 
 #: Fan-out marker: an alert row waiting to be copied to every sink of the dispatching process.
 ANY_SINK = "*"
@@ -46,7 +42,7 @@ class RaisedAlert:
     document: dict[str, Any]
 
 
-def queue_alerts(db: sqlite3.Connection, raised: list[RaisedAlert], window_s: float) -> int:
+def queue_alerts(db: Transaction, raised: list[RaisedAlert], window_s: float) -> int:
     """Count each reason in its window, queue an alert for the reasons that open one; returns the alerts queued.
 
     Call inside the transaction that writes the entries raising them.
@@ -70,30 +66,32 @@ def queue_alerts(db: sqlite3.Connection, raised: list[RaisedAlert], window_s: fl
     return queued
 
 
-def close_windows(db: sqlite3.Connection, now: float) -> int:
+def close_windows(db: Transaction, now: float) -> int:
     """Close every window due at ``now``: queue the summaries of those that counted more than one; returns the summaries queued."""
-    due = db.execute("SELECT DISTINCT account, kind, reason FROM alert_windows WHERE closes <= ?", (now,)).fetchall()
+    due = db.execute("SELECT DISTINCT account, kind, reason FROM alert_windows WHERE closes <= ?", (now,))
     return sum(_close(db, str(account), str(kind), str(reason), now) for account, kind, reason in due)
 
 
-def _counted(db: sqlite3.Connection, account: str, kind: str, reason: str, at: float) -> bool:
+def _counted(db: Transaction, account: str, kind: str, reason: str, at: float) -> bool:
     """Add one to the open window of (account, kind, reason) at ``at``; False when there is none."""
-    return (
+    return bool(
         db.execute(
-            "UPDATE alert_windows SET count = count + 1, last = max(last, ?) WHERE account = ? AND kind = ? AND reason = ? AND closes > ?",
-            (at, account, kind, reason, at),
-        ).rowcount
-        > 0
+            "UPDATE alert_windows SET count = count + 1, last = CASE WHEN last > ? THEN last ELSE ? END"
+            " WHERE account = ? AND kind = ? AND reason = ? AND closes > ? RETURNING 1",
+            (at, at, account, kind, reason, at),
+        )
     )
 
 
-def _close(db: sqlite3.Connection, account: str, kind: str, reason: str, now: float) -> int:
+def _close(db: Transaction, account: str, kind: str, reason: str, now: float) -> int:
     rows = db.execute(
-        "SELECT opened, closes, count, last, alert_id FROM alert_windows WHERE account = ? AND kind = ? AND reason = ? AND closes <= ?",
+        "DELETE FROM alert_windows WHERE account = ? AND kind = ? AND reason = ? AND closes <= ?"
+        " RETURNING opened, closes, count, last, alert_id",
         (account, kind, reason, now),
-    ).fetchall()
+    )
     summaries = 0
-    for opened, closes, count, last, first_alert in rows:
+    windows = sorted((float(str(o)), float(str(c)), int(str(n)), float(str(t)), str(a)) for o, c, n, t, a in rows)
+    for opened, closes, count, last, first_alert in windows:
         if count > 1:
             summary = {
                 "reasons": [reason],
@@ -108,13 +106,10 @@ def _close(db: sqlite3.Connection, account: str, kind: str, reason: str, now: fl
             }
             _enqueue(db, uuid.uuid4().hex, closes, summary)
             summaries += 1
-        db.execute(
-            "DELETE FROM alert_windows WHERE account = ? AND kind = ? AND reason = ? AND opened = ?", (account, kind, reason, opened)
-        )
     return summaries
 
 
-def _enqueue(db: sqlite3.Connection, alert_id: str, at: float, document: dict[str, Any]) -> None:
+def _enqueue(db: Transaction, alert_id: str, at: float, document: dict[str, Any]) -> None:
     payload = {**document, "alert_id": alert_id, "time": at}  # an event's detail never overwrites the envelope
     db.execute(
         "INSERT INTO alerts (alert_id, sink, payload, created) VALUES (?, ?, ?, ?)",

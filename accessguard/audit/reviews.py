@@ -10,9 +10,9 @@ from __future__ import annotations
 
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 
-from accessguard.audit.access_log import AccessLog, Declaration, reading
+from accessguard.audit.access_log import AccessLog, Declaration
+from accessguard.audit.log_store import LogLocation, reading
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.errors import AccessGuardError
 
@@ -53,29 +53,28 @@ def declare_emergency(access_log: AccessLog, subject: str, patient: str, reason:
     return Declaration(declaration_id, declared_at)
 
 
-def list_reviews(path: Path | str, sealer: PatientIdSealer, *, include_closed: bool = False) -> list[Review]:
-    with reading(path) as db:
+def list_reviews(location: LogLocation, sealer: PatientIdSealer, *, include_closed: bool = False) -> list[Review]:
+    with reading(location) as db:
         rows = db.execute(
             "SELECT e.id, e.subject, e.patient, p.sealed, e.reason, e.declared_at,"
             " e.accesses, e.last_access, e.closed_at, e.closed_by, e.note"
             " FROM emergencies e LEFT JOIN patients p ON p.pseudonym = e.patient"
             + ("" if include_closed else " WHERE e.closed_at IS NULL")
             + " ORDER BY e.declared_at"
-        ).fetchall()
+        )
     return [
-        Review(rid, subject, sealer.resolve(pseudonym, sealed), reason, declared_at, accesses, last_access, closed_at, closed_by, note)
-        for rid, subject, pseudonym, sealed, reason, declared_at, accesses, last_access, closed_at, closed_by, note in rows
+        Review(rid, subject, sealer.resolve(pseudonym, None if sealed is None else bytes(sealed)), *rest)  # type: ignore[arg-type,call-overload]
+        for rid, subject, pseudonym, sealed, *rest in rows
     ]
 
 
 def close_review(access_log: AccessLog, review_id: str, by: str, note: str) -> None:
     """Close an open review (a chained event); ReviewNotFound when none is open with that id."""
-    with reading(access_log.path) as db:
-        row = db.execute("SELECT subject FROM emergencies WHERE id = ? AND closed_at IS NULL", (review_id,)).fetchone()
-    if row is None:
+    rows = access_log.database.execute("SELECT subject FROM emergencies WHERE id = ? AND closed_at IS NULL", (review_id,))
+    if not rows:
         raise ReviewNotFound(f"no open review {review_id!r} (see `accessguard audit reviews list --all`)")
     access_log.event(
-        str(row[0]),
+        str(rows[0][0]),
         {"event": "review_closed", "declaration": review_id, "by": by, "note": note},
         effects=(
             (

@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from pathlib import Path
 
-from accessguard.audit.access_log import reading
+from accessguard.audit.log_store import LogLocation, reading
 from accessguard.audit.sealed_ids import PatientIdSealer
 
 _CHUNK = 500
@@ -22,23 +21,23 @@ class Exposure:
     last: float
 
 
-def breach_scope(path: Path | str, sealer: PatientIdSealer, subject: str, since: float, until: float) -> list[Exposure]:
-    """Patients served to ``subject`` with ``since <= time < until``, by first access."""
-    with reading(path) as db:
-        db.execute("BEGIN")
+def breach_scope(location: LogLocation, sealer: PatientIdSealer, subject: str, since: float, until: float) -> list[Exposure]:
+    """Patients served to ``subject`` with ``since <= time < until``, by first access (every host's, in a fleet's database)."""
+    with reading(location) as db:
         rows = db.execute(
             "SELECT patient, count(*), min(time), max(time) FROM entries"
             " WHERE kind = 'served' AND subject = ? AND time >= ? AND time < ? GROUP BY patient",
             (subject, since, until),
-        ).fetchall()
+        )
         sealed: dict[str, bytes] = {}
         pseudonyms = [str(row[0]) for row in rows]
         for start in range(0, len(pseudonyms), _CHUNK):
             chunk = pseudonyms[start : start + _CHUNK]
             marks = ", ".join("?" for _ in chunk)
-            sealed.update(db.execute(f"SELECT pseudonym, sealed FROM patients WHERE pseudonym IN ({marks})", chunk).fetchall())
-    exposures = [
-        Exposure(sealer.resolve(pseudonym, sealed.get(pseudonym)), pseudonym, int(count), float(first), float(last))
-        for pseudonym, count, first, last in rows
-    ]
+            found = db.execute(f"SELECT pseudonym, sealed FROM patients WHERE pseudonym IN ({marks})", chunk)
+            sealed.update((str(pseudonym), bytes(value)) for pseudonym, value in found)  # type: ignore[call-overload]
+    exposures = []
+    for pseudonym, n, first, last in rows:
+        name = str(pseudonym)
+        exposures.append(Exposure(sealer.resolve(name, sealed.get(name)), name, int(str(n)), float(str(first)), float(str(last))))
     return sorted(exposures, key=lambda e: (e.first, e.patient or "", e.pseudonym))

@@ -17,20 +17,26 @@ told from a shorter or a new log by the file alone: ``witnessed`` brings the
 points kept outside it (a witness file, audit/witness.py; a checkpoint line
 from the application log), which the log must reach, and hash to. Without
 them, an empty log verifies only when the caller says it is ``new``.
+
+The log is read in one snapshot, page by page, so hosts may go on appending.
 """
 
 from __future__ import annotations
 
-import sqlite3
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from accessguard.audit.access_log import read_head, reading
+from accessguard.audit.access_log import read_head
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
+from accessguard.audit.log_store import LogLocation, reading
 from accessguard.audit.witness import LABELS, Witnessed
+from accessguard.database import Transaction
 from accessguard.errors import StoreError
+
+#: Entries read per statement: memory stays bounded however long the log.
+PAGE = 5000
 
 
 @dataclass(frozen=True)
@@ -62,7 +68,7 @@ class _Tampered(Exception):
 
 
 def verify(
-    path: Path | str,
+    location: LogLocation,
     signer: CheckpointSigner,
     *,
     now: float,
@@ -70,18 +76,17 @@ def verify(
     witnessed: Sequence[Witnessed] | None = None,
     new: bool = False,
 ) -> Verification:
-    """Check the access log at ``path``; the result names the first bad entry.
+    """Check the access log at ``location`` (a file, or a fleet's database); the result names the first bad entry.
 
     ``witnessed``: the points its witnesses hold (None when none was consulted:
     freshness is then unproven); ``new``: an empty log is expected (just created).
     """
-    if not Path(path).exists():
-        return Verification(False, 0, None, None, 0, f"{path} does not exist")
+    if isinstance(location, (Path, str)) and not Path(location).exists():
+        return Verification(False, 0, None, None, 0, f"{location} does not exist")
     try:
-        with reading(path) as db:
-            db.execute("BEGIN")  # one snapshot, while writers go on
+        with reading(location) as db:
             checkpoints = {
-                int(seq): Checkpoint(int(seq), float(t), bytes(h), str(s))
+                int(str(seq)): Checkpoint(int(str(seq)), float(str(t)), _bytes(h), str(s))
                 for seq, t, h, s in db.execute("SELECT seq, time, hash, signature FROM checkpoints")
             }
             head = read_head(db)
@@ -101,11 +106,24 @@ def verify(
         return Verification(False, 0, None, None, 0, f"unreadable: {exc}")
 
 
-def _entries(db: sqlite3.Connection) -> Iterator[tuple[Entry, bytes]]:
-    for seq, t, kind, subject, route, patient, decision_id, detail, stored in db.execute(
-        "SELECT seq, time, kind, subject, route, patient, decision_id, detail, hash FROM entries ORDER BY seq"
-    ):
-        yield Entry(seq, t, kind, subject, route, patient, decision_id, detail), bytes(stored)
+def _entries(db: Transaction) -> Iterator[tuple[Entry, bytes]]:
+    after: int | None = None
+    while True:
+        page = db.execute(
+            "SELECT seq, time, kind, subject, route, patient, decision_id, detail, hash FROM entries"
+            + ("" if after is None else " WHERE seq > ?")
+            + " ORDER BY seq LIMIT ?",
+            (PAGE,) if after is None else (after, PAGE),
+        )
+        for seq, t, kind, subject, route, patient, decision_id, detail, stored in page:
+            yield Entry(seq, t, kind, subject, route, patient, decision_id, detail), _bytes(stored)  # type: ignore[arg-type]
+        if len(page) < PAGE:
+            return
+        after = int(str(page[-1][0]))
+
+
+def _bytes(value: object) -> bytes:
+    return bytes(value) if isinstance(value, (bytes, bytearray, memoryview)) else str(value).encode()
 
 
 def _check(

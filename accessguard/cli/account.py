@@ -84,7 +84,7 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Accounts, Store, AccessL
     accounts = open_accounts_of(args)
     store = open_store_of(args)
     try:
-        with alerts_recorded(data_dir) as access_log:  # authenticator revocations reach the sinks too
+        with alerts_recorded(data_dir, accounts.database) as access_log:  # authenticator revocations reach the sinks too
             yield accounts, store, access_log
     except UnknownAccount as exc:
         hint = "; if another host sharing this store knows it, add --known-elsewhere" if args.store else ""

@@ -136,7 +136,7 @@ def authenticators_revoke(args: argparse.Namespace) -> int:
     accounts, authenticators = _open(args)
     if accounts.get(args.user) is None:
         return _unknown_user(args.user)
-    with alerts_recorded(args.data_dir):
+    with alerts_recorded(args.data_dir, accounts.database):
         revoked = actions.revoke(authenticators, args.user, None if args.all else args.id, by=operator())
     if not revoked:
         target = "no live authenticator" if args.all else f"no live authenticator {args.id!r}"
@@ -163,7 +163,7 @@ def enroll_link(args: argparse.Namespace) -> int:
     if args.ttl <= 0:
         raise ConfigurationError("--ttl: must be a positive number of minutes")
     now = datetime.datetime.now(datetime.UTC).timestamp()
-    with alerts_recorded(args.data_dir):
+    with alerts_recorded(args.data_dir, accounts.database):
         url = actions.enrolment_link(
             EnrolmentLinks(accounts.database), args.user, args.kind, args.ttl * 60, args.base_url, now, by=operator()
         )
@@ -178,7 +178,7 @@ def contain_after(args: argparse.Namespace) -> int:
     accounts, authenticators = _open(args)
     store = open_store_of(args)
     try:
-        with alerts_recorded(args.data_dir):
+        with alerts_recorded(args.data_dir, accounts.database):
             done = actions.contain(accounts, authenticators, store, after, by=operator())
     finally:
         store.close()

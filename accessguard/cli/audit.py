@@ -3,7 +3,8 @@
 Keys come from ``ACCESSGUARD_PSEUDONYM_KEY`` / ``ACCESSGUARD_AUDIT_KEY`` or
 ``DATA_DIR/keys.json``: ``scope`` and ``reviews`` need the pseudonym key
 (to resolve patients), ``verify`` the audit key (to check signatures), and
-``reviews close`` both (it appends to the log, signing its head). The
+``reviews close`` both (it appends to the log, signing its head). With
+``--database postgresql://…`` each reads the fleet's one log, every host's entries. The
 witness file comes from ``--witness`` or ``ACCESSGUARD_AUDIT_WITNESS``, never
 from the data directory, whose owner it guards against.
 """
@@ -33,8 +34,10 @@ from accessguard.audit.witness_file import read_witness_file
 from accessguard.cli.common import (
     CommandError,
     add_data_dir,
+    add_database,
     audit_key,
     iso_time,
+    log_of,
     open_access_log,
     operator,
     parse_time,
@@ -50,6 +53,7 @@ def register(commands: Any) -> None:
 
     check = actions.add_parser("verify", help="check the hash chain, checkpoints and signed head; exit 1 on any tampering")
     add_data_dir(check)
+    add_database(check)
     check.add_argument(
         "--retention-days", type=int, default=AuditSettings.retention_days, help="the service's retention (default: %(default)s)"
     )
@@ -65,6 +69,7 @@ def register(commands: Any) -> None:
 
     scope = actions.add_parser("scope", help="patients whose identity records an account was served in a window")
     add_data_dir(scope)
+    add_database(scope)
     scope.add_argument("--subject", required=True, help="the account (professional id)")
     scope.add_argument("--since", required=True, help="ISO 8601 time (UTC unless an offset is given), Unix seconds, or 72h / 7d ago")
     scope.add_argument("--until", help="same forms; default: now")
@@ -75,11 +80,13 @@ def register(commands: Any) -> None:
     review_actions = reviews.add_subparsers(dest="reviews_command", required=True)
     listing = review_actions.add_parser("list", help="open reviews (--all: closed ones too)")
     add_data_dir(listing)
+    add_database(listing)
     listing.add_argument("--all", action="store_true")
     listing.add_argument("--format", choices=("table", "json"), default="table")
     listing.set_defaults(run=run_reviews_list)
     closing = review_actions.add_parser("close", help="close a review with the reviewer's conclusion")
     add_data_dir(closing)
+    add_database(closing)
     closing.add_argument("review", help="the declaration id shown by `reviews list`")
     closing.add_argument("--note", required=True, help="the conclusion (justified, escalated, ...)")
     closing.add_argument("--by", default=operator(), help="the reviewer (default: %(default)s)")
@@ -87,15 +94,9 @@ def register(commands: Any) -> None:
 
     alerts = actions.add_parser("alerts", help="alerts not yet delivered to a sink, with their last error")
     add_data_dir(alerts)
+    add_database(alerts)
     alerts.add_argument("--format", choices=("table", "json"), default="table")
     alerts.set_defaults(run=run_alerts)
-
-
-def _audit_db(args: argparse.Namespace) -> Path:
-    path: Path = args.data_dir / "audit.db"
-    if not path.exists():
-        raise CommandError(f"no access log at {path}")
-    return path
 
 
 FRESHNESS_UNPROVEN = (
@@ -105,7 +106,6 @@ FRESHNESS_UNPROVEN = (
 
 
 def run_verify(args: argparse.Namespace) -> int:
-    path = _audit_db(args)
     witnessed: list[Witnessed] | None = None
     witness = witness_file(args.witness)
     if witness is not None:
@@ -121,7 +121,8 @@ def run_verify(args: argparse.Namespace) -> int:
         external = Witnessed("external checkpoint", Checkpoint(int(seq), 0.0, bytes.fromhex(digest), ""), "--expect")
         witnessed = [*(witnessed or ()), external]
     signer = CheckpointSigner(audit_key(args.data_dir), stored_key(args.data_dir, "pseudonym_key"))
-    result = verify(path, signer, now=time.time(), retention_s=args.retention_days * 86400.0, witnessed=witnessed, new=args.new)
+    with log_of(args) as location:
+        result = verify(location, signer, now=time.time(), retention_s=args.retention_days * 86400.0, witnessed=witnessed, new=args.new)
     if witness is None:
         print(FRESHNESS_UNPROVEN, file=sys.stderr)
     print(result.describe())
@@ -129,13 +130,13 @@ def run_verify(args: argparse.Namespace) -> int:
 
 
 def run_scope(args: argparse.Namespace) -> int:
-    path = _audit_db(args)
     now = time.time()
     since = parse_time(args.since, "--since", now)
     until = parse_time(args.until, "--until", now) if args.until else now
     if until <= since:
         raise CommandError("--until must be after --since")
-    exposures = breach_scope(path, PatientIdSealer(stored_key(args.data_dir, "pseudonym_key")), args.subject, since, until)
+    with log_of(args) as location:
+        exposures = breach_scope(location, PatientIdSealer(stored_key(args.data_dir, "pseudonym_key")), args.subject, since, until)
     records = [{"patient": e.patient, "count": e.count, "first": iso_time(e.first), "last": iso_time(e.last)} for e in exposures]
     unresolved = [e.pseudonym for e in exposures if e.patient is None]
     if args.format == "json":
@@ -161,7 +162,8 @@ def run_scope(args: argparse.Namespace) -> int:
 
 
 def run_reviews_list(args: argparse.Namespace) -> int:
-    reviews = list_reviews(_audit_db(args), PatientIdSealer(stored_key(args.data_dir, "pseudonym_key")), include_closed=args.all)
+    with log_of(args) as location:
+        reviews = list_reviews(location, PatientIdSealer(stored_key(args.data_dir, "pseudonym_key")), include_closed=args.all)
     if args.format == "json":
         print(json.dumps([asdict(r) for r in reviews], indent=2))
         return 0
@@ -182,18 +184,19 @@ def run_reviews_list(args: argparse.Namespace) -> int:
 
 
 def run_reviews_close(args: argparse.Namespace) -> int:
-    _audit_db(args)
-    access_log = open_access_log(args.data_dir)
-    try:
-        close_review(access_log, args.review, args.by, args.note)
-    finally:
-        access_log.close()
+    with log_of(args) as location:
+        access_log = open_access_log(args.data_dir, None if isinstance(location, Path) else location)
+        try:
+            close_review(access_log, args.review, args.by, args.note)
+        finally:
+            access_log.close()
     print(f"review {args.review} closed by {args.by}")
     return 0
 
 
 def run_alerts(args: argparse.Namespace) -> int:
-    alerts = pending_alerts(_audit_db(args))
+    with log_of(args) as location:
+        alerts = pending_alerts(location)
     if args.format == "json":
         print(json.dumps([asdict(a) for a in alerts], indent=2))
         return 0

@@ -13,9 +13,10 @@ from pathlib import Path
 
 from accessguard.audit.access_log import AccessLog, ForeignAuditKey
 from accessguard.audit.alerts import AlertBridge, alert_log
+from accessguard.audit.log_store import log_location
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn.accounts import Accounts, open_accounts
-from accessguard.database import default_database_url
+from accessguard.database import Database, default_database_url, open_database
 from accessguard.errors import AccessGuardError, ConfigurationError
 from accessguard.settings import default_store_url, stored_keys
 from accessguard.store import Store, open_store
@@ -46,6 +47,20 @@ def add_database(parser: argparse.ArgumentParser) -> None:
 def database_of(args: argparse.Namespace) -> str:
     """The database named by ``--database``, else the data directory's own."""
     return str(args.database or default_database_url(args.data_dir))
+
+
+@contextmanager
+def log_of(args: argparse.Namespace) -> Iterator[Path | Database]:
+    """The access log of ``--database`` (a fleet's PostgreSQL holds every host's), else the data directory's, which must exist."""
+    database = open_database(args.database) if args.database and not args.database.startswith("sqlite:") else None
+    try:
+        location = log_location(args.data_dir, database)
+        if isinstance(location, Path) and not location.exists():
+            raise CommandError(f"no access log at {location}")
+        yield location
+    finally:
+        if database is not None:
+            database.close()
 
 
 def open_accounts_of(args: argparse.Namespace) -> Accounts:
@@ -125,29 +140,30 @@ def witness_file(given: Path | None) -> Path | None:
     return given or (Path(os.environ["ACCESSGUARD_AUDIT_WITNESS"]) if os.environ.get("ACCESSGUARD_AUDIT_WITNESS") else None)
 
 
-def open_access_log(data_dir: Path) -> AccessLog:
+def open_access_log(data_dir: Path, database: Database | None = None) -> AccessLog:
     """The access log for a command that appends events; the service alone prunes (it knows the retention).
 
     Appending signs the head, and sometimes a checkpoint: with an audit key other than the service's
     (ACCESSGUARD_AUDIT_KEY forgotten), the log would fail verification for good, so the command stops first.
     Its heads go to the witness named by ACCESSGUARD_AUDIT_WITNESS, if set, as the service's do.
     """
-    path = Path(data_dir) / "audit.db"
+    location = log_location(data_dir, database)
     settings = AuditSettings(key=audit_key(data_dir), witness=witness_file(None))
     try:
-        return AccessLog(path, settings, stored_key(data_dir, "pseudonym_key"), prune=False)
+        return AccessLog(location, settings, stored_key(data_dir, "pseudonym_key"), prune=False)
     except ForeignAuditKey:
+        where = location if isinstance(location, Path) else location.location
         raise CommandError(
-            f"{path}: its signed head does not verify with this audit key; set ACCESSGUARD_AUDIT_KEY to the service's"
+            f"{where}: its signed head does not verify with this audit key; set ACCESSGUARD_AUDIT_KEY to the service's"
             " (or keep audit_key in keys.json), or see `accessguard audit verify` if the log was tampered with"
         ) from None
 
 
 @contextmanager
-def alerts_recorded(data_dir: Path) -> Iterator[AccessLog]:
+def alerts_recorded(data_dir: Path, database: Database | None = None) -> Iterator[AccessLog]:
     """While a command runs, its alert lines (enrolment links, revocations, containment) go into
-    the access log, and from there to every alert sink, as they do in the service."""
-    access_log = open_access_log(data_dir)
+    the access log (the fleet's, with a PostgreSQL ``database``), and from there to every alert sink, as they do in the service."""
+    access_log = open_access_log(data_dir, database)
     bridge = AlertBridge(access_log, on_service_log=False)  # the service's log sink shows what only reached this stderr
     alert_log.addFilter(bridge)
     try:

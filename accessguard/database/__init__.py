@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from accessguard.database.base import Database, Dialect, Row, Transaction
+from accessguard.database.base import Database, Dialect, Row, StatementRejected, Transaction
 from accessguard.errors import ConfigurationError
 
-__all__ = ["Database", "Dialect", "Row", "Transaction", "default_database_url", "open_database"]
+__all__ = ["Database", "Dialect", "Row", "StatementRejected", "Transaction", "default_database_url", "open_database"]
 
 POSTGRES_SCHEMES = ("postgresql://", "postgres://")
 

@@ -3,7 +3,9 @@
 Statements are written once, with ``?`` placeholders and the SQL both engines
 share (``ON CONFLICT``, ``RETURNING``); only the schema differs per dialect
 (``database/migrations.py``). A backend turns every driver error into a
-StoreError naming the database, so callers fail closed.
+StoreError naming the database, so callers fail closed; an error in the
+data a statement carries (not in reaching the database) is a
+StatementRejected, so a writer can tell a bad entry from an outage.
 """
 
 from __future__ import annotations
@@ -12,8 +14,14 @@ from collections.abc import Sequence
 from contextlib import AbstractContextManager
 from typing import Literal, Protocol
 
+from accessguard.errors import StoreError
+
 Row = tuple[object, ...]
 Dialect = Literal["sqlite", "postgresql"]
+
+
+class StatementRejected(StoreError):
+    """The database refused what a statement carries (a value it cannot store, a constraint): sent again unchanged, it fails again."""
 
 
 class Transaction(Protocol):
@@ -35,6 +43,10 @@ class Database(Protocol):
 
     def transaction(self) -> AbstractContextManager[Transaction]:
         """One transaction; read-then-write inside it is atomic across processes and hosts."""
+        ...
+
+    def snapshot(self) -> AbstractContextManager[Transaction]:
+        """Reads that see one consistent state while writers go on (nothing written); for reports over many statements."""
         ...
 
     def lock(self, tx: Transaction, name: str) -> None:

@@ -20,13 +20,15 @@ from urllib.parse import urlsplit, urlunsplit
 import psycopg
 from psycopg_pool import ConnectionPool
 
-from accessguard.database.base import Dialect, Row, Transaction
+from accessguard.database.base import Dialect, Row, StatementRejected, Transaction
 from accessguard.errors import StoreError
 
 #: How long a statement waits for a pooled connection (or a new one) before failing closed.
 POOL_TIMEOUT_S = 2.0
 CONNECT_TIMEOUT_S = 2
 POOL_MAX = 10
+#: Errors in what a statement carries (a NUL in a text, a constraint), not in reaching the server.
+_REJECTED = (psycopg.DataError, psycopg.IntegrityError)
 
 
 @functools.lru_cache(maxsize=512)
@@ -84,7 +86,8 @@ class PostgresDatabase:
                 pass
             finally:
                 self._checking.release()
-        return StoreError(f"database {self.location}: {str(exc).strip() or type(exc).__name__}")
+        message = f"database {self.location}: {str(exc).strip() or type(exc).__name__}"
+        return StatementRejected(message) if isinstance(exc, _REJECTED) else StoreError(message)
 
     def execute(self, sql: str, args: Sequence[object] = ()) -> list[Row]:
         try:
@@ -97,6 +100,16 @@ class PostgresDatabase:
     def transaction(self) -> Iterator[Transaction]:
         try:
             with self._pool.connection() as connection, connection.transaction():
+                yield _Statements(connection)
+        except psycopg.Error as exc:
+            raise self._failed(exc) from None
+
+    @contextmanager
+    def snapshot(self) -> Iterator[Transaction]:
+        """A REPEATABLE READ, READ ONLY transaction: every statement sees the state of its first."""
+        try:
+            with self._pool.connection() as connection, connection.transaction():
+                connection.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
                 yield _Statements(connection)
         except psycopg.Error as exc:
             raise self._failed(exc) from None

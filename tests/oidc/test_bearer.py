@@ -129,7 +129,7 @@ def test_subject_unknown_here_is_taken_from_the_token(provider: TestProvider, oi
     assert demo.guard.accounts.get("ext.nobody") is None
     assert get_patient(demo.client(), tokens.access_token).status_code == 200
     demo.guard.access_log.flush()
-    with sqlite3.connect(demo.guard.access_log.path) as db:
+    with sqlite3.connect(demo.guard.access_log.location) as db:
         subjects = [subject for (subject,) in db.execute("SELECT subject FROM entries WHERE kind = 'decision' ORDER BY seq")]
     assert subjects[-1] == "ext.nobody"
 
@@ -147,7 +147,7 @@ def test_token_naming_a_local_account_is_not_served_as_it(provider: TestProvider
     assert searched.status_code == 403
     assert demo.guard.accounts.get(local) == before  # the local account is untouched: password, roles, no issuer
     demo.guard.access_log.flush()
-    with sqlite3.connect(demo.guard.access_log.path) as db:
+    with sqlite3.connect(demo.guard.access_log.location) as db:
         assert db.execute("SELECT count(*) FROM entries WHERE subject = ?", (local,)).fetchone() == (0,)
 
 
