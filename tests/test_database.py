@@ -9,8 +9,12 @@ from contextlib import closing
 from pathlib import Path
 from typing import Any
 
+import psycopg
 import pytest
 
+from accessguard.audit.access_log import AccessLog
+from accessguard.audit.reviews import declare_emergency
+from accessguard.audit.settings import AuditSettings
 from accessguard.authn.accounts import Accounts, open_accounts
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.enrolment import EnrolmentLinks
@@ -19,6 +23,7 @@ from accessguard.cli import main
 from accessguard.database import open_database
 from accessguard.database.fingerprints import KeyMismatch
 from accessguard.database.migrations import SchemaMismatch, current_version, latest
+from accessguard.database.postgres import redacted
 from accessguard.errors import StoreError
 from tests.conftest import CAEN, _copy_demo, make_demo
 
@@ -179,3 +184,50 @@ def test_a_command_on_an_unreachable_database_fails_with_a_message(tmp_path: Pat
     error = capsys.readouterr().err
     assert error.startswith("accessguard: database postgresql://accessguard:***@127.0.0.1:") and "secret" not in error
     assert "Traceback" not in error
+
+
+def _log_with_an_emergency(data_dir: Path) -> None:
+    """The data directory's own access log: reads, and an emergency declaration with its open review."""
+    keys = json.loads((data_dir / "keys.json").read_text())
+    log = AccessLog(data_dir / "audit.db", AuditSettings(key=keys.get("audit_key"), checkpoint_every=5), keys["pseudonym_key"])
+    try:
+        for n in range(12):
+            log.served(None, "dr.martin", "patients.read", [f"pat-{n:04d}"], NOW + n)
+        declare_emergency(log, "dr.martin", "pat-0003", "unconscious, no relative reachable", None)
+    finally:
+        log.close()
+
+
+@pytest.mark.realpart
+def test_migrate_copies_the_access_log_and_emergencies_once_and_the_chain_verifies_in_postgresql(
+    postgres_url: str, demo_template: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    _log_with_an_emergency(data_dir)
+    with closing(sqlite3.connect(data_dir / "audit.db")) as db:
+        held = db.execute("SELECT count(*) FROM entries").fetchone()[0]
+    assert main(["db", "upgrade", "--database", postgres_url]) == 0
+    assert main(["db", "migrate", "--from", str(data_dir), "--to", postgres_url]) == 0
+    out = capsys.readouterr().out
+    assert f"entries: {held} of {held} copied" in out and "emergencies: 1 of 1 copied" in out
+    assert f"access log in {redacted(postgres_url)}: ok: entries #1..#{held}" in out
+    assert main(["db", "migrate", "--from", str(data_dir), "--to", postgres_url]) == 0  # twice: nothing twice
+    out = capsys.readouterr().out
+    assert f"entries: 0 of {held} copied ({held} already there)" in out and "emergencies: 0 of 1 copied" in out
+    assert f"ok: entries #1..#{held}" in out
+
+    # the fleet's log is the data directory's chain, and its open review is the fleet's
+    assert main(["audit", "verify", "--data-dir", str(data_dir), "--database", postgres_url]) == 0
+    assert main(["audit", "reviews", "list", "--format", "json", "--data-dir", str(data_dir), "--database", postgres_url]) == 0
+    [review] = json.loads(capsys.readouterr().out.split("\n", 1)[1])  # after verify's line
+    assert (review["subject"], review["patient"], review["closed_at"]) == ("dr.martin", "pat-0003", None)
+
+    # another directory's chain cannot join it: refused, naming both, and nothing of it copied
+    other = _copy_demo(demo_template, tmp_path / "other")
+    (other / "keys.json").write_text((data_dir / "keys.json").read_text())
+    _log_with_an_emergency(other)
+    assert main(["db", "migrate", "--from", str(other), "--to", postgres_url]) == 2
+    err = capsys.readouterr().err
+    assert "already holds another access log" in err and str(other / "audit.db") in err
+    with closing(psycopg.connect(postgres_url)) as db:
+        assert db.execute("SELECT count(*) FROM entries").fetchone() == (held,)

@@ -1,14 +1,19 @@
 """``accessguard db upgrade`` (the schema to this release's version, database/migrations.py) and ``db migrate``
-(database/copy.py)."""
+(database/copy.py; the access log and emergencies: audit/log_copy.py)."""
 
 from __future__ import annotations
 
 import argparse
+import time
 from pathlib import Path
 from typing import Any
 
-from accessguard.cli.common import CommandError, add_data_dir, add_database, database_of
-from accessguard.database import default_database_url, open_database
+from accessguard.audit.chain import CheckpointSigner
+from accessguard.audit.log_copy import ChainsDiffer, copy_access_log
+from accessguard.audit.settings import AuditSettings
+from accessguard.audit.verify import verify
+from accessguard.cli.common import CommandError, add_data_dir, add_database, audit_key, database_of, stored_key
+from accessguard.database import Database, default_database_url, open_database
 from accessguard.database.copy import copy_records
 from accessguard.database.migrations import COMPONENTS, SQLITE_FILES, ready, upgrade
 
@@ -22,7 +27,8 @@ def register(commands: Any) -> None:
     upgrading.set_defaults(run=run_upgrade)
     migrating = actions.add_parser(
         "migrate",
-        help="copy a data directory's accounts, authenticators, recovery codes and links into a shared database (idempotent)",
+        help="copy a data directory's accounts, authenticators, recovery codes, links, emergencies and access log into a shared"
+        " database (idempotent; the copied chain is verified)",
     )
     migrating.add_argument("--from", dest="source", type=Path, required=True, metavar="DATA_DIR", help="the data directory to copy from")
     migrating.add_argument("--to", dest="target", required=True, metavar="URL", help="postgresql://USER@HOST:PORT/DB (upgraded first)")
@@ -62,11 +68,32 @@ def run_migrate(args: argparse.Namespace) -> int:
         try:
             ready(target, "accounts")
             _report(copy_records(source, target))
+            audit_db = Path(args.source) / "audit.db"
+            if audit_db.is_file():
+                return _migrate_access_log(args.source, audit_db, target)
         finally:
             target.close()
     finally:
         source.close()
     return 0
+
+
+def _migrate_access_log(data_dir: Path, path: Path, target: Database) -> int:
+    """Copy the access log and the emergencies, then verify the fleet's chain under the data directory's keys."""
+    source = open_database(f"sqlite:///{path}")
+    try:
+        ready(source, "audit")
+        ready(target, "audit")
+        try:
+            _report(copy_access_log(source, target))
+        except ChainsDiffer as exc:
+            raise CommandError(str(exc)) from None
+    finally:
+        source.close()
+    signer = CheckpointSigner(audit_key(data_dir), stored_key(data_dir, "pseudonym_key"))
+    result = verify(target, signer, now=time.time(), retention_s=AuditSettings.retention_days * 86400.0, new=True)
+    print(f"access log in {target.location}: {result.describe()}")
+    return 0 if result.ok else 1
 
 
 def _report(copied: dict[str, tuple[int, int]]) -> None:

@@ -8,7 +8,12 @@ wrote to the target keeps what it wrote.
 
 from __future__ import annotations
 
-from accessguard.database.base import Database
+from collections.abc import Sequence
+
+from accessguard.database.base import Database, Transaction
+
+#: Rows read from the source per statement, so memory stays bounded.
+PAGE = 5000
 
 #: The records copied, table by table, with the columns of the current schema.
 TABLES: dict[str, tuple[str, ...]] = {
@@ -37,11 +42,27 @@ TABLES: dict[str, tuple[str, ...]] = {
 
 def copy_records(source: Database, target: Database) -> dict[str, tuple[int, int]]:
     """Per table, (rows in the source, rows copied now); both schemas already at this release's version."""
-    copied: dict[str, tuple[int, int]] = {}
     with target.transaction() as tx:
-        for table, columns in TABLES.items():
-            names = ", ".join(columns)
+        return {table: copy_table(source, tx, table, columns) for table, columns in TABLES.items()}
+
+
+def copy_table(source: Database, tx: Transaction, table: str, columns: Sequence[str], *, order: str | None = None) -> tuple[int, int]:
+    """Copy a table's rows into ``tx``'s database, leaving a row whose key it holds; (rows in the source, rows copied).
+
+    ``order``: an integer key to read by, page by page (a large table); else the table is read at once.
+    """
+    names = ", ".join(columns)
+    insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING RETURNING 1"
+    held = copied = 0
+    after: object = None
+    while True:
+        if order is None:
             rows = source.execute(f"SELECT {names} FROM {table}")
-            insert = f"INSERT INTO {table} ({names}) VALUES ({', '.join('?' * len(columns))}) ON CONFLICT DO NOTHING RETURNING 1"
-            copied[table] = (len(rows), sum(bool(tx.execute(insert, row)) for row in rows))
-    return copied
+        else:
+            where = "" if after is None else f" WHERE {order} > ?"
+            rows = source.execute(f"SELECT {names} FROM {table}{where} ORDER BY {order} LIMIT {PAGE}", () if after is None else (after,))
+        held += len(rows)
+        copied += sum(bool(tx.execute(insert, row)) for row in rows)
+        if order is None or len(rows) < PAGE:
+            return held, copied
+        after = rows[-1][columns.index(order)]
