@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import time
 from collections.abc import Iterator
 from contextlib import closing
 from pathlib import Path
@@ -231,3 +232,50 @@ def test_migrate_copies_the_access_log_and_emergencies_once_and_the_chain_verifi
     assert "already holds another access log" in err and str(other / "audit.db") in err
     with closing(psycopg.connect(postgres_url)) as db:
         assert db.execute("SELECT count(*) FROM entries").fetchone() == (held,)
+
+
+def _read_only(url: str, on: bool) -> None:
+    """A failover in progress: the server takes reads and refuses every write (sessions already open included)."""
+    with closing(psycopg.connect(url, autocommit=True)) as db:
+        db.execute("ALTER SYSTEM SET default_transaction_read_only = on" if on else "ALTER SYSTEM RESET default_transaction_read_only")
+        db.execute("SELECT pg_reload_conf()")
+
+
+@pytest.mark.realpart
+def test_a_read_only_postgresql_makes_the_guard_refuse_until_the_log_commits_again_and_nothing_served_is_unlogged(
+    postgres_server: Any, tmp_path: Path
+) -> None:
+    """Accounts still read, but the access log cannot commit: the guard refuses rather than serve unlogged, as on SQLite."""
+    postgres_server.reset()
+    url = postgres_server.url
+    assert main(["db", "upgrade", "--database", url]) == 0
+    demo = make_demo("asgi", tmp_path / "data", database=url)
+    headers = {"x-forwarded-for": CAEN}
+    try:
+        client = demo.login("dr.martin")
+        served = [n for n in (1, 2) if client.get(f"/patients/pat-{n:04d}", headers=headers).status_code == 200]
+        demo.guard.access_log.flush()
+        _read_only(url, True)
+        try:
+            n = 3
+            while (response := client.get(f"/patients/pat-{n:04d}", headers=headers)).status_code == 200:
+                served.append(n)  # admitted before the writer's first failed commit: served, and queued
+                n += 1
+                assert n < 200, "the guard kept serving while its access log could not commit"
+            assert response.status_code == 503 and response.json()["type"].endswith("access-log-unavailable"), response.text
+        finally:
+            _read_only(url, False)
+        for _ in range(50):  # back by itself once a commit succeeds
+            if client.get("/patients/pat-0100", headers=headers).status_code == 200:
+                served.append(100)
+                break
+            time.sleep(0.2)
+        else:
+            pytest.fail("the guard did not recover once PostgreSQL took writes again")
+        demo.guard.access_log.flush()
+        with closing(psycopg.connect(url)) as db:
+            logged = {str(p) for (p,) in db.execute("SELECT patient FROM entries WHERE kind = 'served'")}
+        assert logged == {demo.guard.access_log.pseudonymise(f"pat-{n:04d}") for n in served}
+        assert main(["audit", "verify", "--new", "--data-dir", str(tmp_path / "data"), "--database", url]) == 0
+    finally:
+        demo.guard.close()
