@@ -16,11 +16,11 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
-from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
+from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord, Declaration
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.log_store import log_location
 from accessguard.audit.pseudonym import Pseudonymiser
-from accessguard.authn.accounts import is_suspended, open_accounts
+from accessguard.authn.accounts import Account, is_suspended, open_accounts
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.ceremonies import FULL_LOGIN_ROUTES, Ceremonies
 from accessguard.authn.devices import DeviceCookies
@@ -29,6 +29,7 @@ from accessguard.authn.password_change import PasswordChange
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.sessions import SessionRevoked, Sessions
 from accessguard.authn.state import ANONYMOUS, AuthnState, Subject
+from accessguard.database.changes import RecordCache
 from accessguard.database.fingerprints import agree_on_keys
 from accessguard.decision import Decision, Outcome
 from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
@@ -99,8 +100,11 @@ class Guard:
             opened.callback(self.store.close)
             self.accounts = open_accounts(settings.database_location)
             opened.callback(self.accounts.close)
+            self.records: RecordCache | None = None  # the records a protected request reads, cached (a fleet's PostgreSQL)
             if self.accounts.database.dialect == "postgresql":  # hosts sharing records must share keys
                 agree_on_keys(self.accounts.database, settings.shared_keys())
+                self.records = RecordCache(settings.database_location)
+                opened.callback(self.records.close)
             self.authenticators = Authenticators(self.accounts.database, Sealer(settings.encryption_key))
             self.sessions = Sessions(self.store, settings.session_key, settings.session_ttl_s)
             self.geo = GeoLocator(settings.geoip_database)
@@ -301,7 +305,7 @@ class Guard:
                 if reservation.suspended:  # by a host sharing the store, whatever this host's account directory says
                     subject = replace(subject, status="suspended")
                 if "id" in params:
-                    emergency = self.access_log.emergency(subject.id, params["id"])
+                    emergency = self._emergency(subject.id, params["id"])
             policy_input = build_input(
                 now=now,
                 request=RequestContext(
@@ -365,10 +369,23 @@ class Guard:
             return self._revoked_subject(revoked)
         if session is None or is_enrolment_only(session):
             return ANONYMOUS, AuthnState(), None  # an enrolment link grants no patient access
-        account = self.accounts.get(session.professional_id)
+        account = self._account(session.professional_id)
         if account is None:
             raise InvalidSession("the session's account no longer exists; log in again")
         return account.subject, AuthnState(session.factors), session.id
+
+    def _account(self, account_id: str) -> Account | None:
+        """The session's account: from this process's cache on a fleet's PostgreSQL (database/changes.py)."""
+        if self.records is None:
+            return self.accounts.get(account_id)
+        return self.records.get("accounts", account_id, lambda: self.accounts.get(account_id))
+
+    def _emergency(self, subject_id: str, patient: str) -> Declaration | None:
+        """The open declaration the policy weighs: on a fleet's PostgreSQL, from the subject's cached declarations."""
+        if self.records is None:
+            return self.access_log.emergency(subject_id, patient)
+        declarations = self.records.get("emergencies", subject_id, lambda: self.access_log.open_emergencies(subject_id))
+        return declarations.get(self.access_log.pseudonymise(patient))
 
     def _bearer(self, facts: RequestFacts) -> str | None:
         """The bearer token that decides the subject: sent, and OIDC configured."""
@@ -382,7 +399,7 @@ class Guard:
         once the account is active again, its revoked sessions stay refused.
         """
         session = revoked.session
-        account = self.accounts.get(session.professional_id)
+        account = self._account(session.professional_id)
         if account is None or not is_suspended(account, self.store):
             log.info("revoked session of %s refused (revoked: %s)", for_log(session.professional_id), for_log(session.revoked))
             raise revoked
@@ -507,10 +524,12 @@ class Guard:
             self._reloader.stop()
         self.engine.close()
         self.store.close()
-        self.accounts.close()
         alert_log.removeFilter(self._alert_bridge)
-        self.access_log.close()
+        self.access_log.close()  # flushes, on a fleet's PostgreSQL through the accounts' pool: closed after it
         self.alerts.close()
+        if self.records is not None:
+            self.records.close()
+        self.accounts.close()
 
 
 def _request(facts: RequestFacts) -> str:

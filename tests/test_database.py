@@ -27,8 +27,11 @@ from accessguard.database.migrations import SchemaMismatch, current_version, lat
 from accessguard.database.postgres import redacted
 from accessguard.errors import StoreError
 from tests.conftest import CAEN, _copy_demo, make_demo
+from tests.demo_process import wait_for
 
 NOW = 1_790_000_000.0
+#: How soon a change made by another connection reaches a host's record cache (LISTEN/NOTIFY: milliseconds; bounded for slow CI).
+CHANGE_HEARD_S = 0.5
 
 
 @pytest.fixture(params=["sqlite", pytest.param("postgresql", marks=pytest.mark.realpart)])
@@ -277,5 +280,47 @@ def test_a_read_only_postgresql_makes_the_guard_refuse_until_the_log_commits_aga
             logged = {str(p) for (p,) in db.execute("SELECT patient FROM entries WHERE kind = 'served'")}
         assert logged == {demo.guard.access_log.pseudonymise(f"pat-{n:04d}") for n in served}
         assert main(["audit", "verify", "--new", "--data-dir", str(tmp_path / "data"), "--database", url]) == 0
+    finally:
+        demo.guard.close()
+
+
+def _statements(server: Any, since: int, table: str) -> int:
+    """Statements the server logged since byte ``since`` of its log that read ``table``."""
+    with (server.directory / "server.log").open("rb") as log:
+        log.seek(since)
+        return sum(f"FROM {table} ".encode() in line for line in log)
+
+
+@pytest.mark.realpart
+def test_a_protected_request_on_postgresql_reads_no_record_there_until_one_changes(postgres_server: Any, tmp_path: Path) -> None:
+    """The account and the open emergencies are cached per process; a change anywhere (here: SQL) reaches the cache at once."""
+    postgres_server.reset()
+    url = postgres_server.url
+    assert main(["db", "upgrade", "--database", url]) == 0
+    demo = make_demo("asgi", tmp_path / "data", database=url)
+    headers = {"x-forwarded-for": CAEN}
+    try:
+        client = demo.login("dr.martin")
+        assert client.get("/patients/pat-0001", headers=headers).status_code == 200  # loads the cache
+        with closing(psycopg.connect(url, autocommit=True)) as db:
+            db.execute("ALTER SYSTEM SET log_statement = 'all'")
+            db.execute("SELECT pg_reload_conf()")
+            time.sleep(0.5)
+            since = (postgres_server.directory / "server.log").stat().st_size
+            for n in range(2, 7):
+                assert client.get(f"/patients/pat-{n:04d}", headers=headers).status_code == 200
+            assert _statements(postgres_server, since, "accounts") == 0
+            assert _statements(postgres_server, since, "emergencies") == 0
+
+            for status, expected in (("suspended", 403), ("active", 200)):  # changed as any host or command would
+                db.execute("UPDATE accounts SET status = %s WHERE id = 'dr.martin'", (status,))
+                changed = time.monotonic()
+                wait_for(lambda expected=expected: client.get("/patients/pat-0007", headers=headers).status_code == expected, status, 5)
+                assert time.monotonic() - changed < CHANGE_HEARD_S, (
+                    f"{status}: the cache heard of it only after {time.monotonic() - changed:.3f} s"
+                )
+            assert _statements(postgres_server, since, "accounts") <= 4  # a load after each change (and one a race may add), no more
+            db.execute("ALTER SYSTEM RESET log_statement")
+            db.execute("SELECT pg_reload_conf()")
     finally:
         demo.guard.close()

@@ -181,6 +181,13 @@ def test_four_processes_append_to_one_chain_through_an_outage_and_one_scope_sees
                 for n in (11, 12):
                     wait_for(lambda n=n: read(n) == 200, f"host {'AB'[n % 2]} to serve again", 30)
                 acknowledged = {name: _acknowledged(process, 400) for name, process in appenders.items()}
+
+                # each host caches the account; a change in PostgreSQL alone (no store) reaches both within a request or so
+                with psycopg.connect(database, autocommit=True) as db:
+                    for status, expected in (("suspended", 403), ("active", 200)):
+                        db.execute("UPDATE accounts SET status = %s WHERE id = 'dr.bernard'", (status,))
+                        for n in (13, 14):
+                            wait_for(lambda n=n, expected=expected: read(n) == expected, f"host {'AB'[n % 2]} to see {status}", 2)
             finally:
                 for process in appenders.values():
                     process.send_signal(signal.SIGKILL)

@@ -218,12 +218,14 @@ class AccessLog:
 
     def emergency(self, subject: str, patient: str) -> Declaration | None:
         """The latest open emergency declaration of ``subject`` for ``patient`` (clear id), if any."""
+        return self.open_emergencies(subject).get(self.pseudonymise(patient))
+
+    def open_emergencies(self, subject: str) -> dict[str, Declaration]:
+        """The latest open declaration of ``subject`` for each patient (by pseudonym): what a fleet's host caches."""
         rows = self.database.execute(
-            "SELECT id, declared_at FROM emergencies WHERE subject = ? AND patient = ? AND closed_at IS NULL"
-            " ORDER BY declared_at DESC LIMIT 1",
-            (subject, self.pseudonymise(patient)),
+            "SELECT patient, id, declared_at FROM emergencies WHERE subject = ? AND closed_at IS NULL ORDER BY declared_at", (subject,)
         )
-        return Declaration(str(rows[0][0]), float(str(rows[0][1]))) if rows else None
+        return {str(patient): Declaration(str(id_), float(str(at))) for patient, id_, at in rows}  # the latest last: it stays
 
     # events: waited for, so the caller knows they are durable
 

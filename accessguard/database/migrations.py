@@ -134,6 +134,29 @@ CREATE TABLE alert_windows (
 CREATE INDEX alert_windows_due ON alert_windows (closes)
 """
 
+_RECORD_CHANGED = """
+CREATE OR REPLACE FUNCTION accessguard_record_changed() RETURNS trigger LANGUAGE plpgsql AS $$
+DECLARE changed jsonb;
+BEGIN
+    IF TG_OP = 'DELETE' THEN changed := to_jsonb(OLD); ELSE changed := to_jsonb(NEW); END IF;
+    PERFORM pg_notify('accessguard_records', TG_TABLE_NAME || ':' || coalesce(changed ->> TG_ARGV[0], ''));
+    RETURN NULL;
+END $$"""
+
+
+def _notify_changes(table: str, key: str) -> Step:
+    """A trigger telling every host's record cache that a row of ``table`` changed (database/changes.py), by ``key``."""
+
+    def step(tx: Transaction) -> None:
+        tx.execute(_RECORD_CHANGED)  # one statement: its body holds semicolons
+        tx.execute(
+            f"CREATE TRIGGER {table}_changed AFTER INSERT OR UPDATE OR DELETE ON {table}"
+            f" FOR EACH ROW EXECUTE FUNCTION accessguard_record_changed('{key}')"
+        )
+
+    return step
+
+
 #: Columns added to accounts.db by releases before schema versions, and their declarations.
 _LATE_COLUMNS = (("accounts", "issuer", "TEXT"), ("accounts", "held_password_hash", "TEXT"), ("authenticators", "rp_id", "TEXT"))
 
@@ -150,8 +173,12 @@ COMPONENTS: dict[str, tuple[Migration, ...]] = {
     "accounts": (
         Migration(1, (_ACCOUNTS_SQLITE, _adopt_accounts), (_ACCOUNTS_POSTGRESQL,)),
         Migration(2, (), (_KEY_FINGERPRINTS_POSTGRESQL,)),
+        Migration(3, (), (_notify_changes("accounts", "id"),)),
     ),
-    "audit": (Migration(1, (_AUDIT_SQLITE,), (_AUDIT_POSTGRESQL,)),),
+    "audit": (
+        Migration(1, (_AUDIT_SQLITE,), (_AUDIT_POSTGRESQL,)),
+        Migration(2, (), (_notify_changes("emergencies", "subject"),)),
+    ),
 }
 
 #: Where each component lives when the records are SQLite files in a data directory (PostgreSQL holds them all).
