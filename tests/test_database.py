@@ -6,6 +6,7 @@ import json
 import sqlite3
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import closing
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ import psycopg
 import pytest
 
 from accessguard.audit.access_log import AccessLog
+from accessguard.audit.alerts import AlertDispatcher, pending_alerts
 from accessguard.audit.reviews import declare_emergency
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn.accounts import Accounts, open_accounts
@@ -26,6 +28,7 @@ from accessguard.database.fingerprints import KeyMismatch
 from accessguard.database.migrations import SchemaMismatch, current_version, latest
 from accessguard.database.postgres import redacted
 from accessguard.errors import StoreError
+from tests.audit_support import LogBackend
 from tests.conftest import CAEN, _copy_demo, make_demo
 from tests.demo_process import wait_for
 
@@ -324,3 +327,33 @@ def test_a_protected_request_on_postgresql_reads_no_record_there_until_one_chang
             db.execute("SELECT pg_reload_conf()")
     finally:
         demo.guard.close()
+
+
+@pytest.mark.realpart
+def test_two_hosts_dispatching_one_postgresql_outbox_deliver_each_alert_once(
+    postgres_url: str, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Hosts fan out, claim (FOR UPDATE SKIP LOCKED) and lease the same rows at the same time; every alert reaches the sink once."""
+    backend = LogBackend(tmp_path, postgres_url)
+    log = AccessLog(backend.location, AuditSettings(key="a" * 48), "p" * 48)
+    try:
+        for n in range(60):  # one account each: 60 windows opened, 60 alerts queued
+            log.event(f"dr.{n}", {"event": "authenticator_revoked"}, alert=("authenticator_revoked",), wait=False)
+        log.flush()
+    finally:
+        log.close()
+    hosts = [open_database(postgres_url) for _ in range(2)]
+    dispatchers = [AlertDispatcher(host, AuditSettings()) for host in hosts]
+    try:
+        with caplog.at_level("WARNING", logger="accessguard.alerts"), ThreadPoolExecutor(max_workers=2) as pool:
+            for _ in range(5):  # passes racing each other
+                list(pool.map(lambda dispatcher: dispatcher.deliver_due(), dispatchers))
+        delivered = [
+            json.loads(r.getMessage().removeprefix("alert "))["alert_id"] for r in caplog.records if r.name == "accessguard.alerts"
+        ]
+        assert len(delivered) == 60 and len(set(delivered)) == 60
+        assert pending_alerts(backend.location) == []
+    finally:
+        for host in hosts:
+            host.close()
+        backend.close()
