@@ -32,6 +32,7 @@ from tests.server_support import GUNICORN, UVICORN, server_process
 EXAMPLES = {
     "starlette": ("uvicorn", "examples.starlette_directory:app"),
     "fastapi": ("uvicorn", "examples.fastapi_directory:app"),
+    "flask": ("gunicorn", "examples.flask_directory:app"),
 }
 MOUNTS = ("", "/api")
 LOCATED = {"x-forwarded-for": CAEN}
