@@ -23,6 +23,7 @@ import httpx
 import pytest
 
 from accessguard.audit.pseudonym import Pseudonymiser
+from accessguard.errors import ConfigurationError
 from tests.conftest import CAEN, Clock, Demo, _accounts, _copy_demo
 from tests.demo_process import wait_for
 from tests.opa_server import free_port
@@ -33,6 +34,7 @@ EXAMPLES = {
     "starlette": ("uvicorn", "examples.starlette_directory:app"),
     "fastapi": ("uvicorn", "examples.fastapi_directory:app"),
     "flask": ("gunicorn", "examples.flask_directory:app"),
+    "django": ("gunicorn", "examples.django_directory.wsgi"),
 }
 MOUNTS = ("", "/api")
 LOCATED = {"x-forwarded-for": CAEN}
@@ -113,3 +115,26 @@ def test_login_with_totp_reads_one_patient_and_no_bulk_page(example: Example) ->
     wait_for(lambda: len(example.served("patients.search")) == 5, "the page's served entries", timeout_s=10)
     assert example.served("patients.read") == [pseudonym("pat-0001")]
     assert sorted(example.served("patients.search")) == sorted(pseudonym(p) for p in served_page)
+
+
+@pytest.mark.parametrize(
+    ("configured", "named"),
+    [
+        ("a string", "must be a dict"),
+        (
+            {"data_dir": "/tmp", "routes": [], "session_key": "k", "pseudonym_key": "k", "encryption_key": "k", "sesion_ttl_s": 5},
+            "sesion_ttl_s",
+        ),
+        ({"data_dir": "/tmp", "routes": [], "session_key": "k"}, "pseudonym_key, encryption_key"),
+    ],
+)
+def test_django_settings_are_refused_by_name(configured: object, named: str) -> None:
+    from django.conf import settings
+    from django.test import override_settings
+
+    from accessguard.integrations.django import settings_from_django
+
+    if not settings.configured:
+        settings.configure()
+    with override_settings(ACCESSGUARD=configured), pytest.raises(ConfigurationError, match=named):
+        settings_from_django()
