@@ -85,6 +85,10 @@ def test_anonymous_requests_are_refused(example: Example) -> None:
         assert refused.status_code == 401, (path, refused.text[:300])
         assert refused.json()["login"] == f"{example.mount}/login"  # the guard knows its mount
         assert "first_name" not in refused.text
+    if example.mount:  # the same path outside the mount serves nothing either
+        outside = httpx.get(example.url.removesuffix(example.mount) + "/patients/pat-0001", headers=LOCATED)
+        assert outside.status_code != 200, outside.text[:300]  # gunicorn itself answers 500 outside SCRIPT_NAME
+        assert "first_name" not in outside.text
 
 
 @pytest.mark.realpart
