@@ -28,8 +28,8 @@ if [ -f tests/oidc_provider/package.json ]; then
 fi
 
 echo "test.sh: ruff"
-.venv/bin/ruff check accessguard tests bench fuzz
-.venv/bin/ruff format --check accessguard tests bench fuzz
+.venv/bin/ruff check accessguard tests bench fuzz examples
+.venv/bin/ruff format --check accessguard tests bench fuzz examples
 echo "test.sh: mypy"
 .venv/bin/mypy
 echo "test.sh: pytest"
