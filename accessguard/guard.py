@@ -35,6 +35,7 @@ from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
 from accessguard.facts import IPAddress, RequestFacts, cross_site, forwarded_client
+from accessguard.health import Health
 from accessguard.mounting import loose_readings
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
@@ -165,6 +166,7 @@ class Guard:
                     settings, self.accounts, self.authenticators, self.ceremonies, password_change, self.store, cookie=self._cookie
                 ).routes
             )
+            self.endpoints.routes.update(Health(lambda: self.engine, self.store, self.access_log, settings.health_max_outbox).routes)
             self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
             self._reloader = None
             if settings.watch_policies:

@@ -306,6 +306,11 @@ class AccessLog:
             if self._pending:
                 log.error("access log %s: %d entries could not be written before closing", self.path, len(self._pending))
 
+    def refusal(self) -> str | None:
+        """Why new entries are refused now (the writer is not committing, the backlog is full, ...), or None: the readiness check."""
+        with self._cond:
+            return self._refusal()
+
     def _put(self, items: list[_Item], *, admitted: bool = False) -> int:
         with self._cond:
             refusal = "closed" if self._closed else None if admitted else self._refusal()

@@ -272,6 +272,12 @@ class PendingAlert:
     reasons: list[str]
 
 
+def outbox_backlog(path: Path | str) -> int:
+    """How many alert deliveries are waiting (undelivered rows, one per sink once fanned out); StoreError if unreadable."""
+    with reading(path) as db:
+        return int(db.execute("SELECT count(*) FROM alerts WHERE delivered IS NULL").fetchone()[0])
+
+
 def pending_alerts(path: Path | str) -> list[PendingAlert]:
     """Alerts not yet delivered to some sink (``*``: not yet fanned out by a running guard)."""
     with reading(path) as db:
