@@ -36,6 +36,7 @@ from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
 from accessguard.facts import IPAddress, RequestFacts, cross_site, forwarded_client
 from accessguard.health import Health
+from accessguard.metrics import Metrics, authentication_routes
 from accessguard.mounting import loose_readings
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
@@ -93,6 +94,7 @@ class Guard:
         self.settings = settings
         self._clock = settings.clock
         self._trusted = settings.trusted_networks()
+        self.metrics = Metrics()
         with ExitStack() as opened:  # a start-up error closes what was already opened
             self.engine = engine or self._engine_for(load_policy_set(settings.policy_dir))
             opened.callback(self.engine.close)
@@ -108,9 +110,16 @@ class Guard:
             self.asn = GeoLocator(settings.asn_database, setting="asn_database") if settings.asn_database else None
             self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
             audit_db = Path(settings.data_dir) / "audit.db"
-            self.alerts = AlertDispatcher(audit_db, settings.audit, audit_clock=self._clock)
+            self.alerts = AlertDispatcher(audit_db, settings.audit, audit_clock=self._clock, on_backlog=self._outbox_backlog)
             opened.callback(self.alerts.close)
-            self.access_log = AccessLog(audit_db, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
+            self.access_log = AccessLog(
+                audit_db,
+                settings.audit,
+                settings.pseudonym_key,
+                self._clock,
+                on_alert=self.alerts.wake,
+                on_backlog=self.metrics.access_log_backlog.set,
+            )
             opened.callback(self.access_log.close)
             self.alerts.start()
             self._alert_bridge = AlertBridge(self.access_log)
@@ -167,10 +176,17 @@ class Guard:
                 ).routes
             )
             self.endpoints.routes.update(Health(lambda: self.engine, self.store, self.access_log, settings.health_max_outbox).routes)
+            self.endpoints.routes.update(self.metrics.route(settings))
+            self._authentication_routes = authentication_routes(
+                settings.login_path, self.oidc_login.callback_path if self.oidc_login else None
+            )
             self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
             self._reloader = None
             if settings.watch_policies:
                 self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for, prove_engine=settings.policy_engine).start()
+            self._stop_metrics_port = None
+            if settings.metrics_port is not None:
+                self._stop_metrics_port = self.metrics.serve_port(settings.metrics_host, settings.metrics_port)
             opened.pop_all()  # started: close() releases them
 
     def _engine_for(self, policy_set: PolicySet) -> PolicyEngine:
@@ -203,6 +219,13 @@ class Guard:
 
     def serve(self, facts: RequestFacts, body: bytes) -> Response:
         """Answer one of the guard's own routes (login, step-up, ...)."""
+        response = self._answer(facts, body)
+        authentication = self._authentication_routes.get((facts.method, facts.path))
+        if authentication is not None:
+            self.metrics.authenticated(*authentication, response.status)
+        return response
+
+    def _answer(self, facts: RequestFacts, body: bytes) -> Response:
         handler = self.endpoints.routes.get((facts.method, facts.path))
         if handler is None:
             allowed = ", ".join(sorted(m for m, path in self.endpoints.routes if path == facts.path))
@@ -228,9 +251,11 @@ class Guard:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
+            self.metrics.faults.labels(_component(exc)).inc()
             return _unavailable_for(exc)
         except Exception:
             log.exception("%s failed closed on an unexpected error", _request(facts))
+            self.metrics.faults.labels("unexpected").inc()
             return _unavailable()
 
     # protected routes
@@ -255,6 +280,7 @@ class Guard:
                 return self.decide(facts, route, params)
             except Exception:
                 log.exception("%s failed closed on an unexpected error", _request(facts))
+                self.metrics.faults.labels("unexpected").inc()
                 return Verdict(_unavailable())
         if declared:
             allowed = ", ".join(sorted(declared))
@@ -299,7 +325,9 @@ class Guard:
             now = self._clock()
             care = "unknown"
             if subject.kind != "anonymous":
+                reserving = time.perf_counter()
                 care, reservation = self._reserve(route, params, requested, subject, session_id, address, location, now)
+                self.metrics.latency.labels("store").observe(time.perf_counter() - reserving)
                 if reservation.suspended:  # by a host sharing the store, whatever this host's account directory says
                     subject = replace(subject, status="suspended")
                 if "id" in params:
@@ -319,7 +347,9 @@ class Guard:
                 care_relationship=care,
                 emergency_declared_at=emergency.declared_at if emergency else None,
             )
+            evaluating = time.perf_counter()
             decision = self.engine.evaluate(policy_input)
+            self.metrics.latency.labels("engine").observe(time.perf_counter() - evaluating)
             decision_id = uuid.uuid4().hex
             self.access_log.write(
                 DecisionRecord(
@@ -349,7 +379,12 @@ class Guard:
         except AccessGuardError as exc:
             self._release(reservation)
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
+            self.metrics.faults.labels(_component(exc)).inc()
             return Verdict(_unavailable_for(exc))
+        self.metrics.decided(decision)
+        if "policy_error" in decision.reasons:
+            self.metrics.faults.labels("engine").inc()
+        self.metrics.latency.labels("total").observe(time.perf_counter() - started)
         if decision.allowed:
             return Verdict(None, route, reservation, location, ServedRecords(), decision_id)
         self._release(reservation)
@@ -504,7 +539,13 @@ class Guard:
         except StoreError as exc:
             log.error("could not record %d served reads (the hold stays until it expires): %s", len(patients), exc)
 
+    def _outbox_backlog(self, alerts: int, log_sink: int) -> None:
+        self.metrics.alert_outbox_backlog.set(alerts)
+        self.metrics.log_sink_backlog.set(log_sink)
+
     def close(self) -> None:
+        if self._stop_metrics_port is not None:
+            self._stop_metrics_port()
         if self._reloader:
             self._reloader.stop()
         self.engine.close()
@@ -518,6 +559,13 @@ class Guard:
 def _request(facts: RequestFacts) -> str:
     """The method and path of a request for a log line, escaped."""
     return f"{for_log(facts.method, 16)} {for_log(facts.path)}"
+
+
+def _component(error: AccessGuardError) -> str:
+    """The component a known fault comes from, for the faults metric."""
+    if isinstance(error, AuditUnavailable):
+        return "access_log"
+    return "store" if isinstance(error, StoreError) else "guard"
 
 
 def _unavailable_for(error: AccessGuardError) -> Response:

@@ -74,6 +74,8 @@ class AlertDispatcher:
 
     ``clock`` times deliveries (retries, leases); ``audit_clock`` is the one the
     access log stamps entries with, on which de-duplication windows close.
+    ``on_backlog`` hears after each pass how many alert deliveries wait and
+    how many entries the log sink has yet to take (metrics).
     """
 
     def __init__(
@@ -82,12 +84,14 @@ class AlertDispatcher:
         settings: AuditSettings,
         clock: Callable[[], float] = time.time,
         audit_clock: Callable[[], float] | None = None,
+        on_backlog: Callable[[int, int], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self.settings = settings
         self.sinks = settings.sinks
         self._clock = clock
         self._audit_clock = audit_clock or clock
+        self._on_backlog = on_backlog
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -112,6 +116,7 @@ class AlertDispatcher:
             try:
                 self.deliver_due()
                 pause = self._next_due_in()
+                self._report_backlog()
             except sqlite3.Error as exc:
                 log.error("alert outbox %s: %s (retrying)", self.path, exc)
                 pause = POLL_S
@@ -195,6 +200,10 @@ class AlertDispatcher:
         finally:
             db.close()
         return POLL_S if due is None else max(0.0, min(POLL_S, float(due) - self._clock()))
+
+    def _report_backlog(self) -> None:
+        if self._on_backlog is not None:
+            self._on_backlog(outbox_backlog(self.path), 0)
 
     def _backoff(self, attempts: int) -> float:
         ceiling = min(self.settings.retry_max_s, self.settings.retry_base_s * 2.0 ** min(attempts - 1, 30))

@@ -45,6 +45,9 @@ def register(commands: Any) -> None:
         help="accounts and other durable records: postgresql://USER@HOST:PORT/DB shared by several demo processes"
         " (run `accessguard db upgrade --database URL` first; give them the same keys.json); default: SQLite in the data directory",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT (docs/operations.md); default: none"
+    )
     parser.set_defaults(run=run)
 
 
@@ -59,6 +62,7 @@ def run(args: argparse.Namespace) -> int:
         "opa_url": args.opa_url if args.engine == "opa" else None,
         "store_url": args.store,
         "database": args.database,
+        "metrics_port": args.metrics_port,
         "webauthn_rp_id": urlsplit(public_url).hostname,
         "webauthn_origins": (public_url,),
     }
