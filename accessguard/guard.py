@@ -60,6 +60,7 @@ from accessguard.store.base import WINDOWS, ReadRequest, Reservation, Session
 from accessguard.untrusted import for_log, text
 
 log = logging.getLogger("accessguard")
+decision_log = logging.getLogger("accessguard.decisions")
 
 #: Characters of one path parameter (a patient id) at most.
 MAX_PATH_PARAMETER = 512
@@ -384,7 +385,9 @@ class Guard:
         self.metrics.decided(decision)
         if "policy_error" in decision.reasons:
             self.metrics.faults.labels("engine").inc()
-        self.metrics.latency.labels("total").observe(time.perf_counter() - started)
+        elapsed = time.perf_counter() - started
+        self.metrics.latency.labels("total").observe(elapsed)
+        _log_decision(decision, decision_id, route, elapsed)
         if decision.allowed:
             return Verdict(None, route, reservation, location, ServedRecords(), decision_id)
         self._release(reservation)
@@ -559,6 +562,25 @@ class Guard:
 def _request(facts: RequestFacts) -> str:
     """The method and path of a request for a log line, escaped."""
     return f"{for_log(facts.method, 16)} {for_log(facts.path)}"
+
+
+def _log_decision(decision: Decision, decision_id: str, route: ProtectedRoute, elapsed_s: float) -> None:
+    """One line per decision (info), its fields in ``record.decision`` for the JSON format.
+
+    No account and no patient: the access log holds them, under the decision id.
+    """
+    if not decision_log.isEnabledFor(logging.INFO):
+        return
+    document = {
+        "decision_id": decision_id,
+        "outcome": decision.outcome.value,
+        "reasons": list(decision.reasons),
+        "route": route.name,
+        "policy_revision": decision.policy_revision,
+        "duration_us": int(elapsed_s * 1e6),
+    }
+    reasons = ",".join(decision.reasons) or "-"
+    decision_log.info("decision %s %s on %s (%s)", decision_id, document["outcome"], route.name, reasons, extra={"decision": document})
 
 
 def _component(error: AccessGuardError) -> str:

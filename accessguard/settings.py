@@ -20,6 +20,7 @@ from accessguard.authn.webauthn import relying_party
 from accessguard.database import default_database_url
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
+from accessguard.logs import LOG_FORMATS
 from accessguard.oidc.settings import OIDCSettings
 from accessguard.policy.engine import EMBEDDED_ENGINES
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR
@@ -32,8 +33,6 @@ DEFAULT_ACR_VALUES: Mapping[str, str] = {
     "webauthn": "urn:accessguard:acr:phishing-resistant",
 }
 MIN_KEY_LENGTH = 32
-#: Values of ``Settings.log_format``.
-LOG_FORMATS = ("plain", "json")
 
 
 def default_store_url(data_dir: Path | str) -> str:

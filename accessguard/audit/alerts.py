@@ -211,8 +211,9 @@ class AlertDispatcher:
 
     def _deliver(self, sink: str, alert_id: str, body: bytes) -> None:
         if sink == "log":
-            if not json.loads(body).get("logged"):  # a bridged alert line is on the service's log already
-                alert_log.warning("alert %s", body.decode())
+            document = json.loads(body)
+            if not document.get("logged"):  # a bridged alert line is on the service's log already
+                alert_log.warning("alert %s", body.decode(), extra={"delivered_alert": document})
             return
         if sink != "webhook" or self.settings.webhook_url is None or self.settings.webhook_key is None:
             raise DeliveryFailed(f"sink {sink!r} is not configured in this process")
