@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from accessguard.audit import outbox
+from accessguard.audit import log_sink, outbox
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
@@ -203,7 +203,7 @@ class AccessLog:
         try:
             db = connect(self.path)
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA + outbox.SCHEMA)
+            db.executescript(SCHEMA + outbox.SCHEMA + log_sink.SCHEMA)
             head = read_head(db)
             db.close()
         except sqlite3.Error as exc:
