@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 
+from accessguard import tracing
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
@@ -252,11 +253,11 @@ class Guard:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
-            self.metrics.faults.labels(_component(exc)).inc()
+            self._fault(_component(exc))
             return _unavailable_for(exc)
         except Exception:
             log.exception("%s failed closed on an unexpected error", _request(facts))
-            self.metrics.faults.labels("unexpected").inc()
+            self._fault("unexpected")
             return _unavailable()
 
     # protected routes
@@ -281,7 +282,7 @@ class Guard:
                 return self.decide(facts, route, params)
             except Exception:
                 log.exception("%s failed closed on an unexpected error", _request(facts))
-                self.metrics.faults.labels("unexpected").inc()
+                self._fault("unexpected")
                 return Verdict(_unavailable())
         if declared:
             allowed = ", ".join(sorted(declared))
@@ -312,7 +313,11 @@ class Guard:
         return any(route.matches_loosely(reading) for reading in readings for route in self.settings.routes)
 
     def decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:
-        """Decide on a request to ``route``, log the decision, and enforce it."""
+        """Decide on a request to ``route``, log the decision, and enforce it (in a trace span when OpenTelemetry is there)."""
+        with tracing.decision_span(facts.headers, route.name):
+            return self._decide(facts, route, params)
+
+    def _decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:
         started = time.perf_counter()
         reservation = None
         emergency = None
@@ -327,7 +332,8 @@ class Guard:
             care = "unknown"
             if subject.kind != "anonymous":
                 reserving = time.perf_counter()
-                care, reservation = self._reserve(route, params, requested, subject, session_id, address, location, now)
+                with tracing.span("accessguard.store"):
+                    care, reservation = self._reserve(route, params, requested, subject, session_id, address, location, now)
                 self.metrics.latency.labels("store").observe(time.perf_counter() - reserving)
                 if reservation.suspended:  # by a host sharing the store, whatever this host's account directory says
                     subject = replace(subject, status="suspended")
@@ -349,7 +355,8 @@ class Guard:
                 emergency_declared_at=emergency.declared_at if emergency else None,
             )
             evaluating = time.perf_counter()
-            decision = self.engine.evaluate(policy_input)
+            with tracing.span("accessguard.engine"):
+                decision = self.engine.evaluate(policy_input)
             self.metrics.latency.labels("engine").observe(time.perf_counter() - evaluating)
             decision_id = uuid.uuid4().hex
             self.access_log.write(
@@ -380,11 +387,12 @@ class Guard:
         except AccessGuardError as exc:
             self._release(reservation)
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
-            self.metrics.faults.labels(_component(exc)).inc()
+            self._fault(_component(exc))
             return Verdict(_unavailable_for(exc))
         self.metrics.decided(decision)
+        tracing.decided(decision, decision_id)
         if "policy_error" in decision.reasons:
-            self.metrics.faults.labels("engine").inc()
+            self._fault("engine")
         elapsed = time.perf_counter() - started
         self.metrics.latency.labels("total").observe(elapsed)
         _log_decision(decision, decision_id, route, elapsed)
@@ -541,6 +549,11 @@ class Guard:
             self.store.settle_reads(verdict.reservation, [self.pseudonymise(p) for p in patients], verdict.location, now)
         except StoreError as exc:
             log.error("could not record %d served reads (the hold stays until it expires): %s", len(patients), exc)
+
+    def _fault(self, component: str) -> None:
+        """A request failed closed because of ``component``: counted, and marked on the decision's span."""
+        self.metrics.faults.labels(component).inc()
+        tracing.failed(component)
 
     def _outbox_backlog(self, alerts: int, log_sink: int) -> None:
         self.metrics.alert_outbox_backlog.set(alerts)
