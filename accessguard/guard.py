@@ -334,7 +334,7 @@ class Guard:
                 reserving = time.perf_counter()
                 with tracing.span("accessguard.store"):
                     care, reservation = self._reserve(route, params, requested, subject, session_id, address, location, now)
-                self.metrics.latency.labels("store").observe(time.perf_counter() - reserving)
+                self.metrics.store_seconds.observe(time.perf_counter() - reserving)
                 if reservation.suspended:  # by a host sharing the store, whatever this host's account directory says
                     subject = replace(subject, status="suspended")
                 if "id" in params:
@@ -357,7 +357,7 @@ class Guard:
             evaluating = time.perf_counter()
             with tracing.span("accessguard.engine"):
                 decision = self.engine.evaluate(policy_input)
-            self.metrics.latency.labels("engine").observe(time.perf_counter() - evaluating)
+            self.metrics.engine_seconds.observe(time.perf_counter() - evaluating)
             decision_id = uuid.uuid4().hex
             self.access_log.write(
                 DecisionRecord(
@@ -394,7 +394,7 @@ class Guard:
         if "policy_error" in decision.reasons:
             self._fault("engine")
         elapsed = time.perf_counter() - started
-        self.metrics.latency.labels("total").observe(elapsed)
+        self.metrics.total_seconds.observe(elapsed)
         _log_decision(decision, decision_id, route, elapsed)
         if decision.allowed:
             return Verdict(None, route, reservation, location, ServedRecords(), decision_id)

@@ -74,6 +74,7 @@ class Metrics:
         self.latency = Histogram(
             "accessguard_decision_seconds", "Time deciding, by stage: engine, store, total", ["stage"], buckets=LATENCY_BUCKETS, registry=r
         )
+        self.store_seconds, self.engine_seconds, self.total_seconds = (self.latency.labels(s) for s in ("store", "engine", "total"))
         self.faults = Counter("accessguard_faults", "Faults that failed a request closed, by component", ["component"], registry=r)
         self.access_log_backlog = Gauge(
             "accessguard_access_log_backlog", "Access-log entries queued, not yet committed", registry=r, multiprocess_mode="livesum"

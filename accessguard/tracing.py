@@ -24,23 +24,33 @@ try:
 except ImportError:  # the otel extra is not installed
     trace = None  # type: ignore[assignment]
 
+_NOTHING = nullcontext()
 #: Resolves to the application's tracer provider once it sets one (a proxy until then).
 _tracer = trace.get_tracer("accessguard") if trace is not None else None
 
 
+def _tracing() -> bool:
+    """Whether the application has set a tracer provider: until then spans are skipped, not made and dropped (tens of µs)."""
+    return trace is not None and not isinstance(trace.get_tracer_provider(), trace.ProxyTracerProvider | trace.NoOpTracerProvider)
+
+
 def span(name: str) -> AbstractContextManager[Any]:
     """A child span of the current one (the decision's)."""
-    if _tracer is None:
-        return nullcontext()
+    if _tracer is None or not _tracing():
+        return _NOTHING
     return _tracer.start_as_current_span(name)
 
 
-@contextmanager
-def decision_span(headers: Mapping[str, str], route: str) -> Iterator[None]:
+def decision_span(headers: Mapping[str, str], route: str) -> AbstractContextManager[Any]:
     """The span of one decision, joined to the request's trace."""
-    if trace is None or _tracer is None:
-        yield
-        return
+    if _tracer is None or not _tracing():
+        return _NOTHING
+    return _decision_span(headers, route)
+
+
+@contextmanager
+def _decision_span(headers: Mapping[str, str], route: str) -> Iterator[None]:
+    assert trace is not None and _tracer is not None
     parent = None if trace.get_current_span().get_span_context().is_valid else propagate.extract(dict(headers))
     with _tracer.start_as_current_span("accessguard.decision", context=parent) as current:
         current.set_attribute("accessguard.route", route)
@@ -49,7 +59,7 @@ def decision_span(headers: Mapping[str, str], route: str) -> Iterator[None]:
 
 def decided(decision: Decision, decision_id: str) -> None:
     """Put the decision on the current decision span."""
-    if trace is None:
+    if trace is None or not _tracing():
         return
     current = trace.get_current_span()
     current.set_attribute("accessguard.outcome", decision.outcome.value)
@@ -60,7 +70,7 @@ def decided(decision: Decision, decision_id: str) -> None:
 
 def failed(component: str) -> None:
     """Mark the current decision span as failed closed, naming the component at fault."""
-    if trace is None:
+    if trace is None or not _tracing():
         return
     current = trace.get_current_span()
     current.set_attribute("accessguard.fault", component)
