@@ -37,7 +37,7 @@ from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
-from accessguard.audit import outbox
+from accessguard.audit import log_sink, outbox
 from accessguard.audit.chain import GENESIS, Checkpoint, CheckpointSigner, Entry
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
@@ -174,7 +174,8 @@ class AccessLog:
 
     With ``prune`` (the guard's process) the writer also deletes what the
     retention period has expired, hourly; command-line tools, which may not
-    know the service's retention, pass ``prune=False``.
+    know the service's retention, pass ``prune=False``. ``on_backlog`` hears
+    how many entries are still queued after each commit attempt (a metric).
     """
 
     def __init__(
@@ -186,12 +187,14 @@ class AccessLog:
         on_alert: Callable[[], None] | None = None,
         *,
         prune: bool = True,
+        on_backlog: Callable[[int], None] | None = None,
     ) -> None:
         self.path = Path(path)
         self._prune = prune
         self.settings = settings
         self.clock = clock
         self._on_alert = on_alert
+        self._on_backlog = on_backlog
         self._signer = CheckpointSigner(settings.key, pseudonym_key)
         self._sealer = PatientIdSealer(pseudonym_key)
         self.pseudonymise = self._sealer.pseudonymise
@@ -200,7 +203,7 @@ class AccessLog:
         try:
             db = connect(self.path)
             db.execute("PRAGMA journal_mode=WAL")
-            db.executescript(SCHEMA + outbox.SCHEMA)
+            db.executescript(SCHEMA + outbox.SCHEMA + log_sink.SCHEMA)
             head = read_head(db)
             db.close()
         except sqlite3.Error as exc:
@@ -306,6 +309,11 @@ class AccessLog:
             if self._pending:
                 log.error("access log %s: %d entries could not be written before closing", self.path, len(self._pending))
 
+    def refusal(self) -> str | None:
+        """Why new entries are refused now (the writer is not committing, the backlog is full, ...), or None: the readiness check."""
+        with self._cond:
+            return self._refusal()
+
     def _put(self, items: list[_Item], *, admitted: bool = False) -> int:
         with self._cond:
             refusal = "closed" if self._closed else None if admitted else self._refusal()
@@ -385,10 +393,12 @@ class AccessLog:
                 else:
                     log.error("access log %s: the writer cannot commit anything, retrying", self.path, exc_info=exc)
                 with self._cond:
+                    queued = len(self._pending)
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
                     if self._closed and backoff > 1.0:
                         break
+                self._report_backlog(queued)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, RETRY_MAX_S)
                 continue
@@ -398,7 +408,9 @@ class AccessLog:
                 self._acknowledged += len(batch)
                 self._failing_since = None
                 self._queued_since = taken if self._pending else None
+                queued = len(self._pending)
                 self._cond.notify_all()
+            self._report_backlog(queued)
             if checkpoint is not None:
                 log.info("access log checkpoint #%d %s (%s)", checkpoint.seq, checkpoint.hash.hex(), self.path)
             if alerts and self._on_alert is not None:
@@ -411,6 +423,14 @@ class AccessLog:
                     log.error("access log %s: retention pruning failed (will retry): %s", self.path, exc)
                     _rollback(db)
         _close(db)
+
+    def _report_backlog(self, queued: int) -> None:
+        if self._on_backlog is None:
+            return
+        try:
+            self._on_backlog(queued)
+        except Exception:  # a metric must not stop the writer
+            log.exception("access log %s: reporting the backlog failed", self.path)
 
     def _probe(self, db: sqlite3.Connection | None) -> bool:
         """Whether a harmless entry would commit (rolled back, not kept): if so, the failing entry is at fault."""

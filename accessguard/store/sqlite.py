@@ -372,6 +372,9 @@ class SQLiteStore:
         with self._transaction() as db:
             db.execute("DELETE FROM read_holds WHERE id = ?", (reservation.id,))
 
+    def ping(self) -> None:
+        self._query("SELECT 1", ())
+
     def close(self) -> None:
         self._checkpointer.stop()
         db = getattr(self._local, "db", None)
