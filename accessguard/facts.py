@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import re
@@ -163,6 +164,12 @@ def _doubt(detail: str) -> BadRequest:
 def _parse(value: str | None) -> IPAddress | None:
     if not value or len(value) > 64:
         return None
+    return _parse_hop(value)
+
+
+@functools.lru_cache(maxsize=4096)
+def _parse_hop(value: str) -> IPAddress | None:
+    """A hop's address, parsed once per process: the same peers and proxies come back on every request."""
     found = _HOP_WITH_PORT.match(value)
     if found and int(found.group("port") or 0) > 65535:
         return None

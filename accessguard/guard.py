@@ -15,6 +15,7 @@ from contextlib import ExitStack
 from dataclasses import dataclass, replace
 from typing import Any
 
+from accessguard import tracing
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord, Declaration
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
@@ -36,6 +37,8 @@ from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
 from accessguard.endpoints import EndpointRequest, Endpoints
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
 from accessguard.facts import IPAddress, RequestFacts, cross_site, forwarded_client
+from accessguard.health import Health
+from accessguard.metrics import Metrics, authentication_routes
 from accessguard.mounting import loose_readings
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
 from accessguard.oidc.login import OIDCLogin
@@ -59,6 +62,7 @@ from accessguard.store.base import WINDOWS, ReadRequest, Reservation, Session
 from accessguard.untrusted import for_log, text
 
 log = logging.getLogger("accessguard")
+decision_log = logging.getLogger("accessguard.decisions")
 
 #: Characters of one path parameter (a patient id) at most.
 MAX_PATH_PARAMETER = 512
@@ -93,6 +97,7 @@ class Guard:
         self.settings = settings
         self._clock = settings.clock
         self._trusted = settings.trusted_networks()
+        self.metrics = Metrics()
         with ExitStack() as opened:  # a start-up error closes what was already opened
             self.engine = engine or self._engine_for(load_policy_set(settings.policy_dir))
             opened.callback(self.engine.close)
@@ -111,9 +116,16 @@ class Guard:
             self.asn = GeoLocator(settings.asn_database, setting="asn_database") if settings.asn_database else None
             self.pseudonymise = Pseudonymiser(settings.pseudonym_key)
             audit_log = log_location(settings.data_dir, self.accounts.database)  # one chain for the fleet on PostgreSQL
-            self.alerts = AlertDispatcher(audit_log, settings.audit, audit_clock=self._clock)
+            self.alerts = AlertDispatcher(audit_log, settings.audit, audit_clock=self._clock, on_backlog=self._outbox_backlog)
             opened.callback(self.alerts.close)
-            self.access_log = AccessLog(audit_log, settings.audit, settings.pseudonym_key, self._clock, on_alert=self.alerts.wake)
+            self.access_log = AccessLog(
+                audit_log,
+                settings.audit,
+                settings.pseudonym_key,
+                self._clock,
+                on_alert=self.alerts.wake,
+                on_backlog=self.metrics.access_log_backlog.set,
+            )
             opened.callback(self.access_log.close)
             self.alerts.start()
             self._alert_bridge = AlertBridge(self.access_log)
@@ -169,10 +181,18 @@ class Guard:
                     settings, self.accounts, self.authenticators, self.ceremonies, password_change, self.store, cookie=self._cookie
                 ).routes
             )
+            self.endpoints.routes.update(Health(lambda: self.engine, self.store, self.access_log, settings.health_max_outbox).routes)
+            self.endpoints.routes.update(self.metrics.route(settings))
+            self._authentication_routes = authentication_routes(
+                settings.login_path, self.oidc_login.callback_path if self.oidc_login else None
+            )
             self.endpoints.routes[("POST", EMERGENCY_PATH)] = BreakTheGlass(self.decide, self.settle, self.access_log).declare
             self._reloader = None
             if settings.watch_policies:
                 self._reloader = PolicyReloader(self, settings.policy_dir, self._engine_for, prove_engine=settings.policy_engine).start()
+            self._stop_metrics_port = None
+            if settings.metrics_port is not None:
+                self._stop_metrics_port = self.metrics.serve_port(settings.metrics_host, settings.metrics_port)
             opened.pop_all()  # started: close() releases them
 
     def _engine_for(self, policy_set: PolicySet) -> PolicyEngine:
@@ -205,6 +225,13 @@ class Guard:
 
     def serve(self, facts: RequestFacts, body: bytes) -> Response:
         """Answer one of the guard's own routes (login, step-up, ...)."""
+        response = self._answer(facts, body)
+        authentication = self._authentication_routes.get((facts.method, facts.path))
+        if authentication is not None:
+            self.metrics.authenticated(*authentication, response.status)
+        return response
+
+    def _answer(self, facts: RequestFacts, body: bytes) -> Response:
         handler = self.endpoints.routes.get((facts.method, facts.path))
         if handler is None:
             allowed = ", ".join(sorted(m for m, path in self.endpoints.routes if path == facts.path))
@@ -230,9 +257,11 @@ class Guard:
             return problem(exc.status, "bad-request", "Bad request", exc.detail)
         except AccessGuardError as exc:
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
+            self._fault(_component(exc))
             return _unavailable_for(exc)
         except Exception:
             log.exception("%s failed closed on an unexpected error", _request(facts))
+            self._fault("unexpected")
             return _unavailable()
 
     # protected routes
@@ -257,6 +286,7 @@ class Guard:
                 return self.decide(facts, route, params)
             except Exception:
                 log.exception("%s failed closed on an unexpected error", _request(facts))
+                self._fault("unexpected")
                 return Verdict(_unavailable())
         if declared:
             allowed = ", ".join(sorted(declared))
@@ -287,7 +317,11 @@ class Guard:
         return any(route.matches_loosely(reading) for reading in readings for route in self.settings.routes)
 
     def decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:
-        """Decide on a request to ``route``, log the decision, and enforce it."""
+        """Decide on a request to ``route``, log the decision, and enforce it (in a trace span when OpenTelemetry is there)."""
+        with tracing.decision_span(facts.headers, route.name):
+            return self._decide(facts, route, params)
+
+    def _decide(self, facts: RequestFacts, route: ProtectedRoute, params: dict[str, str]) -> Verdict:
         started = time.perf_counter()
         reservation = None
         emergency = None
@@ -301,7 +335,10 @@ class Guard:
             now = self._clock()
             care = "unknown"
             if subject.kind != "anonymous":
-                care, reservation = self._reserve(route, params, requested, subject, session_id, address, location, now)
+                reserving = time.perf_counter()
+                with tracing.span("accessguard.store"):
+                    care, reservation = self._reserve(route, params, requested, subject, session_id, address, location, now)
+                self.metrics.store_seconds.observe(time.perf_counter() - reserving)
                 if reservation.suspended:  # by a host sharing the store, whatever this host's account directory says
                     subject = replace(subject, status="suspended")
                 if "id" in params:
@@ -321,7 +358,10 @@ class Guard:
                 care_relationship=care,
                 emergency_declared_at=emergency.declared_at if emergency else None,
             )
-            decision = self.engine.evaluate(policy_input)
+            evaluating = time.perf_counter()
+            with tracing.span("accessguard.engine"):
+                decision = self.engine.evaluate(policy_input)
+            self.metrics.engine_seconds.observe(time.perf_counter() - evaluating)
             decision_id = uuid.uuid4().hex
             self.access_log.write(
                 DecisionRecord(
@@ -351,7 +391,15 @@ class Guard:
         except AccessGuardError as exc:
             self._release(reservation)
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
+            self._fault(_component(exc))
             return Verdict(_unavailable_for(exc))
+        self.metrics.decided(decision)
+        tracing.decided(decision, decision_id)
+        if "policy_error" in decision.reasons:
+            self._fault("engine")
+        elapsed = time.perf_counter() - started
+        self.metrics.total_seconds.observe(elapsed)
+        _log_decision(decision, decision_id, route, elapsed)
         if decision.allowed:
             return Verdict(None, route, reservation, location, ServedRecords(), decision_id)
         self._release(reservation)
@@ -519,7 +567,18 @@ class Guard:
         except StoreError as exc:
             log.error("could not record %d served reads (the hold stays until it expires): %s", len(patients), exc)
 
+    def _fault(self, component: str) -> None:
+        """A request failed closed because of ``component``: counted, and marked on the decision's span."""
+        self.metrics.faults.labels(component).inc()
+        tracing.failed(component)
+
+    def _outbox_backlog(self, alerts: int, log_sink: int) -> None:
+        self.metrics.alert_outbox_backlog.set(alerts)
+        self.metrics.log_sink_backlog.set(log_sink)
+
     def close(self) -> None:
+        if self._stop_metrics_port is not None:
+            self._stop_metrics_port()
         if self._reloader:
             self._reloader.stop()
         self.engine.close()
@@ -535,6 +594,32 @@ class Guard:
 def _request(facts: RequestFacts) -> str:
     """The method and path of a request for a log line, escaped."""
     return f"{for_log(facts.method, 16)} {for_log(facts.path)}"
+
+
+def _log_decision(decision: Decision, decision_id: str, route: ProtectedRoute, elapsed_s: float) -> None:
+    """One line per decision (info), its fields in ``record.decision`` for the JSON format.
+
+    No account and no patient: the access log holds them, under the decision id.
+    """
+    if not decision_log.isEnabledFor(logging.INFO):
+        return
+    document = {
+        "decision_id": decision_id,
+        "outcome": decision.outcome.value,
+        "reasons": list(decision.reasons),
+        "route": route.name,
+        "policy_revision": decision.policy_revision,
+        "duration_us": int(elapsed_s * 1e6),
+    }
+    reasons = ",".join(decision.reasons) or "-"
+    decision_log.info("decision %s %s on %s (%s)", decision_id, document["outcome"], route.name, reasons, extra={"decision": document})
+
+
+def _component(error: AccessGuardError) -> str:
+    """The component a known fault comes from, for the faults metric."""
+    if isinstance(error, AuditUnavailable):
+        return "access_log"
+    return "store" if isinstance(error, StoreError) else "guard"
 
 
 def _unavailable_for(error: AccessGuardError) -> Response:

@@ -20,6 +20,7 @@ from accessguard.authn.webauthn import relying_party
 from accessguard.database import default_database_url
 from accessguard.errors import ConfigurationError
 from accessguard.facts import IPNetwork
+from accessguard.logs import LOG_FORMATS
 from accessguard.oidc.settings import OIDCSettings
 from accessguard.policy.engine import EMBEDDED_ENGINES
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR
@@ -66,6 +67,17 @@ class Settings:
     is the client's choice. ``webauthn_allowed_aaguids``, when set, admits only these
     authenticator models, proven by attestation chaining to one of the PEM
     certificates in ``webauthn_attestation_roots``.
+
+    Operations (docs/operations.md): ``health_max_outbox`` is the alert
+    outbox backlog at which ``/accessguard/health/ready`` fails. Metrics are
+    off unless asked for: ``metrics_token`` (a bearer token of at least 32
+    characters) or ``metrics_addresses`` (client addresses or networks, as the
+    guard computes them behind ``trusted_proxies``) open
+    ``/accessguard/metrics`` to whoever holds the token or comes from there;
+    ``metrics_port`` serves them on a port of their own, on ``metrics_host``
+    (loopback by default). ``log_format`` is ``plain`` or ``json`` (one JSON
+    object per line, accessguard/logs.py) for the processes that let
+    accessguard configure logging (``accessguard demo``).
     """
 
     data_dir: Path
@@ -96,6 +108,12 @@ class Settings:
     webauthn_attestation_roots: Sequence[Path] = ()
     care_relationship: CareRelationship | None = None
     audit: AuditSettings = field(default_factory=AuditSettings)
+    health_max_outbox: int = 10_000
+    metrics_token: str | None = None
+    metrics_addresses: Sequence[str] = ()
+    metrics_port: int | None = None
+    metrics_host: str = "127.0.0.1"
+    log_format: str = "plain"
     clock: Callable[[], float] = time.time
 
     def validate(self) -> None:
@@ -130,11 +148,29 @@ class Settings:
         if self.webauthn_allowed_aaguids and not self.webauthn_attestation_roots:
             raise ConfigurationError("webauthn_attestation_roots: an AAGUID allow-list needs the attestation roots that prove it")
         self.audit.validate()
+        self._validate_operations()
         if self.audit.witness is not None and Path(self.data_dir).resolve() in Path(self.audit.witness).resolve().parents:
             raise ConfigurationError(
                 f"audit.witness: {str(self.audit.witness)!r} is inside data_dir: whoever can roll the log back could"
                 " rewrite it too; keep it on another volume or host"
             )
+
+    def _validate_operations(self) -> None:
+        if self.health_max_outbox <= 0:
+            raise ConfigurationError("health_max_outbox: must be positive")
+        if self.metrics_token is not None and len(self.metrics_token) < MIN_KEY_LENGTH:
+            raise ConfigurationError(f"metrics_token: must be at least {MIN_KEY_LENGTH} characters of secret")
+        self.metrics_networks()
+        if self.metrics_port is not None and not 0 < self.metrics_port < 65536:
+            raise ConfigurationError(f"metrics_port: {self.metrics_port} is not a TCP port")
+        if self.log_format not in LOG_FORMATS:
+            raise ConfigurationError(f"log_format: {self.log_format!r} is not one of {', '.join(LOG_FORMATS)}")
+
+    def metrics_networks(self) -> list[IPNetwork]:
+        try:
+            return [ipaddress.ip_network(n, strict=False) for n in self.metrics_addresses]
+        except ValueError as exc:
+            raise ConfigurationError(f"metrics_addresses: {exc}") from None
 
     def trusted_networks(self) -> list[IPNetwork]:
         try:

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Set up everything the full test suite needs, then run lint, types and tests.
-# Installs: Debian packages (redis-server, chromium, postgresql), a virtual environment with
+# Installs: Debian packages (redis-server, chromium, postgresql, rsyslog), a virtual environment with
 # the test extras, the OPA binary built from source with Go, the test OpenID
 # provider's npm packages. Extra arguments go to pytest.
 set -euo pipefail
@@ -10,6 +10,7 @@ need_apt=()
 command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v chromium >/dev/null || need_apt+=(chromium)
 compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null || need_apt+=(postgresql)  # the fleet tests' PostgreSQL
+command -v rsyslogd >/dev/null || [ -x /usr/sbin/rsyslogd ] || need_apt+=(rsyslog)  # the access log's sink tests
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "test.sh: installing Debian packages: ${need_apt[*]}"
   SUDO=""; [ "$(id -u)" -eq 0 ] || SUDO=sudo
@@ -28,8 +29,8 @@ if [ -f tests/oidc_provider/package.json ]; then
 fi
 
 echo "test.sh: ruff"
-.venv/bin/ruff check accessguard tests bench fuzz
-.venv/bin/ruff format --check accessguard tests bench fuzz
+.venv/bin/ruff check accessguard tests bench fuzz examples
+.venv/bin/ruff format --check accessguard tests bench fuzz examples
 echo "test.sh: mypy"
 .venv/bin/mypy
 echo "test.sh: pytest"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,7 @@ from tests.demo_process import wait_for
 from tests.opa_server import free_port
 
 GUNICORN = str(Path(sys.executable).with_name("gunicorn"))
+UVICORN = str(Path(sys.executable).with_name("uvicorn"))
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -37,22 +39,15 @@ def uvicorn_server(app: object, **config: object) -> Iterator[str]:
 
 
 @contextmanager
-def gunicorn_server(app: str, data_dir: Path, log: Path, *options: str) -> Iterator[str]:
-    """gunicorn serving ``app`` (a ``module:factory()`` of the tests) on ``data_dir``; yields its URL."""
-    port = free_port()
-    env = ["--env", f"ACCESSGUARD_TEST_DATA={data_dir}"]
+def server_process(command: Sequence[str], url: str, log: Path, env: Mapping[str, str] | None = None) -> Iterator[str]:
+    """``command`` (a server listening at ``url``) as a child process run from the repository, output to ``log``; yields ``url``
+    once it answers, stops it after."""
     with log.open("w") as output:
-        server = subprocess.Popen(
-            [GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "1", *env, *options, app],
-            cwd=ROOT,
-            stdout=output,
-            stderr=subprocess.STDOUT,
-        )
-    url = f"http://127.0.0.1:{port}"
+        server = subprocess.Popen(command, cwd=ROOT, env={**os.environ, **(env or {})}, stdout=output, stderr=subprocess.STDOUT)
 
     def answering() -> bool:
         if server.poll() is not None:
-            raise AssertionError(f"gunicorn exited {server.returncode}:\n{log.read_text()}")
+            raise AssertionError(f"{command[0]} exited {server.returncode}:\n{log.read_text()}")
         try:
             httpx.get(url, timeout=5)
             return True
@@ -60,11 +55,20 @@ def gunicorn_server(app: str, data_dir: Path, log: Path, *options: str) -> Itera
             return False
 
     try:
-        wait_for(answering, "gunicorn to answer")
+        wait_for(answering, f"{Path(command[0]).name} to answer")
         yield url
     finally:
         server.terminate()
         server.wait(timeout=10)
+
+
+@contextmanager
+def gunicorn_server(app: str, data_dir: Path, log: Path, *options: str) -> Iterator[str]:
+    """gunicorn serving ``app`` (a ``module:factory()`` of the tests) on ``data_dir``; yields its URL."""
+    port = free_port()
+    command = [GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "1", "--env", f"ACCESSGUARD_TEST_DATA={data_dir}", *options, app]
+    with server_process(command, f"http://127.0.0.1:{port}", log) as url:
+        yield url
 
 
 class _QuietHandler(WSGIRequestHandler):

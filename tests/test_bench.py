@@ -62,3 +62,10 @@ def test_signals_bench_counts_redis_round_trips(redis_server: Any) -> None:
 def test_agreement_bench_compares_the_engines(opa_binary: str) -> None:
     figures = run_bench("agreement", "--inputs", "50", "--seed", "1", env={"ACCESSGUARD_OPA": opa_binary})
     assert figures["decided"] >= 50 and figures["disagreements"] == 0 and figures["policy_errors"] == 0
+
+
+def test_scaling_bench_prints_both_worker_counts() -> None:
+    figures = run_bench("scaling", "--rounds", "1", "--round", "0.5", "--concurrency", "2")
+    for workers in (1, 2):
+        assert figures[f"protected_{workers}w_rps"] > 0 and figures[f"unprotected_{workers}w_rps"] > 0
+    assert figures["scaling_protected"] > 0 and figures["ratio_2w"] > 0

@@ -102,7 +102,7 @@ def test_suspension_is_effective_on_the_next_request_in_every_process(two_server
     wait_for(lambda: not pending_alerts(data_dir / "audit.db"), "a running server to deliver the suspension alert")
 
     refused = _accessguard("account", "resume", "dr.martin", "--data-dir", str(data_dir), store=store)
-    assert refused.returncode == 2 and "password was reset" in refused.stderr  # --revoke-authenticators took the password
+    assert refused.returncode == 1 and "password was reset" in refused.stderr  # --revoke-authenticators took the password
     resumed = _accessguard("account", "resume", "dr.martin", "--keep-password", "--data-dir", str(data_dir), store=store)
     assert resumed.returncode == 0, resumed.stderr
     # the old session stays refused in both processes, and cannot be stepped up back to life
@@ -217,7 +217,7 @@ def test_suspension_is_logged_and_alerted(asgi_demo: Demo) -> None:
 
 def test_unknown_accounts_and_missing_data_are_clear_errors(asgi_demo: Demo, tmp_path: Path) -> None:
     code, _, err = run_cli("account", "suspend", "nobody", "--reason", "x", "--data-dir", str(asgi_demo.guard.settings.data_dir))
-    assert code == 2 and "no account 'nobody'" in err
+    assert code == 1 and "no account 'nobody'" in err
     code, _, err = run_cli("account", "resume", "dr.martin", "--data-dir", str(tmp_path / "empty"))
     assert code == 2 and "no account directory" in err
 
@@ -302,7 +302,7 @@ def test_an_account_only_another_host_knows_is_suspended_through_the_store(two_h
     store, data_dir = host_a.guard.settings.store_location, str(host_a.guard.settings.data_dir)
     argv = ("psc-810000000001", "--data-dir", data_dir, "--store", store)
     code, _, err = run_cli("account", "suspend", *argv, "--reason", "phished")
-    assert code == 2 and "no account 'psc-810000000001'" in err and "--known-elsewhere" in err
+    assert code == 1 and "no account 'psc-810000000001'" in err and "--known-elsewhere" in err
     assert doctor.get("/patients/pat-0002", headers=AT_CAEN).status_code == 200  # nothing changed
 
     code, _, err = run_cli("account", "suspend", *argv, "--reason", "phished", "--known-elsewhere")

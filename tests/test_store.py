@@ -122,6 +122,25 @@ def test_sqlite_drops_a_professionals_expired_sessions_at_their_next_login(tmp_p
     store.close()
 
 
+def test_sqlite_deletes_expired_reads_holds_and_places_once_a_minute_per_professional(tmp_path: Path) -> None:
+    store = open_store(f"sqlite:///{tmp_path / 'store.db'}")
+    paris = ("place:paris",)
+    serve(store, reads(places=paris), ["p1"], NOW)
+    store.reserve_reads(reads(requested=5), NOW)  # a hold never settled
+    later = NOW + 31 * 86_400  # past every window, the places history and the hold's life
+    serve(store, reads(places=("place:lille",)), ["p2"], later)
+    db = sqlite3.connect(tmp_path / "store.db")
+    assert db.execute("SELECT COUNT(*) FROM read_holds").fetchone() == (0,)
+    assert db.execute("SELECT place FROM places").fetchall() == [("place:lille",)]
+    assert db.execute("SELECT DISTINCT patient FROM identity_reads").fetchall() == [("p2",)]
+    serve(store, reads(places=paris), ["p3"], later + 30)
+    store.reserve_reads(reads(requested=5), later + 30)  # within the minute: left for the next clean-up
+    serve(store, reads(), [], later + 30 + RESERVATION_TTL_S + 61)
+    assert db.execute("SELECT COUNT(*) FROM read_holds").fetchone() == (0,)
+    db.close()
+    store.close()
+
+
 @pytest.mark.parametrize(("version", "added_since"), [(2, "revoked_sessions"), (4, "suspensions")])
 def test_sqlite_store_upgrades_an_older_file_keeping_its_reads_and_sessions(tmp_path: Path, version: int, added_since: str) -> None:
     path = tmp_path / "store.db"

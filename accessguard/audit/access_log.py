@@ -141,7 +141,8 @@ class AccessLog:
 
     With ``prune`` (the guard's process) the writer also deletes what the
     retention period has expired, hourly; command-line tools, which may not
-    know the service's retention, pass ``prune=False``.
+    know the service's retention, pass ``prune=False``. ``on_backlog`` hears
+    how many entries are still queued after each commit attempt (a metric).
     """
 
     def __init__(
@@ -153,6 +154,7 @@ class AccessLog:
         on_alert: Callable[[], None] | None = None,
         *,
         prune: bool = True,
+        on_backlog: Callable[[int], None] | None = None,
     ) -> None:
         self._owned = log_store.is_file(location)  # its own SQLite file, else a database the caller owns
         self.database = log_store.writable(location)
@@ -161,6 +163,7 @@ class AccessLog:
         self.settings = settings
         self.clock = clock
         self._on_alert = on_alert
+        self._on_backlog = on_backlog
         self._signer = CheckpointSigner(settings.key, pseudonym_key)
         self._sealer = PatientIdSealer(pseudonym_key)
         self.pseudonymise = self._sealer.pseudonymise
@@ -270,6 +273,11 @@ class AccessLog:
             if self._pending:
                 log.error("access log %s: %d entries could not be written before closing", self.location, len(self._pending))
 
+    def refusal(self) -> str | None:
+        """Why new entries are refused now (the writer is not committing, the backlog is full, ...), or None: the readiness check."""
+        with self._cond:
+            return self._refusal()
+
     def _put(self, items: list[_Item], *, admitted: bool = False) -> int:
         with self._cond:
             refusal = "closed" if self._closed else None if admitted else self._refusal()
@@ -346,10 +354,12 @@ class AccessLog:
                 else:
                     log.error("access log %s: the writer cannot commit anything, retrying", self.location, exc_info=exc)
                 with self._cond:
+                    queued = len(self._pending)
                     if self._failing_since is None:
                         self._failing_since = time.monotonic()
                     if self._closed and backoff > 1.0:
                         break
+                self._report_backlog(queued)
                 time.sleep(backoff)
                 backoff = min(backoff * 2, RETRY_MAX_S)
                 continue
@@ -359,7 +369,9 @@ class AccessLog:
                 self._acknowledged += len(batch)
                 self._failing_since = None
                 self._queued_since = taken if self._pending else None
+                queued = len(self._pending)
                 self._cond.notify_all()
+            self._report_backlog(queued)
             if checkpoint is not None:
                 log.info("access log checkpoint #%d %s (%s)", checkpoint.seq, checkpoint.hash.hex(), self.location)
             if alerts and self._on_alert is not None:
@@ -371,6 +383,14 @@ class AccessLog:
                 except StoreError as exc:
                     log.error("access log %s: retention pruning failed (will retry): %s", self.location, exc)
         self._release()  # the writer thread's own connection to a SQLite file
+
+    def _report_backlog(self, queued: int) -> None:
+        if self._on_backlog is None:
+            return
+        try:
+            self._on_backlog(queued)
+        except Exception:  # a metric must not stop the writer
+            log.exception("access log %s: reporting the backlog failed", self.location)
 
     def _probe(self) -> bool:
         """Whether a harmless entry would commit (rolled back, not kept): if so, the failing entry is at fault."""

@@ -34,7 +34,9 @@ import urllib.request
 from collections.abc import Callable
 from dataclasses import dataclass
 
+from accessguard.audit import log_sink
 from accessguard.audit.access_log import AccessLog
+from accessguard.audit.log_sink import open_log_sink
 from accessguard.audit.log_store import LogLocation, is_file, reading, writable
 from accessguard.audit.outbox import ANY_SINK, close_windows
 from accessguard.audit.settings import AuditSettings
@@ -47,6 +49,8 @@ alert_log = logging.getLogger("accessguard.alerts")
 CLAIM_BATCH = 100
 LEASE_S = 60.0
 POLL_S = 1.0
+#: Log-sink batches sent in one pass at most.
+STREAM_BATCHES = 20
 SIGNATURE_HEADER = "AccessGuard-Signature"
 ALERT_ID_HEADER = "AccessGuard-Alert-Id"
 
@@ -75,6 +79,8 @@ class AlertDispatcher:
 
     ``clock`` times deliveries (retries, leases); ``audit_clock`` is the one the
     access log stamps entries with, on which de-duplication windows close.
+    ``on_backlog`` hears after each pass how many alert deliveries wait and
+    how many entries the log sink has yet to take (metrics).
     """
 
     def __init__(
@@ -83,6 +89,7 @@ class AlertDispatcher:
         settings: AuditSettings,
         clock: Callable[[], float] = time.time,
         audit_clock: Callable[[], float] | None = None,
+        on_backlog: Callable[[int, int], None] | None = None,
     ) -> None:
         self._location = location
         self._database: Database | None = None if is_file(location) else writable(location)
@@ -90,6 +97,8 @@ class AlertDispatcher:
         self.sinks = settings.sinks
         self._clock = clock
         self._audit_clock = audit_clock or clock
+        self._on_backlog = on_backlog
+        self._log_sink = open_log_sink(settings.log_sink) if settings.log_sink else None
         self._wake = threading.Event()
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -122,6 +131,7 @@ class AlertDispatcher:
             try:
                 self.deliver_due()
                 pause = self._next_due_in()
+                self._report_backlog()
             except StoreError as exc:
                 log.error("alert outbox: %s (retrying)", exc)
                 pause = POLL_S
@@ -134,10 +144,39 @@ class AlertDispatcher:
             self._database.close()  # this thread's connection to the SQLite file
 
     def deliver_due(self) -> int:
-        """One pass: fan out new alerts, deliver the due ones; returns how many were delivered."""
-        if not self.sinks:
-            return 0
+        """One pass: fan out new alerts, deliver the due ones, stream new entries to the log sink; returns the alerts delivered."""
         db = self._outbox()
+        delivered = self._deliver_alerts(db) if self.sinks else 0
+        self._stream(db)
+        return delivered
+
+    def _stream(self, db: Database) -> None:
+        """Send the log sink what it has not taken, batch after batch, until it is level or refuses."""
+        sink = self._log_sink
+        if sink is None:
+            return
+        for _ in range(STREAM_BATCHES):  # then alerts get their turn again
+            pending = log_sink.claim(db, sink.where, self._clock(), LEASE_S)
+            if pending is None:
+                return
+            try:
+                sink.send(pending.records)
+            except (log_sink.SinkFailed, OSError) as exc:
+                attempts, delay = pending.attempts + 1, self._backoff(pending.attempts + 1)
+                error = f"{type(exc).__name__}: {exc}"
+                log.warning(
+                    "log sink %s: entries up to #%d not taken (attempt %d, next in %.1f s): %s",
+                    sink.where,
+                    pending.last,
+                    attempts,
+                    delay,
+                    error,
+                )
+                log_sink.refused(db, sink.where, attempts, self._clock() + delay, error)
+                return
+            log_sink.taken(db, sink.where, pending.last)
+
+    def _deliver_alerts(self, db: Database) -> int:
         self._fan_out(db)
         delivered = 0
         for row_id, alert_id, sink, payload, attempts in self._claim(db):
@@ -194,14 +233,22 @@ class AlertDispatcher:
         )[0][0]
         return POLL_S if due is None else max(0.0, min(POLL_S, float(str(due)) - self._clock()))
 
+    def _report_backlog(self) -> None:
+        if self._on_backlog is None:
+            return
+        database = self._outbox()
+        lagging = log_sink.lag(database, self._log_sink.where) if self._log_sink is not None else 0
+        self._on_backlog(outbox_backlog(database), lagging)
+
     def _backoff(self, attempts: int) -> float:
         ceiling = min(self.settings.retry_max_s, self.settings.retry_base_s * 2.0 ** min(attempts - 1, 30))
         return ceiling * random.uniform(0.5, 1.0)
 
     def _deliver(self, sink: str, alert_id: str, body: bytes) -> None:
         if sink == "log":
-            if not json.loads(body).get("logged"):  # a bridged alert line is on the service's log already
-                alert_log.warning("alert %s", body.decode())
+            document = json.loads(body)
+            if not document.get("logged"):  # a bridged alert line is on the service's log already
+                alert_log.warning("alert %s", body.decode(), extra={"delivered_alert": document})
             return
         if sink != "webhook" or self.settings.webhook_url is None or self.settings.webhook_key is None:
             raise DeliveryFailed(f"sink {sink!r} is not configured in this process")
@@ -268,6 +315,12 @@ class PendingAlert:
     next_attempt: float
     last_error: str | None
     reasons: list[str]
+
+
+def outbox_backlog(location: LogLocation) -> int:
+    """How many alert deliveries are waiting (undelivered rows, one per sink once fanned out); StoreError if unreadable."""
+    with reading(location) as db:
+        return int(str(db.execute("SELECT count(*) FROM alerts WHERE delivered IS NULL")[0][0]))
 
 
 def pending_alerts(location: LogLocation) -> list[PendingAlert]:

@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from accessguard.audit.log_sink import open_log_sink
 from accessguard.errors import ConfigurationError
 
 MIN_KEY_LENGTH = 32
@@ -31,6 +32,11 @@ class AuditSettings:
     the database alone cannot show. Without it, the log proves authorship, not
     freshness.
 
+    ``log_sink`` streams every entry and signed checkpoint to a copy outside
+    the host (audit/log_sink.py): ``syslog+tcp://HOST:PORT`` (RFC 5424) or
+    ``file:///PATH`` (JSON lines), at least once, retried like alerts
+    (``retry_base_s``, ``retry_max_s``); its outage never stops decisions.
+
     ``alert_window_s`` de-duplicates alerts (audit/outbox.py): the first
     alert of an account for a reason is sent at once; further occurrences
     within this many seconds are counted, and one summary with the count is
@@ -52,6 +58,7 @@ class AuditSettings:
     alert_window_s: float = 900.0
     witness: Path | None = None
     witness_interval_s: float = 5.0
+    log_sink: str | None = None
 
     def validate(self) -> None:
         """Raise ConfigurationError naming the first bad audit setting."""
@@ -65,6 +72,8 @@ class AuditSettings:
                 raise ConfigurationError(f"audit.{name}: must be positive")
         if not 0 <= self.commit_window_s <= 1:
             raise ConfigurationError("audit.commit_window_s: must be between 0 and 1 second")
+        if self.log_sink is not None:
+            open_log_sink(self.log_sink)
         if self.webhook_url is not None:
             if urlsplit(self.webhook_url).scheme not in ("http", "https") or not urlsplit(self.webhook_url).netloc:
                 raise ConfigurationError(f"audit.webhook_url: {self.webhook_url!r} is not an http(s) URL")

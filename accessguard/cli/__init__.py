@@ -9,6 +9,8 @@ import sys
 
 from accessguard.cli import account, admin, audit, db, demo, policy
 
+#: Exit statuses, the same for every command (docs/cli.md): done; refused or not found; bad usage or configuration.
+DONE, REFUSED, USAGE = 0, 1, 2
 #: The exit status of a process killed by SIGPIPE (128 + 13), which shells report for `cmd | head`.
 BROKEN_PIPE = 141
 
@@ -31,12 +33,13 @@ def main(argv: list[str] | None = None) -> int:
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # nothing left to flush at exit
         return BROKEN_PIPE
     except Exception as exc:
+        from accessguard.cli.common import CommandRefused
         from accessguard.errors import AccessGuardError
 
         if not isinstance(exc, AccessGuardError):
             raise
         print(f"accessguard: {exc}", file=sys.stderr)
-        return 2
+        return REFUSED if isinstance(exc, CommandRefused) else USAGE
     return code
 
 

@@ -19,6 +19,7 @@ from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, EnrolmentLinks
 from accessguard.cli.common import (
     CommandError,
+    CommandRefused,
     add_data_dir,
     add_database,
     add_store,
@@ -88,9 +89,9 @@ def _opened(args: argparse.Namespace) -> Iterator[tuple[Accounts, Store, AccessL
             yield accounts, store, access_log
     except UnknownAccount as exc:
         hint = "; if another host sharing this store knows it, add --known-elsewhere" if args.store else ""
-        raise CommandError(f"{exc} in {accounts.database.location}{hint}") from None
+        raise CommandRefused(f"{exc} in {accounts.database.location}{hint}") from None
     except PasswordNotReset as exc:
-        raise CommandError(str(exc)) from None
+        raise CommandRefused(str(exc)) from None
     finally:
         store.close()
         accounts.close()
@@ -143,7 +144,7 @@ def run_reset_password(args: argparse.Namespace) -> int:
         if accounts.get(args.user) is None:
             raise UnknownAccount(f"no account {args.user!r}")
         if not actions.take_password(accounts, store, args.user, by=operator()):
-            raise CommandError(f"{args.user} has no password here (its logins come from an OpenID provider)")
+            raise CommandRefused(f"{args.user} has no password here (its logins come from an OpenID provider)")
         url = actions.password_link(EnrolmentLinks(accounts.database), args.user, args.ttl * 60, args.base_url, time.time(), by=operator())
     print(f"The password of {args.user} no longer works and every session of the account has ended.")
     print(f"One-time link to set a new password, valid {args.ttl} minutes; hand it over out of band (in person, by phone):")

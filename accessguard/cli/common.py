@@ -25,7 +25,11 @@ DEFAULT_DATA_DIR = Path(".accessguard")
 
 
 class CommandError(AccessGuardError):
-    """A command cannot run as asked; the message says why."""
+    """A command cannot run as asked (bad usage or configuration: exit status 2); the message says why."""
+
+
+class CommandRefused(CommandError):
+    """A command ran but was refused or found nothing to act on (exit status 1); the message says why."""
 
 
 def add_data_dir(parser: argparse.ArgumentParser) -> None:

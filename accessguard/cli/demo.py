@@ -9,6 +9,7 @@ from urllib.parse import urlsplit
 
 from accessguard.cli.common import add_data_dir
 from accessguard.errors import ConfigurationError
+from accessguard.logs import LOG_FORMATS, configure_logging
 from accessguard.policy.engine import EMBEDDED_ENGINES
 
 
@@ -45,6 +46,12 @@ def register(commands: Any) -> None:
         help="accounts and other durable records: postgresql://USER@HOST:PORT/DB shared by several demo processes"
         " (run `accessguard db upgrade --database URL` first; give them the same keys.json); default: SQLite in the data directory",
     )
+    parser.add_argument(
+        "--metrics-port", type=int, metavar="PORT", help="serve Prometheus metrics on 127.0.0.1:PORT (docs/operations.md); default: none"
+    )
+    parser.add_argument(
+        "--log-format", choices=LOG_FORMATS, default="plain", help="plain lines or one JSON object per line (default: %(default)s)"
+    )
     parser.set_defaults(run=run)
 
 
@@ -59,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
         "opa_url": args.opa_url if args.engine == "opa" else None,
         "store_url": args.store,
         "database": args.database,
+        "metrics_port": args.metrics_port,
         "webauthn_rp_id": urlsplit(public_url).hostname,
         "webauthn_origins": (public_url,),
     }
@@ -70,7 +78,8 @@ def run(args: argparse.Namespace) -> int:
         overrides["oidc"] = OIDCSettings(args.oidc_issuer, args.oidc_audience, args.oidc_discovery_url)
     if args.policies:
         overrides.update(policy_dir=args.policies, watch_policies=True)
-    app, guard = build(args.data_dir, **overrides)
+    configure_logging(args.log_format)
+    app, guard = build(args.data_dir, **overrides, log_format=args.log_format)
     print(f"accessguard demo: {public_url}  (accounts in {args.data_dir / 'demo-accounts.json'})")
     print(f"policies: {guard.settings.policy_dir} on the {args.engine} engine, revision {guard.engine.revision}")
     print(f"access log witness: {guard.settings.audit.witness} (for `accessguard audit verify --witness`)", flush=True)

@@ -104,7 +104,10 @@ CREATE INDEX IF NOT EXISTS alerts_due ON alerts (sink, next_attempt) WHERE deliv
 CREATE TABLE IF NOT EXISTS alert_windows (
     account TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, opened REAL NOT NULL, closes REAL NOT NULL,
     count INTEGER NOT NULL, last REAL NOT NULL, alert_id TEXT NOT NULL, PRIMARY KEY (account, kind, reason, opened));
-CREATE INDEX IF NOT EXISTS alert_windows_due ON alert_windows (closes)
+CREATE INDEX IF NOT EXISTS alert_windows_due ON alert_windows (closes);
+CREATE TABLE IF NOT EXISTS log_sink (
+    sink TEXT PRIMARY KEY, seq INTEGER NOT NULL, attempts INTEGER NOT NULL DEFAULT 0,
+    next_attempt REAL NOT NULL DEFAULT 0, lease_until REAL NOT NULL DEFAULT 0, last_error TEXT)
 """
 
 #: The same tables shared by a fleet: one chain for every host (times as float8, which keeps a Python float exactly).
@@ -131,7 +134,10 @@ CREATE TABLE alert_windows (
     account TEXT NOT NULL, kind TEXT NOT NULL, reason TEXT NOT NULL, opened DOUBLE PRECISION NOT NULL,
     closes DOUBLE PRECISION NOT NULL, count BIGINT NOT NULL, last DOUBLE PRECISION NOT NULL, alert_id TEXT NOT NULL,
     PRIMARY KEY (account, kind, reason, opened));
-CREATE INDEX alert_windows_due ON alert_windows (closes)
+CREATE INDEX alert_windows_due ON alert_windows (closes);
+CREATE TABLE log_sink (
+    sink TEXT PRIMARY KEY, seq BIGINT NOT NULL, attempts BIGINT NOT NULL DEFAULT 0,
+    next_attempt DOUBLE PRECISION NOT NULL DEFAULT 0, lease_until DOUBLE PRECISION NOT NULL DEFAULT 0, last_error TEXT)
 """
 
 _RECORD_CHANGED = """

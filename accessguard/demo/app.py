@@ -9,6 +9,7 @@ import os
 import secrets
 import sqlite3
 import threading
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
@@ -117,23 +118,29 @@ class PatientDirectory:
             db.row_factory = sqlite3.Row
         return db
 
+    def patient(self, patient_id: str) -> dict[str, Any] | None:
+        """One patient's identity record, or None."""
+        row = self._db().execute("SELECT * FROM patients WHERE id = ?", (patient_id,)).fetchone()
+        return dict(row) if row is not None else None
+
+    def patients(self, query: Mapping[str, str]) -> list[dict[str, Any]]:
+        """A page of patients by last name: the ``q``, ``limit`` and ``offset`` parameters of ``query`` (bad numbers: defaults)."""
+        raw_limit, raw_offset = query.get("limit", "20"), query.get("offset", "0")
+        limit = int(raw_limit) if raw_limit.isascii() and raw_limit.isdigit() else 20
+        offset = int(raw_offset) if raw_offset.isascii() and raw_offset.isdigit() else 0
+        rows = self._db().execute(
+            "SELECT * FROM patients WHERE last_name LIKE ? ORDER BY id LIMIT ? OFFSET ?", (query.get("q", "") + "%", limit, offset)
+        )
+        return [dict(r) for r in rows.fetchall()]
+
     async def read(self, request: Request) -> JSONResponse:
-        row = self._db().execute("SELECT * FROM patients WHERE id = ?", (request.path_params["id"],)).fetchone()
-        if row is None:
+        found = self.patient(request.path_params["id"])
+        if found is None:
             return JSONResponse({"detail": "no such patient"}, status_code=404)
-        return JSONResponse(dict(row))
+        return JSONResponse(found)
 
     async def search(self, request: Request) -> JSONResponse:
-        raw_limit = request.query_params.get("limit", "20")
-        limit = int(raw_limit) if raw_limit.isdigit() else 20
-        offset = int(request.query_params.get("offset", "0")) if request.query_params.get("offset", "0").isdigit() else 0
-        query = request.query_params.get("q", "")
-        rows = (
-            self._db()
-            .execute("SELECT * FROM patients WHERE last_name LIKE ? ORDER BY id LIMIT ? OFFSET ?", (query + "%", limit, offset))
-            .fetchall()
-        )
-        return JSONResponse({"patients": [dict(r) for r in rows]})
+        return JSONResponse({"patients": self.patients(request.query_params)})
 
     def app(self) -> Starlette:
         async def healthz(request: Request) -> JSONResponse:
@@ -148,14 +155,25 @@ class PatientDirectory:
         )
 
 
-def build(data_dir: Path, **overrides: Any) -> tuple[AccessGuardMiddleware, Guard]:
-    """The protected demo application and its guard."""
+def demo_guard(settings: Settings) -> Guard:
+    """A guard on ``settings`` whose data directory holds the demo's patients and accounts (made on first start).
+
+    Demos and examples started together on one data directory: one makes the accounts, the others wait.
+    """
+    data_dir = settings.data_dir
     data_dir.mkdir(parents=True, exist_ok=True)
     directory = os.open(data_dir, os.O_RDONLY)
     try:
-        fcntl.flock(directory, fcntl.LOCK_EX)  # demos started together: one makes the accounts, the others wait
-        guard = Guard(demo_settings(data_dir, **overrides))
+        fcntl.flock(directory, fcntl.LOCK_EX)
+        guard = Guard(settings)
         initialise(data_dir, guard)
     finally:
         os.close(directory)
+    return guard
+
+
+def build(data_dir: Path, **overrides: Any) -> tuple[AccessGuardMiddleware, Guard]:
+    """The protected demo application and its guard."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    guard = demo_guard(demo_settings(data_dir, **overrides))
     return AccessGuardMiddleware(PatientDirectory(data_dir / "patients.db").app(), guard), guard

@@ -9,6 +9,7 @@ from typing import Any
 from accessguard.endpoints import MAX_BODY_BYTES
 from accessguard.facts import RequestFacts
 from accessguard.guard import Guard
+from accessguard.logs import REQUEST_ID_HEADER, begin_request, end_request
 from accessguard.mounting import asgi_route_path
 from accessguard.problem import Response
 from accessguard.signals.usage import SERVED_KEY
@@ -38,12 +39,19 @@ class AccessGuardMiddleware:
             await self.app(scope, receive, send)
             return
         facts = _facts(scope)
+        request_id, token = begin_request(facts.headers.get(REQUEST_ID_HEADER))
+        try:
+            await self._guarded(scope, receive, send, facts, request_id)
+        finally:
+            end_request(token)
+
+    async def _guarded(self, scope: Scope, receive: Receive, send: Send, facts: RequestFacts, request_id: str) -> None:
         if self.guard.is_endpoint(facts):
-            await _send(send, self.guard.serve(facts, await _read_body(receive)))
+            await _send(send, self.guard.serve(facts, await _read_body(receive)), request_id)
             return
         verdict = self.guard.check(facts)
         if verdict.response is not None:
-            await _send(send, verdict.response)
+            await _send(send, verdict.response, request_id)
             return
         if verdict.route is None:
             await self.app(scope, receive, send)
@@ -55,6 +63,7 @@ class AccessGuardMiddleware:
             nonlocal status
             if message["type"] == "http.response.start":
                 status = message["status"]
+                message = {**message, "headers": [*message.get("headers", ()), (REQUEST_ID_HEADER.encode(), request_id.encode())]}
             elif message["type"] == "http.response.body":
                 chunks.append(message.get("body", b""))
             await send(message)
@@ -98,8 +107,9 @@ async def _read_body(receive: Receive) -> bytes:
             return body[: MAX_BODY_BYTES + 1]
 
 
-async def _send(send: Send, response: Response) -> None:
+async def _send(send: Send, response: Response, request_id: str) -> None:
     headers = [(k.encode("latin-1"), v.encode("latin-1")) for k, v in response.headers]
     headers.append((b"content-length", str(len(response.body)).encode()))
+    headers.append((REQUEST_ID_HEADER.encode(), request_id.encode()))
     await send({"type": "http.response.start", "status": response.status, "headers": headers})
     await send({"type": "http.response.body", "body": response.body})

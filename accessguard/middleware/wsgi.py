@@ -9,6 +9,7 @@ from typing import Any
 from accessguard.endpoints import MAX_BODY_BYTES
 from accessguard.facts import RequestFacts
 from accessguard.guard import Guard
+from accessguard.logs import REQUEST_ID_HEADER, begin_request, end_request
 from accessguard.mounting import wsgi_route_path
 from accessguard.problem import Response, problem
 from accessguard.signals.usage import SERVED_KEY
@@ -29,6 +30,13 @@ class WSGIAccessGuard:
 
     def __call__(self, environ: Environ, start_response: StartResponse) -> Iterable[bytes]:
         facts = _facts(environ)
+        request_id, token = begin_request(facts.headers.get(REQUEST_ID_HEADER))
+        try:
+            return self._guarded(environ, start_response, facts, request_id)
+        finally:
+            end_request(token)
+
+    def _guarded(self, environ: Environ, start_response: StartResponse, facts: RequestFacts, request_id: str) -> Iterable[bytes]:
         if self.guard.is_endpoint(facts):
             body = _read_body(environ)
             response = (
@@ -36,10 +44,10 @@ class WSGIAccessGuard:
                 if body is not None
                 else problem(400, "bad-request", "Bad request", "invalid Content-Length header")
             )
-            return _send(start_response, response)
+            return _send(start_response, response, request_id)
         verdict = self.guard.check(facts)
         if verdict.response is not None:
-            return _send(start_response, verdict.response)
+            return _send(start_response, verdict.response, request_id)
         if verdict.route is None:
             return self.app(environ, start_response)
         status = 500
@@ -47,7 +55,7 @@ class WSGIAccessGuard:
         def observe(status_line: str, headers: list[tuple[str, str]], exc_info: Any = None) -> Any:
             nonlocal status
             status = int(status_line.split(" ", 1)[0])
-            return start_response(status_line, headers, exc_info)
+            return start_response(status_line, [*headers, (REQUEST_ID_HEADER, request_id)], exc_info)
 
         chunks: list[bytes] = []
         environ[SERVED_KEY] = verdict.served
@@ -92,7 +100,7 @@ def _read_body(environ: Environ) -> bytes | None:
     return body
 
 
-def _send(start_response: StartResponse, response: Response) -> list[bytes]:
+def _send(start_response: StartResponse, response: Response, request_id: str) -> list[bytes]:
     status_line = f"{response.status} {HTTPStatus(response.status).phrase}"
-    start_response(status_line, [*response.headers, ("content-length", str(len(response.body)))])
+    start_response(status_line, [*response.headers, ("content-length", str(len(response.body))), (REQUEST_ID_HEADER, request_id)])
     return [response.body]

@@ -92,7 +92,7 @@ class OIDCLogin:
         self._fernet = Fernet(encryption_key)
         self._session_cookie = session_cookie
         self._clock = clock
-        callback_path = urlsplit(settings.redirect_uri).path
+        self.callback_path = callback_path = urlsplit(settings.redirect_uri).path
         self._state_cookie_attributes = f"Path={callback_path}; HttpOnly; SameSite=Lax" + ("; Secure" if secure else "")
         self.routes = {("GET", LOGIN_PATH): self.begin, ("GET", callback_path): self.complete}
 

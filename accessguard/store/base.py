@@ -235,6 +235,10 @@ class Store(Protocol):
         lifted; each ``refunded`` key takes back the one attempt this success was charged, its lock kept."""
         ...
 
+    def ping(self) -> None:
+        """Answer once, or raise StoreError: the readiness check (``/accessguard/health/ready``)."""
+        ...
+
     def close(self) -> None: ...
 
 

@@ -524,6 +524,12 @@ class RedisStore:
         except redis.RedisError as exc:
             raise self._fault(exc) from None
 
+    def ping(self) -> None:
+        try:
+            self._redis.ping()
+        except redis.RedisError as exc:
+            raise self._fault(exc) from None
+
     def close(self) -> None:
         self._redis.close()
 

@@ -40,6 +40,7 @@ from accessguard.store.base import (
     usage_of,
 )
 from accessguard.store.checkpoint import BACKSTOP_PAGES, Checkpointer
+from accessguard.store.housekeeping import Housekeeping
 
 #: How long a request waits for another process's write lock before failing closed.
 BUSY_TIMEOUT_MS = 2000
@@ -90,6 +91,9 @@ _COUNT_READ = "SELECT COUNT(*) FROM identity_reads WHERE scope = ? AND time > ?"
 _RECORD_READ = "INSERT INTO identity_reads VALUES (?, ?, ?) ON CONFLICT (scope, patient) DO UPDATE SET time = max(time, excluded.time)"
 _ADD_DAILY = "INSERT INTO daily_reads VALUES (?, ?, ?, ?) ON CONFLICT (professional_id, day) DO UPDATE SET count = count + excluded.count"
 _SUSPENDED = "SELECT 1 FROM suspensions WHERE professional_id = ?"
+_KNOWN_PLACES = "SELECT place FROM places WHERE professional_id = ? AND time > ?"
+#: Places of one professional read per reservation at most (a month of ordinary work holds a few dozen).
+MAX_PLACES_READ = 10_000
 
 
 @contextmanager
@@ -110,6 +114,7 @@ class SQLiteStore:
         self.path = str(path)
         self._local = threading.local()
         self._checkpointer = Checkpointer(self.path, CHECKPOINT_EVERY)
+        self._housekeeping = Housekeeping()
         try:
             self._connection()
         except sqlite3.Error as exc:
@@ -286,25 +291,20 @@ class SQLiteStore:
             found = db.execute(" UNION ALL ".join([_COUNT_READ] * len(windows)), [v for scope, _, s in windows for v in (scope, now - s)])
             for (scope, window, _), (count,) in zip(windows, found.fetchall(), strict=True):
                 counts.setdefault(scope, {})[window] = int(count)
-            db.execute(f"DELETE FROM read_holds WHERE scope IN ({marks}) AND time <= ?", (*scopes, now - RESERVATION_TTL_S))
             held = {
                 str(scope): int(total)
-                for scope, total in db.execute(f"SELECT scope, SUM(count) FROM read_holds WHERE scope IN ({marks}) GROUP BY scope", scopes)
+                for scope, total in db.execute(
+                    f"SELECT scope, SUM(count) FROM read_holds WHERE scope IN ({marks}) AND time > ? GROUP BY scope",
+                    (*scopes, now - RESERVATION_TTL_S),
+                )
             }
             daily = dict(
                 db.execute("SELECT day, count FROM daily_reads WHERE professional_id = ? AND day >= ?", (pid, today - HISTORY_DAYS))
             )
             peers = _peer_days(db, request.peer_group, today) if request.peer_group else NO_PEERS
-            places_seen = frozenset(
-                str(place)
-                for (place,) in db.execute(
-                    f"SELECT place FROM places WHERE professional_id = ? AND time > ? AND place IN ({_marks(request.places)})",
-                    (pid, now - PLACE_HISTORY_S, *request.places),
-                )
+            places_known = frozenset(
+                str(place) for (place,) in db.execute(_KNOWN_PLACES, (pid, now - PLACE_HISTORY_S)).fetchmany(MAX_PLACES_READ)
             )
-            (places_known,) = db.execute(
-                "SELECT COUNT(*) FROM places WHERE professional_id = ? AND time > ?", (pid, now - PLACE_HISTORY_S)
-            ).fetchone()
             seen = db.execute("SELECT country, city, lat, lon, time FROM last_seen WHERE professional_id = ?", (pid,)).fetchone()
             suspended = db.execute(_SUSPENDED, (pid,)).fetchone()
             live = db.execute(
@@ -330,8 +330,8 @@ class SQLiteStore:
             live_sessions=tuple(_last_seen(row) for row in live),
             usage=usage_of(request, counts, held, {int(d): int(n) for d, n in daily.items()}, peers, now),
             suspended=suspended is not None,
-            places_seen=places_seen,
-            places_known=int(places_known),
+            places_seen=places_known & frozenset(request.places),
+            places_known=len(places_known),
         )
 
     def settle_reads(self, reservation: Reservation, patients: list[str], location: Location | None, now: float) -> None:
@@ -352,18 +352,14 @@ class SQLiteStore:
                         _ADD_DAILY,
                         (pid, today, request.peer_group, len(distinct) - int(read_today)),
                     )
-                db.execute("DELETE FROM daily_reads WHERE professional_id = ? AND day < ?", (pid, today - HISTORY_DAYS))
                 db.executemany(
                     _RECORD_READ,
                     [(scope, patient, now) for scope in scopes for patient in distinct]
                     + [(scope, pid, now) for scope in professional_scopes(request)],
                 )
-                db.execute("DELETE FROM places WHERE professional_id = ? AND time <= ?", (pid, now - PLACE_HISTORY_S))
                 db.executemany("INSERT OR REPLACE INTO places VALUES (?, ?, ?)", [(pid, place, now) for place in request.places])
-            db.executemany(
-                "DELETE FROM identity_reads WHERE scope = ? AND time <= ?",
-                [(scope, now - retention_s(scope)) for scope in (*scopes, *professional_scopes(request))],
-            )
+            if self._housekeeping.due(pid, now):
+                _forget_expired(db, request, now)
             if location is not None and location.resolved:
                 db.execute(
                     "INSERT OR REPLACE INTO last_seen VALUES (?, ?, ?, ?, ?, ?)",
@@ -375,6 +371,9 @@ class SQLiteStore:
             return
         with self._transaction() as db:
             db.execute("DELETE FROM read_holds WHERE id = ?", (reservation.id,))
+
+    def ping(self) -> None:
+        self._query("SELECT 1", ())
 
     def close(self) -> None:
         self._checkpointer.stop()
@@ -409,6 +408,19 @@ def _create_schema(db: sqlite3.Connection) -> None:
 def _marks(values: Sequence[object]) -> str:
     """The placeholders of an ``IN (…)`` list."""
     return ", ".join("?" * len(values))
+
+
+def _forget_expired(db: sqlite3.Connection, request: ReadRequest, now: float) -> None:
+    """Delete what every window has left behind for this request's professional and scopes (counts already ignore it)."""
+    pid = request.professional_id
+    scopes = counted_scopes(request)
+    db.execute(f"DELETE FROM read_holds WHERE scope IN ({_marks(scopes)}) AND time <= ?", (*scopes, now - RESERVATION_TTL_S))
+    db.execute("DELETE FROM daily_reads WHERE professional_id = ? AND day < ?", (pid, day_of(now) - HISTORY_DAYS))
+    db.execute("DELETE FROM places WHERE professional_id = ? AND time <= ?", (pid, now - PLACE_HISTORY_S))
+    db.executemany(
+        "DELETE FROM identity_reads WHERE scope = ? AND time <= ?",
+        [(scope, now - retention_s(scope)) for scope in (*hold_scopes(request), *professional_scopes(request))],
+    )
 
 
 def _peer_days(db: sqlite3.Connection, peer_group: str, today: int) -> PeerDays:

@@ -1,0 +1,1 @@
+"""Glue for frameworks whose configuration lives in their own settings (Django)."""

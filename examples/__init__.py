@@ -1,0 +1,1 @@
+"""Minimal patient directories, one per framework, each behind accessguard (docs/integrations.md)."""

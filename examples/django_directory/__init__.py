@@ -1,0 +1,1 @@
+"""The patient directory as a Django project: settings (``ACCESSGUARD``), URLs, views, ``wsgi.py``."""
