@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from accessguard.cli import account, admin, audit, db, demo, policy
+from accessguard.cli import account, admin, audit, config, db, demo, policy
 
 #: The exit status of a process killed by SIGPIPE (128 + 13), which shells report for `cmd | head`.
 BROKEN_PIPE = 141
@@ -16,7 +16,7 @@ BROKEN_PIPE = 141
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accessguard", description="Authorisation middleware for e-health patient directories.")
     commands = root.add_subparsers(dest="command", required=True)
-    for register in (demo.register, policy.register, admin.register, audit.register, account.register, db.register):
+    for register in (demo.register, config.register, policy.register, admin.register, audit.register, account.register, db.register):
         register(commands)
     return root
 

@@ -151,10 +151,21 @@ class PatientDirectory:
 def build(data_dir: Path, **overrides: Any) -> tuple[AccessGuardMiddleware, Guard]:
     """The protected demo application and its guard."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    return build_from(demo_settings(data_dir, **overrides))
+
+
+def demo_keys(data_dir: Path) -> dict[str, str]:
+    """The data directory's ``keys.json`` (made on first use) by configuration key: the secrets a demo's file leaves out."""
+    return {("audit.key" if name == "audit_key" else name): value for name, value in local_keys(data_dir).items()}
+
+
+def build_from(settings: Settings) -> tuple[AccessGuardMiddleware, Guard]:
+    """The demo patient directory behind a guard of these settings (from a configuration file, say)."""
+    data_dir = Path(settings.data_dir)
     directory = os.open(data_dir, os.O_RDONLY)
     try:
         fcntl.flock(directory, fcntl.LOCK_EX)  # demos started together: one makes the accounts, the others wait
-        guard = Guard(demo_settings(data_dir, **overrides))
+        guard = Guard(settings)
         initialise(data_dir, guard)
     finally:
         os.close(directory)
