@@ -79,6 +79,8 @@ BROKEN = {
     ),
     "a route's missing name": ("", '[[routes]]\npattern = "/p"\nserved_ids = "id"', "routes[0].name", 4, "required: a string"),
     "a route's count of the wrong type": ("", ROUTES + "requested_count = 2.5", "routes[0].requested_count", 9, "an integer or a string"),
+    "a method in lower case": ("", ROUTES + 'methods = ["get"]', "routes[0].methods", 9, "'get' is not an HTTP method in capitals"),
+    "a key with a control character": ('"x\\u001b[2J" = 1', ROUTES, '"x\\u001b[2J"', 3, "unknown key"),
     "no routes": ("", "", "routes", None, "required: an array of tables"),
     "an http origin": ('webauthn_origins = ["http://annuaire.example.fr"]', ROUTES, "webauthn_origins", 3, "https, or http on localhost"),
     "oidc without audience": ('[oidc]\nissuer = "https://idp.example"', ROUTES, "oidc.audience", 3, "required: a string"),
@@ -211,6 +213,15 @@ def test_a_bad_secret_is_refused_naming_its_key(tmp_path: Path, environ: dict[st
         load(path, {**SECRETS, **environ})
     problems = [f"{p.key}: {p.message}" for p in refused.value.problems]
     assert any(p.startswith("session_key: ") and fragment in p for p in problems), problems
+
+
+def test_a_secret_of_a_table_the_file_leaves_out(tmp_path: Path) -> None:
+    """[audit] left out: its key still comes from the environment; [oidc] left out: its secret set is a mistake named."""
+    path = config(tmp_path, "")
+    assert load(path, {**SECRETS, "ACCESSGUARD_AUDIT_KEY": AUDIT_KEY}).settings.audit.key == AUDIT_KEY
+    with pytest.raises(ConfigFileError) as refused:
+        load(path, {**SECRETS, "ACCESSGUARD_OIDC_CLIENT_SECRET_FILE": "/run/secrets/oidc"})
+    assert str(refused.value) == f"{path}:-: oidc: ACCESSGUARD_OIDC_CLIENT_SECRET_FILE set, but the file has no [oidc] table"
 
 
 def test_an_empty_secret_file_is_refused(tmp_path: Path) -> None:

@@ -13,6 +13,7 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import difflib
+import json
 import os
 import re
 import tomllib
@@ -29,6 +30,7 @@ from accessguard.config.schema import FROM_ENVIRONMENT, Key, env_name, keys_of, 
 from accessguard.errors import ConfigurationError
 from accessguard.settings import Settings
 
+_BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
 _BAD = object()  # a value refused (its problem recorded), so whatever holds it is not built
 _LEADING_KEY = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*)(?:\[(['\"])(.*?)\2\])?")
 
@@ -86,7 +88,7 @@ def load(
         raise ConfigFileError(path, [Problem(line, "(syntax)", str(exc))]) from None
     try:
         lines = key_lines(text)
-    except (ValueError, IndexError):  # positions are a help: never a reason to refuse a file tomllib accepted
+    except (ValueError, IndexError, KeyError):  # positions are a help: never a reason to refuse a file tomllib accepted
         lines = {}
     reader = _Reader(lines, path.resolve().parent, os.environ if environ is None else environ, fallback_secrets)
     kwargs = reader.table("", document, ())
@@ -108,10 +110,14 @@ def _line_in_message(message: str) -> int | None:
 
 
 def _shown(path: KeyPath) -> str:
-    """``("routes", 0, "pattern")`` → ``routes[0].pattern``."""
+    """``("routes", 0, "pattern")`` → ``routes[0].pattern``; a key that is no bare key quoted (a terminal shows no control)."""
     out = ""
     for part in path:
-        out += f"[{part}]" if isinstance(part, int) else (f".{part}" if out else part)
+        if isinstance(part, int):
+            out += f"[{part}]"
+        else:
+            name = part if _BARE_KEY.match(part) else json.dumps(part)
+            out += f".{name}" if out else name
     return out
 
 
@@ -182,6 +188,11 @@ class _Reader:
                 close = difflib.get_close_matches(given, [*keys, *secrets], n=1)
                 hint = f"; did you mean {close[0]!r}?" if close else f"; known keys here: {', '.join(sorted(keys))}"
                 bad |= self.problem((*path, given), f"unknown key{hint}") is _BAD
+        for key in (k for k in keys.values() if k.leaf not in raw and _table_type(k.hint) is not None):
+            nested = self.absent_table(key, path)
+            bad |= nested is _BAD
+            if nested is not None and nested is not _BAD:
+                kwargs[key.leaf] = nested
         for key in (k for k in keys.values() if k.name in FROM_ENVIRONMENT):
             replaced = self.environment(key, (*path, key.leaf))
             bad |= replaced is _BAD
@@ -198,6 +209,17 @@ class _Reader:
         if not name:
             bad |= self.public_url(kwargs, raw, path)
         return None if bad else kwargs
+
+    def absent_table(self, key: Key, path: KeyPath) -> Any:
+        """A table the file leaves out: its defaults with its secrets from the environment (``[audit]``'s key),
+        or, for one that is off unless written (``[oidc]``), a problem if the environment holds a secret of it."""
+        if key.default is not None:
+            return self.value(key.hint, {}, (*path, key.leaf), key.name)
+        variables = [env_name(k.name) for k in keys_of(key.name).values() if k.secret]
+        orphans = [name for variable in variables for name in (variable, f"{variable}_FILE") if self.environ.get(name)]
+        if orphans:
+            return self.problem((*path, key.leaf), f"{', '.join(orphans)} set, but the file has no [{key.name}] table")
+        return None
 
     def public_url(self, kwargs: dict[str, Any], raw: Mapping[str, Any], path: KeyPath) -> bool:
         """``public_url`` gives the WebAuthn relying party unless set apart; True when it is refused."""
@@ -290,6 +312,15 @@ class _Reader:
         except ConfigurationError as exc:  # a route checks its pattern when made: name the key its message names
             named = next((key for key in kwargs if re.search(rf"\b{key}\b", str(exc))), None)
             return self.problem((*path, named) if named else path, str(exc))
+
+
+def _table_type(hint: Any) -> type[Any] | None:
+    """The dataclass a key holds (``AuditSettings``, ``OIDCSettings | None``), else None."""
+    union = typing.get_origin(hint) in (types.UnionType, typing.Union)
+    for option in (hint, *(typing.get_args(hint) if union else ())):
+        if isinstance(option, type) and dataclasses.is_dataclass(option):
+            return option
+    return None
 
 
 def _is(hint: Any, raw: Any) -> bool:
