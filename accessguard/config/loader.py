@@ -252,26 +252,20 @@ class _Reader:
         return None
 
     def environment(self, key: Key, path: KeyPath) -> Any:
-        """``ACCESSGUARD_<KEY>``, else the content of the file ``ACCESSGUARD_<KEY>_FILE`` names; None when neither is set."""
-        variable = env_name(key.name)
-        direct, indirect = self.environ.get(variable), self.environ.get(f"{variable}_FILE")
-        if direct and indirect:
-            return self.problem(path, f"both {variable} and {variable}_FILE are set; keep one")
-        if direct:
-            self.secret_sources[key.name] = variable
-            return direct
-        if indirect:
-            return self.secret_file(key, Path(indirect), path, f"{variable}_FILE")
-        return None
+        """The key's value from the environment (``ACCESSGUARD_<KEY>`` or ``…_FILE``); None when neither is set."""
+        try:
+            found = from_environment(env_name(key.name), self.environ)
+        except ConfigurationError as exc:
+            return self.problem(path, str(exc))
+        if found is not None:
+            self.secret_sources[key.name] = found[1]
+        return None if found is None else found[0]
 
     def secret_file(self, key: Key, file: Path, path: KeyPath, named_by: str) -> Any:
         try:
-            value = file.read_text(encoding="utf-8").rstrip("\r\n")
-        except (OSError, UnicodeDecodeError) as exc:
-            reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
-            return self.problem(path, f"{named_by}: {str(file)!r} is unreadable ({reason})")
-        if not value:
-            return self.problem(path, f"{named_by}: {str(file)!r} is empty")
+            value = secret_file(file, named_by)
+        except ConfigurationError as exc:
+            return self.problem(path, str(exc))
         self.secret_sources[key.name] = f"{named_by} ({file})"
         return value
 
@@ -312,6 +306,33 @@ class _Reader:
         except ConfigurationError as exc:  # a route checks its pattern when made: name the key its message names
             named = next((key for key in kwargs if re.search(rf"\b{key}\b", str(exc))), None)
             return self.problem((*path, named) if named else path, str(exc))
+
+
+def from_environment(variable: str, environ: Mapping[str, str]) -> tuple[str, str] | None:
+    """``variable``'s value, else the content of the file ``variable_FILE`` names, with where it came from; None if neither is set.
+
+    Both set is refused: which one wins would be a guess.
+    """
+    direct, indirect = environ.get(variable), environ.get(f"{variable}_FILE")
+    if direct and indirect:
+        raise ConfigurationError(f"both {variable} and {variable}_FILE are set; keep one")
+    if direct:
+        return direct, variable
+    if indirect:
+        return secret_file(Path(indirect), f"{variable}_FILE"), f"{variable}_FILE ({indirect})"
+    return None
+
+
+def secret_file(file: Path, named_by: str) -> str:
+    """A secret kept in a file (a mounted container secret, a systemd credential); its trailing newline cut."""
+    try:
+        value = file.read_text(encoding="utf-8").rstrip("\r\n")
+    except (OSError, UnicodeDecodeError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else "not UTF-8 text"
+        raise ConfigurationError(f"{named_by}: {str(file)!r} is unreadable ({reason})") from None
+    if not value:
+        raise ConfigurationError(f"{named_by}: {str(file)!r} is empty")
+    return value
 
 
 def _table_type(hint: Any) -> type[Any] | None:
