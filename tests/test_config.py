@@ -12,6 +12,8 @@ import httpx
 import pyotp
 import pytest
 from cryptography.fernet import Fernet
+from hypothesis import given
+from hypothesis import strategies as st
 
 from accessguard.config import ConfigFileError, load
 from accessguard.config.lines import key_lines
@@ -24,6 +26,7 @@ from accessguard.settings import Settings
 from tests.audit_support import run_cli
 from tests.conftest import CAEN, _copy_demo
 from tests.demo_process import demo_process
+from tests.property_support import budget
 
 ROOT = Path(__file__).resolve().parents[1]
 SESSION_KEY, PSEUDONYM_KEY, AUDIT_KEY = "s" * 40, "p" * 40, "a" * 40
@@ -320,3 +323,51 @@ def test_the_demo_runs_from_a_configuration_file(demo_template: Path, tmp_path: 
 def test_the_demo_refuses_options_the_file_holds(tmp_path: Path) -> None:
     code, _, err = run_cli("demo", "--config", str(ROOT / "examples" / "demo.toml"), "--store", "redis://x")
     assert code == 2 and "--store: with --config, set this in the configuration file" in err
+
+
+_ANY_TEXT = st.characters(codec="utf-8", exclude_categories=("Cs", "Cc"))
+_KEY = st.from_regex(r"[a-z_][a-z0-9_]{0,8}", fullmatch=True) | st.text(_ANY_TEXT, max_size=6)
+_BAIT = st.sampled_from(["x = 1", "[[routes]]", "# c", '"""', "'''", '\\"', "a.b = [", "}", "]"])
+
+
+@st.composite
+def _documents(draw: st.DrawFn) -> tuple[str, dict[tuple[str | int, ...], int]]:
+    """A TOML text with values that look like keys, headers and comments, and the line each key is on."""
+    out: list[str] = []
+    expected: dict[tuple[str | int, ...], int] = {}
+
+    def key_text(key: str) -> str:
+        return key if re.fullmatch(r"[A-Za-z0-9_-]+", key) else json.dumps(key, ensure_ascii=False)
+
+    def value() -> str:
+        bait = draw(st.lists(_BAIT, max_size=3))
+        kind = draw(st.sampled_from(["basic", "multi", "literal", "array", "number"]))
+        if kind == "basic":
+            return json.dumps(" ".join(bait))
+        if kind == "multi":
+            return '"""\n' + "\n".join(b.replace("\\", "\\\\").replace('"', "'") for b in bait) + '\n"""'
+        if kind == "literal":
+            return "'''\n" + "\n".join(b.replace("'", '"') for b in bait) + "\n'''"
+        if kind == "array" and bait:
+            return "[\n  " + ",\n  ".join(json.dumps(b) for b in bait) + ",\n]"
+        return str(draw(st.integers(-5, 5)))
+
+    def table(prefix: tuple[str | int, ...]) -> None:
+        for key in draw(st.lists(_KEY, max_size=4, unique=True)):
+            expected[(*prefix, key)] = len(out) + 1
+            out.extend(f"{key_text(key)} = {value()}  # {draw(_BAIT)}".splitlines())
+
+    table(())
+    for index in range(draw(st.integers(0, 3))):
+        out.append("[[routes]]")
+        table(("routes", index))
+    return "\n".join(out) + "\n", expected
+
+
+@budget(200)
+@given(_documents())
+def test_each_key_is_found_on_its_line(document: tuple[str, dict[tuple[str | int, ...], int]]) -> None:
+    text, expected = document
+    tomllib.loads(text)  # the generator writes valid TOML
+    lines = key_lines(text)
+    assert {path: lines.get(path) for path in expected} == expected
