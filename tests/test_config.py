@@ -7,18 +7,20 @@ import json
 import re
 import tomllib
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pyotp
 import pytest
 from cryptography.fernet import Fernet
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 from accessguard.config import ConfigFileError, load
+from accessguard.config.effective import effective_toml, toml_value
 from accessguard.config.lines import key_lines
 from accessguard.config.reference import BEGIN, END, rewritten
-from accessguard.config.schema import CODE_ONLY, DOCS, FILE_ONLY, TABLES, all_keys
+from accessguard.config.schema import CODE_ONLY, DOCS, FILE_ONLY, TABLES, all_keys, keys_of
 from accessguard.demo.app import demo_keys
 from accessguard.demo.geodb import DEMO_DATABASE
 from accessguard.routes import ProtectedRoute
@@ -371,3 +373,55 @@ def test_each_key_is_found_on_its_line(document: tuple[str, dict[tuple[str | int
     tomllib.loads(text)  # the generator writes valid TOML
     lines = key_lines(text)
     assert {path: lines.get(path) for path in expected} == expected
+
+
+_SCALARS = (
+    st.text(st.characters(codec="utf-8", exclude_categories=("Cs",)), max_size=12)
+    | st.sampled_from(["/", "/p/{id}", "id", "10.0.0.0/8", "https://idp.example", "wasm", "data", "::1/128", "GET"])
+    | st.integers(-(2**70), 2**70)
+    | st.floats(allow_nan=True)
+    | st.booleans()
+)
+
+
+def _values(table: str) -> st.SearchStrategy[Any]:
+    """Documents for ``table``: its keys (and one unknown), with values of any type at any depth, nested tables alike."""
+    keys = keys_of(table)
+    nested = {"audit": "audit", "oidc": "oidc", "claims": "oidc.claims"}
+    leaf = st.recursive(_SCALARS, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=2))
+    optional: dict[str, st.SearchStrategy[Any]] = {name: leaf for name in keys if name not in nested and name != "routes"}
+    optional |= {name: _values(sub) | leaf for name, sub in nested.items() if name in keys}
+    if "routes" in keys:
+        optional["routes"] = st.lists(_values("routes"), max_size=2) | leaf
+    return st.fixed_dictionaries({}, optional={**optional, "mistake": leaf})
+
+
+#: A valid document, which the drawn keys replace.
+_VALID: dict[str, Any] = {
+    "data_dir": "data",
+    "public_url": "https://annuaire.example.fr",
+    "routes": [{"pattern": "/patients/{id}", "name": "patients.read", "served_ids": "id"}],
+}
+
+
+@budget(150)
+@given(_values(""), st.integers(0, 3), st.sampled_from([{}, SECRETS]))
+def test_any_file_is_loaded_or_refused_by_key_never_a_traceback(
+    tmp_path_factory: pytest.TempPathFactory, drawn: dict[str, Any], replaced: int, environ: dict[str, str]
+) -> None:
+    directory = tmp_path_factory.mktemp("config")
+    (directory / "data").mkdir()
+    document = _VALID | dict(list(drawn.items())[:replaced])
+    lines = [f"{key} = {toml_value(value)}" for key, value in document.items()]
+    path = directory / "accessguard.toml"
+    path.write_text("\n".join(lines) + "\n")
+    tomllib.loads(path.read_text())
+    try:
+        loaded = load(path, environ)
+    except ConfigFileError as refused:
+        event("refused")
+        assert refused.problems and all(p.key and p.message for p in refused.problems)
+        assert all(p.line is None or 1 <= p.line <= len(lines) for p in refused.problems)
+    else:
+        event("loaded")
+        assert tomllib.loads(effective_toml(loaded.settings, loaded.secret_sources))  # what config check prints parses again

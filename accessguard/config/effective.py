@@ -58,12 +58,17 @@ def toml_value(value: Any) -> str:
     if isinstance(value, (int, float)):
         return repr(value)
     if isinstance(value, Path):
-        return json.dumps(str(value), ensure_ascii=False)
+        return _string(str(value))
     if isinstance(value, str):
-        return json.dumps(redacted(value) if "://" in value else value, ensure_ascii=False)
+        return _string(redacted(value) if "://" in value else value)
     if isinstance(value, Mapping):
-        entries = ", ".join(f"{k if _BARE_KEY.match(k) else json.dumps(k)} = {toml_value(v)}" for k, v in value.items())
+        entries = ", ".join(f"{k if _BARE_KEY.match(k) else _string(k)} = {toml_value(v)}" for k, v in value.items())
         return "{ " + entries + " }" if entries else "{}"
     if isinstance(value, (tuple, list)):
         return "[" + ", ".join(toml_value(v) for v in value) + "]"
     raise TypeError(f"no TOML form for {type(value).__name__}")
+
+
+def _string(text: str) -> str:
+    """A TOML basic string: JSON's escapes are TOML's, but TOML also wants DEL escaped and non-ASCII left as it is."""
+    return json.dumps(text, ensure_ascii=False).replace("\x7f", "\\u007f")

@@ -31,6 +31,7 @@ from accessguard.errors import ConfigurationError
 from accessguard.settings import Settings
 
 _BARE_KEY = re.compile(r"^[A-Za-z0-9_-]+$")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 _BAD = object()  # a value refused (its problem recorded), so whatever holds it is not built
 _LEADING_KEY = re.compile(r"^([a-z_]+(?:\.[a-z_]+)*)(?:\[(['\"])(.*?)\2\])?")
 
@@ -76,7 +77,7 @@ def load(
     """
     path = Path(path)
     try:
-        text = path.read_bytes().decode("utf-8")
+        text = path.read_bytes().decode("utf-8-sig")  # a byte-order mark, as some editors write, is no error
     except OSError as exc:
         raise ConfigFileError(path, [Problem(None, "(file)", f"unreadable: {exc.strerror or exc}")]) from None
     except UnicodeDecodeError as exc:
@@ -296,6 +297,8 @@ class _Reader:
             return _BAD if any(item is _BAD for item in entries.values()) else entries
         if not _is(hint, raw):
             return self.problem(path, f"expected {type_name(hint)}, got {_given(raw)}")
+        if isinstance(raw, str) and (control := _CONTROL.search(raw)):
+            return self.problem(path, f"contains the control character U+{ord(control[0]):04X}; no setting holds one")
         if hint is Path:
             return Path(os.path.normpath(self.base / raw))
         return float(raw) if hint is float else raw
