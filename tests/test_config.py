@@ -20,7 +20,7 @@ from accessguard.config import ConfigFileError, load
 from accessguard.config.effective import effective_toml, toml_value
 from accessguard.config.lines import key_lines
 from accessguard.config.reference import BEGIN, END, rewritten
-from accessguard.config.schema import CODE_ONLY, DOCS, FILE_ONLY, TABLES, all_keys, keys_of
+from accessguard.config.schema import CODE_ONLY, DOCS, FILE_ONLY, TABLES, all_keys, keys_of, type_name
 from accessguard.demo.app import demo_keys
 from accessguard.demo.geodb import DEMO_DATABASE
 from accessguard.routes import ProtectedRoute
@@ -86,6 +86,7 @@ BROKEN = {
     "a route's count of the wrong type": ("", ROUTES + "requested_count = 2.5", "routes[0].requested_count", 9, "an integer or a string"),
     "a method in lower case": ("", ROUTES + 'methods = ["get"]', "routes[0].methods", 9, "'get' is not an HTTP method in capitals"),
     "a key with a control character": ('"x\\u001b[2J" = 1', ROUTES, '"x\\u001b[2J"', 3, "unknown key"),
+    "a NUL in a path": ('[audit]\nwitness = "w\\u0000x"', ROUTES, "audit.witness", 4, "control character U+0000"),
     "no routes": ("", "", "routes", None, "required: an array of tables"),
     "an http origin": ('webauthn_origins = ["http://annuaire.example.fr"]', ROUTES, "webauthn_origins", 3, "https, or http on localhost"),
     "oidc without audience": ('[oidc]\nissuer = "https://idp.example"', ROUTES, "oidc.audience", 3, "required: a string"),
@@ -269,6 +270,11 @@ def test_settings_from_file_is_what_the_guard_runs_on(tmp_path: Path, monkeypatc
 def test_every_setting_is_a_documented_key() -> None:
     """A field added to Settings (or to a table it holds) without a line in DOCS fails here, and so does a stale line."""
     keys = {key.name for key in all_keys()}
+    for key in all_keys():
+        try:
+            type_name(key.hint)
+        except KeyError:
+            pytest.fail(f"{key.name}: a type the file cannot hold ({key.hint}); list it in CODE_ONLY or teach the schema")
     undocumented = sorted(name for name in keys if not DOCS.get(name) and name not in FILE_ONLY)
     assert not undocumented, f"document these keys in accessguard/config/schema.py DOCS: {undocumented}"
     assert not sorted(set(DOCS) - keys), "DOCS names keys that no longer exist"

@@ -290,7 +290,7 @@ class _Reader:
                 return self.problem(path, f"expected {type_name(hint)}, got {_given(raw)}")
             items = tuple(self.value(args[0], item, (*path, index), name) for index, item in enumerate(raw))
             return _BAD if any(item is _BAD for item in items) else items
-        if origin is Mapping:
+        if origin in (Mapping, dict):
             if not isinstance(raw, dict):
                 return self.problem(path, f"expected {type_name(hint)}, got {_given(raw)}")
             entries = {key: self.value(args[1], item, (*path, key), name) for key, item in raw.items()}

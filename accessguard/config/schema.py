@@ -183,7 +183,7 @@ def type_name(hint: Any, plural: bool = False) -> str:
         return " or ".join(type_name(arg, plural) for arg in args if arg is not type(None))
     if origin in (tuple, Sequence, list):
         noun = f"array{'s' if plural else ''} of {type_name(args[0], plural=True)}"
-    elif origin is Mapping:
+    elif origin in (Mapping, dict):
         noun = f"table{'s' if plural else ''} of {type_name(args[1], plural=True)}"
     else:
         noun = ("table" if dataclasses.is_dataclass(hint) else _NOUNS[hint]) + ("s" if plural else "")
