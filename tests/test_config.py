@@ -411,10 +411,11 @@ _VALID: dict[str, Any] = {
 
 
 @budget(150)
-@given(_values(""), st.integers(0, 3), st.sampled_from([{}, SECRETS]))
+@given(_values(""), st.integers(0, 3), st.sampled_from([{}, SECRETS]), st.booleans())
 def test_any_file_is_loaded_or_refused_by_key_never_a_traceback(
-    tmp_path_factory: pytest.TempPathFactory, drawn: dict[str, Any], replaced: int, environ: dict[str, str]
+    tmp_path_factory: pytest.TempPathFactory, drawn: dict[str, Any], replaced: int, environ: dict[str, str], demo: bool
 ) -> None:
+    """Any document over the keys (the demo's keys.json filling the secrets, or not): loaded, or refused by key and line."""
     directory = tmp_path_factory.mktemp("config")
     (directory / "data").mkdir()
     document = _VALID | dict(list(drawn.items())[:replaced])
@@ -423,7 +424,7 @@ def test_any_file_is_loaded_or_refused_by_key_never_a_traceback(
     path.write_text("\n".join(lines) + "\n")
     tomllib.loads(path.read_text())
     try:
-        loaded = load(path, environ)
+        loaded = load(path, environ, fallback_secrets=demo_keys if demo else None)
     except ConfigFileError as refused:
         event("refused")
         assert refused.problems and all(p.key and p.message for p in refused.problems)

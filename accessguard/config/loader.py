@@ -100,7 +100,7 @@ def load(
         settings.validate()
     except ConfigurationError as exc:
         key = _key_of_message(str(exc), settings)
-        message = str(exc).split(": ", 1)[1] if ": " in str(exc) else str(exc)
+        message = str(exc).removeprefix(f"{(_LEADING_KEY.match(str(exc)) or [''])[0]}: ")
         raise ConfigFileError(path, [Problem(line_of(lines, key), _shown(key), message)]) from None
     return Loaded(settings, reader.secret_sources)
 
@@ -161,7 +161,7 @@ class _Reader:
         self, lines: dict[KeyPath, int], base: Path, environ: Mapping[str, str], fallback: Callable[[Path], Mapping[str, str]] | None
     ) -> None:
         self.lines, self.base, self.environ, self.fallback = lines, base, environ, fallback
-        self.data_dir: Path | None = None
+        self.data_dir: Any = None  # the data directory once read (a refused value: not a Path)
         self.problems: list[Problem] = []
         self.secret_sources: dict[str, str] = {}
 
@@ -170,46 +170,36 @@ class _Reader:
         return _BAD
 
     def table(self, name: str, raw: Mapping[str, Any], path: KeyPath) -> dict[str, Any] | None:
-        """The constructor arguments of table ``name`` (None when a problem was found in it)."""
+        """The constructor arguments of table ``name``, or None when a problem was found in it."""
+        before = len(self.problems)
         keys = keys_of(name)
-        secrets = {f"{key.leaf}_file": key for key in keys.values() if key.secret}
+        secret_files = {f"{key.leaf}_file" for key in keys.values() if key.secret}
         kwargs: dict[str, Any] = {}
-        bad = False
         for given, value in raw.items():
             key = keys.get(given)
             if key is not None and key.secret:
-                bad |= self.problem((*path, given), f"a secret is never written in the configuration file; {_secret_ways(key)}") is _BAD
+                self.problem((*path, given), f"a secret is never written in the configuration file; {_secret_ways(key)}")
             elif key is not None:
-                converted = self.value(key.hint, value, (*path, given), key.name)
-                bad |= converted is _BAD
-                kwargs[given] = converted
-                if key.name == "data_dir" and converted is not _BAD:
-                    self.data_dir = converted
-            elif given not in secrets:
-                close = difflib.get_close_matches(given, [*keys, *secrets], n=1)
-                hint = f"; did you mean {close[0]!r}?" if close else f"; known keys here: {', '.join(sorted(keys))}"
-                bad |= self.problem((*path, given), f"unknown key{hint}") is _BAD
-        for key in (k for k in keys.values() if k.leaf not in raw and _table_type(k.hint) is not None):
-            nested = self.absent_table(key, path)
-            bad |= nested is _BAD
-            if nested is not None and nested is not _BAD:
-                kwargs[key.leaf] = nested
-        for key in (k for k in keys.values() if k.name in FROM_ENVIRONMENT):
-            replaced = self.environment(key, (*path, key.leaf))
-            bad |= replaced is _BAD
-            if replaced is not None and replaced is not _BAD:
-                kwargs[key.leaf] = replaced
-        for key in (k for k in keys.values() if k.secret):
-            secret = self.secret(key, raw.get(f"{key.leaf}_file"), path)
-            bad |= secret is _BAD
-            if secret is not None and secret is not _BAD:
-                kwargs[key.leaf] = secret
+                kwargs[given] = self.value(key.hint, value, (*path, given), key.name)
+                if key.name == "data_dir":
+                    self.data_dir = kwargs[given]
+            elif given not in secret_files:
+                close = difflib.get_close_matches(given, [*keys, *secret_files], n=1)
+                hint = f"did you mean {close[0]!r}?" if close else f"known keys here: {', '.join(sorted(keys))}"
+                self.problem((*path, given), f"unknown key; {hint}")
         for key in keys.values():
-            if key.default is dataclasses.MISSING and key.leaf not in kwargs and not key.secret:
-                bad |= self.problem((*path, key.leaf), f"required: {type_name(key.hint)}") is _BAD
+            if key.leaf not in raw and _table_type(key.hint) is not None:
+                kwargs[key.leaf] = self.absent_table(key, path)
+            elif key.name in FROM_ENVIRONMENT:
+                kwargs[key.leaf] = self.environment(key, (*path, key.leaf)) or kwargs.get(key.leaf)
+            elif key.secret:
+                kwargs[key.leaf] = self.secret(key, raw.get(f"{key.leaf}_file"), path)
+            elif key.default is dataclasses.MISSING and key.leaf not in kwargs:
+                self.problem((*path, key.leaf), f"required: {type_name(key.hint)}")
+        kwargs = {leaf: value for leaf, value in kwargs.items() if value is not None}  # None: the field's default
         if not name:
-            bad |= self.public_url(kwargs, raw, path)
-        return None if bad else kwargs
+            self.public_url(kwargs, path)
+        return None if len(self.problems) > before else kwargs
 
     def absent_table(self, key: Key, path: KeyPath) -> Any:
         """A table the file leaves out: its defaults with its secrets from the environment (``[audit]``'s key),
@@ -222,17 +212,17 @@ class _Reader:
             return self.problem((*path, key.leaf), f"{', '.join(orphans)} set, but the file has no [{key.name}] table")
         return None
 
-    def public_url(self, kwargs: dict[str, Any], raw: Mapping[str, Any], path: KeyPath) -> bool:
-        """``public_url`` gives the WebAuthn relying party unless set apart; True when it is refused."""
+    def public_url(self, kwargs: dict[str, Any], path: KeyPath) -> None:
+        """``public_url`` gives the WebAuthn relying party unless set apart."""
         url = kwargs.pop("public_url", None)
-        if url is None or url is _BAD:
-            return False
+        if not isinstance(url, str):
+            return
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname or parts.query or parts.fragment:
-            return self.problem((*path, "public_url"), f"{url!r} must be an http(s) URL such as https://annuaire.example.fr") is _BAD
+            self.problem((*path, "public_url"), f"{url!r} must be an http(s) URL such as https://annuaire.example.fr")
+            return
         kwargs.setdefault("webauthn_rp_id", parts.hostname)
         kwargs.setdefault("webauthn_origins", (f"{parts.scheme}://{parts.netloc}",))
-        return False
 
     def secret(self, key: Key, named_file: Any, path: KeyPath) -> Any:
         """A secret from the environment, a file it names, the configuration's ``<key>_file``, or the fallback."""
@@ -244,7 +234,8 @@ class _Reader:
             if not isinstance(named_file, str):
                 return self.problem(file_key, f"expected a path (string), got {_given(named_file)}")
             return self.secret_file(key, self.base / named_file, file_key, f"{key.leaf}_file")
-        fallback = self.fallback(self.data_dir) if self.fallback and self.data_dir and self.data_dir.is_dir() else {}
+        known_dir = isinstance(self.data_dir, Path) and self.data_dir.is_dir()
+        fallback = self.fallback(self.data_dir) if self.fallback and known_dir and self.data_dir else {}
         if key.name in fallback:
             self.secret_sources[key.name] = "the data directory's keys.json"
             return fallback[key.name]
@@ -277,9 +268,10 @@ class _Reader:
             options = [arg for arg in args if arg is not type(None)]
             if len(options) == 1:
                 return self.value(options[0], raw, path, name)
-            if not any(_is(arg, raw) for arg in options):
+            matching = next((arg for arg in options if _is(arg, raw)), None)
+            if matching is None:
                 return self.problem(path, f"expected {type_name(hint)}, got {_given(raw)}")
-            return raw
+            return self.value(matching, raw, path, name)
         if dataclasses.is_dataclass(hint):
             if not isinstance(raw, dict):
                 return self.problem(path, f"expected a table [{name}], got {_given(raw)}")
