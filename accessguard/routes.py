@@ -45,6 +45,9 @@ class ProtectedRoute:
     def __post_init__(self) -> None:
         if not self.pattern.startswith("/"):
             raise ConfigurationError(f"route pattern {self.pattern!r} must start with '/'")
+        for method in self.methods:  # "get" would never match a request: every GET a 405
+            if not re.fullmatch(r"[A-Z]+", method):
+                raise ConfigurationError(f"route {self.name!r}: methods: {method!r} is not an HTTP method in capitals (GET, POST)")
         regex = "^" + _PARAM.sub(r"(?P<\1>[^/]+)", re.escape(self.pattern).replace(r"\{", "{").replace(r"\}", "}")) + "$"
         object.__setattr__(self, "_regex", re.compile(regex))
         object.__setattr__(self, "_loose", re.compile(regex, re.IGNORECASE))

@@ -172,6 +172,17 @@ class Settings:
         except ValueError as exc:
             raise ConfigurationError(f"metrics_addresses: {exc}") from None
 
+    @classmethod
+    def from_file(cls, path: Path | str, environ: Mapping[str, str] | None = None) -> Settings:
+        """The settings of a TOML configuration file (docs/configuration.md), validated.
+
+        Secrets come from ``environ`` (default: the process environment) or the
+        files it names; ConfigFileError lists every problem by key and line.
+        """
+        from accessguard.config.loader import load  # the loader builds Settings: imported when used
+
+        return load(path, environ).settings
+
     def trusted_networks(self) -> list[IPNetwork]:
         try:
             return [ipaddress.ip_network(n, strict=False) for n in self.trusted_proxies]
@@ -209,22 +220,25 @@ def _parsed_keys(path: Path, read: Callable[[], str]) -> dict[str, str]:
     return keys
 
 
+#: How each key is made, by its name in ``keys.json`` (and in `accessguard config keys`).
+KEY_MAKERS: Mapping[str, Callable[[], str]] = {
+    "session_key": lambda: secrets.token_urlsafe(48),
+    "pseudonym_key": lambda: secrets.token_urlsafe(48),
+    "encryption_key": lambda: Fernet.generate_key().decode(),
+    "audit_key": lambda: secrets.token_urlsafe(48),
+}
+
+
 def local_keys(data_dir: Path) -> dict[str, str]:
     """Keys kept in ``data_dir/keys.json`` (mode 0600), made on first use.
 
     For the demo and single-host set-ups; production passes keys from a secret store.
     """
     path = Path(data_dir) / "keys.json"
-    made: dict[str, Callable[[], str]] = {
-        "session_key": lambda: secrets.token_urlsafe(48),
-        "pseudonym_key": lambda: secrets.token_urlsafe(48),
-        "encryption_key": lambda: Fernet.generate_key().decode(),
-        "audit_key": lambda: secrets.token_urlsafe(48),
-    }
     with os.fdopen(os.open(path, os.O_RDWR | os.O_CREAT, 0o600), "r+", encoding="utf-8") as file:
         fcntl.flock(file, fcntl.LOCK_EX)  # processes starting together make one set of keys, not one each
         keys = _parsed_keys(path, file.read)
-        missing = {name: make() for name, make in made.items() if name not in keys}
+        missing = {name: make() for name, make in KEY_MAKERS.items() if name not in keys}
         if missing:
             keys.update(missing)
             file.seek(0)

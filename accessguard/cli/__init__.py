@@ -7,7 +7,7 @@ import logging
 import os
 import sys
 
-from accessguard.cli import account, admin, audit, db, demo, policy
+from accessguard.cli import account, admin, audit, config, db, demo, policy
 
 #: Exit statuses, the same for every command (docs/cli.md): done; refused or not found; bad usage or configuration.
 DONE, REFUSED, USAGE = 0, 1, 2
@@ -18,7 +18,7 @@ BROKEN_PIPE = 141
 def parser() -> argparse.ArgumentParser:
     root = argparse.ArgumentParser(prog="accessguard", description="Authorisation middleware for e-health patient directories.")
     commands = root.add_subparsers(dest="command", required=True)
-    for register in (demo.register, policy.register, admin.register, audit.register, account.register, db.register):
+    for register in (demo.register, config.register, policy.register, admin.register, audit.register, account.register, db.register):
         register(commands)
     return root
 

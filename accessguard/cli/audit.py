@@ -1,6 +1,6 @@
 """``accessguard audit``: verify the access log, scope a breach, work the review queue, watch alerts.
 
-Keys come from ``ACCESSGUARD_PSEUDONYM_KEY`` / ``ACCESSGUARD_AUDIT_KEY`` or
+Keys come from ``ACCESSGUARD_PSEUDONYM_KEY`` / ``ACCESSGUARD_AUDIT_KEY`` (or the files ``…_FILE`` names) or
 ``DATA_DIR/keys.json``: ``scope`` and ``reviews`` need the pseudonym key
 (to resolve patients), ``verify`` the audit key (to check signatures), and
 ``reviews close`` both (it appends to the log, signing its head). With

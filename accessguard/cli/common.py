@@ -16,6 +16,7 @@ from accessguard.audit.alerts import AlertBridge, alert_log
 from accessguard.audit.log_store import log_location
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn.accounts import Accounts, open_accounts
+from accessguard.config.loader import from_environment
 from accessguard.database import Database, default_database_url, open_database
 from accessguard.errors import AccessGuardError, ConfigurationError
 from accessguard.settings import default_store_url, stored_keys
@@ -81,10 +82,11 @@ def open_store_of(args: argparse.Namespace) -> Store:
 
 
 def stored_key(data_dir: Path, name: str) -> str:
-    """A key from ``ACCESSGUARD_<NAME>`` or else ``DATA_DIR/keys.json``; never made up here."""
+    """A key from ``ACCESSGUARD_<NAME>``, the file ``ACCESSGUARD_<NAME>_FILE`` names, or else ``DATA_DIR/keys.json``; never made up here."""
     variable = "ACCESSGUARD_" + name.upper()
-    if os.environ.get(variable):
-        return os.environ[variable]
+    found = from_environment(variable, os.environ)
+    if found is not None:
+        return found[0]
     path = Path(data_dir) / "keys.json"
     keys = stored_keys(path)
     if name not in keys:

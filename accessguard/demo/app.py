@@ -156,15 +156,12 @@ class PatientDirectory:
 
 
 def demo_guard(settings: Settings) -> Guard:
-    """A guard on ``settings`` whose data directory holds the demo's patients and accounts (made on first start).
-
-    Demos and examples started together on one data directory: one makes the accounts, the others wait.
-    """
-    data_dir = settings.data_dir
+    """A guard on ``settings`` whose data directory holds the demo's patients and accounts (made on first start)."""
+    data_dir = Path(settings.data_dir)
     data_dir.mkdir(parents=True, exist_ok=True)
     directory = os.open(data_dir, os.O_RDONLY)
     try:
-        fcntl.flock(directory, fcntl.LOCK_EX)
+        fcntl.flock(directory, fcntl.LOCK_EX)  # demos started together: one makes the accounts, the others wait
         guard = Guard(settings)
         initialise(data_dir, guard)
     finally:
@@ -175,5 +172,15 @@ def demo_guard(settings: Settings) -> Guard:
 def build(data_dir: Path, **overrides: Any) -> tuple[AccessGuardMiddleware, Guard]:
     """The protected demo application and its guard."""
     data_dir.mkdir(parents=True, exist_ok=True)
-    guard = demo_guard(demo_settings(data_dir, **overrides))
-    return AccessGuardMiddleware(PatientDirectory(data_dir / "patients.db").app(), guard), guard
+    return build_from(demo_settings(data_dir, **overrides))
+
+
+def demo_keys(data_dir: Path) -> dict[str, str]:
+    """The data directory's ``keys.json`` (made on first use) by configuration key: the secrets a demo's file leaves out."""
+    return {("audit.key" if name == "audit_key" else name): value for name, value in local_keys(data_dir).items()}
+
+
+def build_from(settings: Settings) -> tuple[AccessGuardMiddleware, Guard]:
+    """The demo patient directory behind a guard of these settings (from a configuration file, say)."""
+    guard = demo_guard(settings)
+    return AccessGuardMiddleware(PatientDirectory(Path(settings.data_dir) / "patients.db").app(), guard), guard
