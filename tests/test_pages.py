@@ -69,9 +69,24 @@ def test_step_up_page_offers_what_the_account_has(asgi_demo: Demo) -> None:
     enrolled_key(asgi_demo, "dr.martin")  # also issues recovery codes
     page = _page(client, "/accessguard/step-up?next=/patients%3Flimit%3D50&methods=webauthn").text
     assert "Use a security key" in page
-    assert "Recovery code" in page and "(10 left)" in page
     assert "phishing-resistant" in page
     assert 'data-next="/patients?limit=50"' in page
+    assert 'id="totp"' not in page and "Recovery code" not in page  # neither can meet a security-key challenge
+    page = _page(client, "/accessguard/step-up?next=/patients/pat-0001&methods=otp%20webauthn").text
+    assert "Use a security key" in page and 'id="totp"' in page
+    assert "Recovery code" in page and "(10 left)" in page
+
+
+def test_step_up_page_without_a_fitting_factor_offers_to_ask_for_a_link(asgi_demo: Demo) -> None:
+    client = asgi_demo.login("dr.martin", totp=False)
+    page = _page(client, "/accessguard/step-up?next=/patients%3Flimit%3D50&methods=webauthn").text
+    assert "Your account has no security key" in page
+    assert 'id="request-link" data-post="/accessguard/enroll/request" data-kind="webauthn"' in page
+    asked = client.post("/accessguard/enroll/request", json={"kind": "webauthn"})
+    assert asked.status_code == 200 and asked.json()["obligations"] == {"alert": ["enrolment_link_requested"]}
+    bad = client.post("/accessguard/enroll/request", json={"kind": "password"})
+    assert bad.status_code == 400 and "field 'kind'" in bad.json()["detail"]
+    assert asgi_demo.client().post("/accessguard/enroll/request", json={"kind": "totp"}).status_code == 401
 
 
 def test_step_up_page_without_session_goes_to_log_in(asgi_demo: Demo) -> None:

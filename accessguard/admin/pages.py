@@ -21,6 +21,7 @@ from accessguard.admin.actions import ENROL_PAGE, PASSWORD_RESET_PAGE
 from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.authenticators import HELD_STATES, TOTP, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.ceremonies import (
+    ENROL_REQUEST_PATH,
     RECOVERY_CODES_PATH,
     RECOVERY_STEP_UP_PATH,
     TOTP_ENROL_PATH,
@@ -115,6 +116,15 @@ def with_next(url: str, next_path: str, **extra: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode({'next': next_path, **extra}, quote_via=quote)}"
 
 
+def step_up_methods(requested: str | None) -> set[str]:
+    """The factors a step-up challenge accepts (``methods`` of the redirect: ``otp``, ``webauthn``); any second factor when absent.
+
+    ``otp`` is met by an authenticator app or a recovery code, ``webauthn`` by a security key only.
+    """
+    accepted = set((requested or "").split()) & {"otp", WEBAUTHN}
+    return accepted or {"otp", WEBAUTHN}
+
+
 def _when(epoch: int | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch)) if epoch else "never"
 
@@ -206,21 +216,33 @@ class Pages:
         if is_enrolment_only(session):
             text = "This session may only enrol an authenticator."
             return self._message(facts, 403, "Enrolment only", text, ENROL_PAGE, "Go to enrolment")
-        keys = self._authenticators.of_account(account_id, WEBAUTHN, HELD_STATES)
-        apps = self._authenticators.of_account(account_id, TOTP, HELD_STATES)
-        remaining = self._ceremonies.recovery.remaining(account_id)
-        key_only = query.get("methods") == "webauthn"
+        accepted = step_up_methods(query.get("methods"))
+        key_only = accepted == {WEBAUTHN}
+        keys = self._authenticators.of_account(account_id, WEBAUTHN, HELD_STATES) if WEBAUTHN in accepted else []
+        apps = self._authenticators.of_account(account_id, TOTP, HELD_STATES) if "otp" in accepted else []
+        remaining = self._ceremonies.recovery.remaining(account_id) if "otp" in accepted else 0
         why = (
             "This request needs a security key: a phishing-resistant proof that it is really you."
             if key_only
             else "This request needs a second factor."
         )
         notices = recent_additions(self._authenticators, self._ceremonies.recovery, account_id, self._clock())
+        none = ""
+        if not (keys or apps or remaining):
+            kind = WEBAUTHN if key_only else TOTP
+            none = _fill(
+                "step-up-none",
+                missing="security key" if key_only else "second factor (security key, authenticator app or recovery code)",
+                kind=kind,
+                kind_name=KIND_NAMES[kind],
+                post=at(ENROL_REQUEST_PATH),
+            )
         content = _fill(
             "step-up",
             notices=Markup("".join(_fill("notice", message=n["message"]) for n in notices)),
             why=why,
             enrol=at(ENROL_PAGE),
+            none=Markup(none),
             key=Markup(
                 _fill("step-up-key", begin=at(WEBAUTHN_STEP_UP_PATH + "/begin"), complete=at(WEBAUTHN_STEP_UP_PATH + "/complete"))
                 if keys

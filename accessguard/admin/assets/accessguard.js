@@ -9,6 +9,7 @@ function show(text, kind) {
   message.textContent = text;
   message.className = kind || "error";
   message.hidden = !text;
+  if (text) message.focus(); // announced (role=alert) and where keyboard users continue from
 }
 
 async function post(path, body) {
@@ -115,6 +116,15 @@ document.getElementById("regenerate")?.addEventListener(
   guarded(async (button) => {
     showRecoveryCodes((await post(button.dataset.post)).recovery_codes);
     show("New recovery codes made; the old ones no longer work.", "ok");
+  }),
+);
+
+document.getElementById("request-link")?.addEventListener(
+  "click",
+  guarded(async (button) => {
+    await post(button.dataset.post, { kind: button.dataset.kind });
+    button.disabled = true;
+    show("Your request was sent to the administrators: one of them will hand you an enrolment link in person or by phone.", "ok");
   }),
 );
 
