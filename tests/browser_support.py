@@ -59,7 +59,7 @@ def served(demo_template: Path, tmp_path: Path) -> Iterator[Served]:
     """The demo on a free loopback port, on the real clock, opened as http://localhost:PORT."""
     data_dir = _copy_demo(demo_template, tmp_path / "data")
     port = free_port()
-    app, guard = build(data_dir, webauthn_origins=[f"http://localhost:{port}"])
+    app, guard = build(data_dir, webauthn_origins=[f"http://localhost:{port}"], public_url=f"http://localhost:{port}")
     server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

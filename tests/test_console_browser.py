@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import Served, axe_violations, log_in, page, served, shots
+from tests.browser_support import Served, admin_cli, axe_violations, log_in, outside, page, requested_urls, served, shots
 
 __all__ = ["page", "served", "shots"]  # fixtures
 
@@ -56,3 +56,76 @@ def test_step_up_for_any_second_factor_offers_the_authenticator_app(served: Serv
     page.wait_for_url("**/accessguard/step-up?**")
     assert page.locator("#totp").count() == 1 and page.locator("#no-method").count() == 0
     assert axe_violations(page) == []
+
+
+def _admin_in_console(served: Served, page: Any) -> None:
+    """The administrator enrols a security key through a link, logs in, steps up with it, and lands on the console."""
+    page.goto(admin_cli(served, "enroll-link", "admin", "--base-url", served.base_url).splitlines()[-1])
+    page.click("#enrol-link button[type=submit]")
+    page.click("#key-register button[type=submit]")
+    page.wait_for_selector("#recovery-codes:not([hidden])")
+    page.goto(f"{served.base_url}/accessguard/admin")
+    log_in(page, served, "admin")
+    page.wait_for_url("**/accessguard/step-up?**")
+    page.click("#use-key")
+    page.wait_for_url(f"{served.base_url}/accessguard/admin")
+
+
+def _announced(page: Any, text: str) -> None:
+    page.wait_for_selector("#message.ok")
+    assert text in page.locator("#message").inner_text()
+    assert page.evaluate("document.activeElement.id") == "message"
+
+
+def test_console_search_suspend_link_contain_scope_and_audit(served: Served, page: Any, shots: Path) -> None:
+    window = int(time.time())  # after the demo's own enrolments
+    time.sleep(1.1)  # enrolment times are whole seconds
+    _admin_in_console(served, page)
+    requested = requested_urls(page)
+    page.on("dialog", lambda dialog: dialog.accept())
+    assert axe_violations(page) == []
+    page.select_option("select[name=role]", "nurse")
+    page.click("form[role=search] button[type=submit]")
+    page.wait_for_url("**/accessguard/admin?**role=nurse**")
+    assert page.locator("#account-count").inner_text() == "2 of 7 accounts"
+    page.screenshot(path=shots / "console-accounts.png", full_page=True)
+
+    page.click("a:has-text('inf.dubois')")
+    page.wait_for_url("**/accessguard/admin/account?id=inf.dubois")
+    assert axe_violations(page) == []
+    assert page.get_by_role("button", name="Revoke authenticator app demo authenticator app").count() == 1
+    page.fill("#suspend input[name=reason]", "credentials seen on a phishing page")
+    page.get_by_role("button", name="Suspend inf.dubois").click()
+    _announced(page, "Suspended inf.dubois")
+    assert page.locator("#account-status").inner_text() == "suspended"
+    page.get_by_role("button", name="Resume inf.dubois").click()
+    _announced(page, "Resumed inf.dubois")
+
+    page.select_option("#link select[name=kind]", "webauthn")
+    page.get_by_role("button", name="Issue an enrolment link for inf.dubois").click()
+    _announced(page, "One-time link for inf.dubois")
+    link = page.locator("#link-result a").get_attribute("href")
+    assert link is not None and link.startswith(f"{served.base_url}/accessguard/enroll?token=")
+    assert page.locator("#link-result img").evaluate("image => image.complete && image.naturalWidth > 0")
+    assert axe_violations(page) == []
+    page.screenshot(path=shots / "console-account.png", full_page=True)
+
+    page.get_by_role("button", name="Show the breach scope of inf.dubois").click()
+    page.wait_for_url("**/accessguard/admin/scope?**")
+    assert "served to inf.dubois" in page.locator("main").inner_text()
+    assert axe_violations(page) == []
+
+    page.goto(f"{served.base_url}/accessguard/admin")
+    page.fill("#contain input[name=enrolled_after]", str(window))
+    page.click("#contain button[type=submit]")
+    _announced(page, "Preview: 1 accounts would be contained (admin)")
+    assert "Your own account is among them" in page.locator("#contain-preview").inner_text()
+    assert axe_violations(page) == []
+    page.screenshot(path=shots / "console-contain-preview.png", full_page=True)
+
+    page.goto(f"{served.base_url}/accessguard/admin/audit")
+    assert page.locator("#verdict").inner_text().startswith("verified")
+    assert "enrolment_link_issued" in page.locator("main").inner_text()
+    assert axe_violations(page) == []
+    page.screenshot(path=shots / "console-audit.png", full_page=True)
+    assert outside(served, requested) == []

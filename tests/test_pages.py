@@ -152,7 +152,7 @@ def test_admin_page_needs_admin_role_and_fresh_security_key(asgi_demo: Demo) -> 
     page = _page(client, "/accessguard/admin")
     assert page.status_code == 200
     for user in ("dr.martin", "inf.dubois", "sec.moreau", "admin"):
-        assert f'data-account="{user}"' in page.text
+        assert f'href="/accessguard/admin/account?id={user}"' in page.text
     asgi_demo.clock.advance(15 * 60 + 1)
     assert _page(client, "/accessguard/admin").status_code == 303
 
@@ -161,7 +161,8 @@ def test_admin_revokes_from_the_page(asgi_demo: Demo) -> None:
     enrolled_key(asgi_demo, "dr.martin")
     client, _ = _admin_with_key(asgi_demo)
     [key] = asgi_demo.guard.authenticators.of_account("dr.martin", "webauthn")
-    assert f'data-authenticator="{key.id}"' in _page(client, "/accessguard/admin").text
+    page = _page(client, "/accessguard/admin/account?id=dr.martin").text
+    assert f'data-authenticator="{key.id}" aria-label="Revoke security key security key ({key.id}) of dr.martin"' in page
     response = client.post("/accessguard/admin/revoke", json={"account": "dr.martin", "authenticator": key.id})
     assert response.status_code == 200
     assert response.json() == {"revoked": [key.id], "obligations": {"alert": ["authenticator_revoked"]}}

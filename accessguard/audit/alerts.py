@@ -279,3 +279,33 @@ def pending_alerts(path: Path | str) -> list[PendingAlert]:
             "SELECT alert_id, sink, attempts, next_attempt, last_error, payload FROM alerts WHERE delivered IS NULL ORDER BY id"
         ).fetchall()
     return [PendingAlert(a, s, n, t, e, list(json.loads(p).get("reasons", []))) for a, s, n, t, e, p in rows]
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """An alert and where it stands with one sink (``*``: not yet copied to the sinks by a running guard)."""
+
+    alert_id: str
+    sink: str
+    created: float
+    subject: str
+    reasons: list[str]
+    attempts: int
+    delivered: float | None
+    last_error: str | None
+
+
+def recent_alerts(path: Path | str, limit: int = 100) -> list[AlertDelivery]:
+    """The latest alerts with their delivery state per sink, newest first (the console's alert list)."""
+    with reading(path) as db:
+        rows = db.execute(
+            "SELECT alert_id, sink, created, payload, attempts, delivered, last_error FROM alerts ORDER BY id DESC LIMIT ?", (limit,)
+        ).fetchall()
+    deliveries = []
+    for alert_id, sink, created, payload, attempts, delivered, last_error in rows:
+        document = json.loads(payload)
+        reasons = [str(r) for r in document.get("reasons", [])]
+        deliveries.append(
+            AlertDelivery(alert_id, sink, created, str(document.get("subject", "")), reasons, attempts, delivered, last_error)
+        )
+    return deliveries

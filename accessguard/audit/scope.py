@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from accessguard.audit.access_log import reading
 from accessguard.audit.sealed_ids import PatientIdSealer
 
 _CHUNK = 500
+#: The columns of a breach-scope report, in every format (table, CSV, JSON; command line and console alike).
+SCOPE_FIELDS = ("patient", "count", "first", "last")
+
+
+def iso_time(seconds: float) -> str:
+    """Unix seconds as ISO 8601 UTC, to the second, as the reports print them."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -42,3 +53,17 @@ def breach_scope(path: Path | str, sealer: PatientIdSealer, subject: str, since:
         for pseudonym, count, first, last in rows
     ]
     return sorted(exposures, key=lambda e: (e.first, e.patient or "", e.pseudonym))
+
+
+def scope_records(exposures: list[Exposure]) -> list[dict[str, Any]]:
+    """The report's rows: patient (None when unresolved), count, first and last access in ISO 8601 UTC."""
+    return [{"patient": e.patient, "count": e.count, "first": iso_time(e.first), "last": iso_time(e.last)} for e in exposures]
+
+
+def scope_csv(records: list[dict[str, Any]]) -> str:
+    """The report as CSV with a header line."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=SCOPE_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()

@@ -61,6 +61,7 @@ def run(args: argparse.Namespace) -> int:
         "database": args.database,
         "webauthn_rp_id": urlsplit(public_url).hostname,
         "webauthn_origins": (public_url,),
+        "public_url": public_url,
     }
     if args.engine in EMBEDDED_ENGINES:
         overrides["policy_engine"] = args.engine

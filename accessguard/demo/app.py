@@ -98,6 +98,7 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
         cookie_secure=False,
         webauthn_rp_id="localhost",
         webauthn_origins=("http://localhost",),
+        public_url="http://localhost",
         audit=dataclasses.replace(audit, key=audit.key or keys["audit_key"], witness=witness),
     )
     return dataclasses.replace(settings, **overrides)
