@@ -213,3 +213,23 @@ def test_a_public_url_that_is_no_address_is_refused_at_start_up(asgi_demo: Demo,
     settings = dataclasses.replace(asgi_demo.guard.settings, public_url=url)
     with pytest.raises(ConfigurationError, match="public_url"):
         settings.validate()
+
+
+def test_dashboard_shows_decisions_refusals_and_readers_against_their_usual_day(asgi_demo: Demo) -> None:
+    nurse = asgi_demo.login("inf.dubois")
+    assert nurse.get("/patients?limit=7", headers={"x-forwarded-for": CAEN}).status_code == 200  # the usual day, 3 days ago
+    asgi_demo.clock.advance(3 * 86400)
+    nurse = asgi_demo.login("inf.dubois")
+    for n in range(1, 10):
+        assert nurse.get(f"/patients/pat-000{n}", headers={"x-forwarded-for": CAEN}).status_code == 200
+    assert nurse.get("/patients?limit=500", headers={"x-forwarded-for": CAEN}).status_code == 403  # page_too_large
+    asgi_demo.guard.access_log.flush()
+    admin = _admin(asgi_demo)
+    page = admin.get("/accessguard/admin/dashboard", headers=HTML)
+    assert page.status_code == 200
+    text = page.text
+    assert text.count('<svg class="chart" role="img" aria-label=') >= 5  # two decision charts, their legends, reasons, readers
+    assert "<td>inf.dubois</td><td>9</td><td>1.0</td>" in text  # 9 today against 7 over the 7 days before
+    assert "<td>page_too_large</td><td>1</td>" in text
+    assert "Decisions per hour, last 24 hours: 9 allowed" in text  # the 24 h chart's accessible name carries its totals
+    assert "Decisions per hour, last 7 days: 10 allowed" in text

@@ -128,4 +128,13 @@ def test_console_search_suspend_link_contain_scope_and_audit(served: Served, pag
     assert "enrolment_link_issued" in page.locator("main").inner_text()
     assert axe_violations(page) == []
     page.screenshot(path=shots / "console-audit.png", full_page=True)
+
+    for path in ("/patients/pat-0001", "/patients?limit=5", "/patients?limit=500"):  # decisions for the dashboard
+        page.goto(served.base_url + path)
+    page.goto(f"{served.base_url}/accessguard/admin/dashboard")
+    charts = page.locator("svg.chart[role=img]")
+    assert charts.count() >= 5
+    assert "Decisions per hour, last 24 hours: " in (charts.first.get_attribute("aria-label") or "")
+    assert axe_violations(page) == []
+    page.screenshot(path=shots / "console-dashboard.png", full_page=True)
     assert outside(served, requested) == []

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from accessguard.admin import actions
+from accessguard.admin.dashboard import dashboard
 from accessguard.admin.pages import Markup, Pages, fill, redirect, when, with_next
 from accessguard.audit.access_log import AccessLog, read_head, reading
 from accessguard.audit.alerts import recent_alerts
@@ -46,6 +47,7 @@ ADMIN_PAGE = "/accessguard/admin"
 ADMIN_ACCOUNT_PAGE = "/accessguard/admin/account"
 ADMIN_SCOPE_PAGE = "/accessguard/admin/scope"
 ADMIN_AUDIT_PAGE = "/accessguard/admin/audit"
+ADMIN_DASHBOARD_PAGE = "/accessguard/admin/dashboard"
 ADMIN_REVOKE_PATH = "/accessguard/admin/revoke"
 ADMIN_SUSPEND_PATH = "/accessguard/admin/suspend"
 ADMIN_RESUME_PATH = "/accessguard/admin/resume"
@@ -108,6 +110,7 @@ class Console:
             ("GET", ADMIN_ACCOUNT_PAGE): self._gated(self.account_page),
             ("GET", ADMIN_SCOPE_PAGE): self._gated(self.scope_page),
             ("GET", ADMIN_AUDIT_PAGE): self._gated(self.audit_page),
+            ("GET", ADMIN_DASHBOARD_PAGE): self._gated(self.dashboard_page),
             ("POST", ADMIN_REVOKE_PATH): self.revoke,
             ("POST", ADMIN_SUSPEND_PATH): self.suspend,
             ("POST", ADMIN_RESUME_PATH): self.resume,
@@ -155,7 +158,8 @@ class Console:
         return account
 
     def _show(self, facts: RequestFacts, admin: Account, title: str, template: str, **values: object) -> Response:
-        nav = fill("console-nav", accounts=facts.public_path(ADMIN_PAGE), audit=facts.public_path(ADMIN_AUDIT_PAGE))
+        at = facts.public_path
+        nav = fill("console-nav", accounts=at(ADMIN_PAGE), dashboard=at(ADMIN_DASHBOARD_PAGE), audit=at(ADMIN_AUDIT_PAGE))
         content = Markup(nav + fill(template, **values))
         return self._pages.page(facts, title, content, account=admin.id, next_path=facts.target())
 
@@ -283,6 +287,10 @@ class Console:
             json=at(ADMIN_SCOPE_PAGE) + "?" + urlencode({**base, "format": "json"}),
             subject=subject,
         )
+
+    def dashboard_page(self, request: EndpointRequest, admin: Account) -> Response:
+        sections = dashboard(self._access_log.path, self._clock())
+        return self._show(request.facts, admin, "Dashboard", "console-dashboard", **{k: Markup(v) for k, v in sections.items()})
 
     def audit_page(self, request: EndpointRequest, admin: Account) -> Response:
         """The access log's verification, the emergency review queue and the alerts with their delivery state."""
