@@ -138,3 +138,18 @@ def test_console_search_suspend_link_contain_scope_and_audit(served: Served, pag
     assert axe_violations(page) == []
     page.screenshot(path=shots / "console-dashboard.png", full_page=True)
     assert outside(served, requested) == []
+
+
+def test_the_demo_landing_page_says_what_it_is_and_leads_into_the_scenario(served: Served, page: Any, shots: Path) -> None:
+    response = page.goto(served.base_url + "/")
+    assert response is not None and response.status == 200
+    assert "default-src 'none'" in response.headers["content-security-policy"]
+    main = page.locator("main").inner_text()
+    assert str(served.data_dir / "demo-accounts.json") in main and "dr.martin" in main
+    assert served.accounts["dr.martin"]["password"] not in page.content()  # where the secrets are, never the secrets
+    assert axe_violations(page) == []
+    page.screenshot(path=shots / "demo-landing.png", full_page=True)
+    page.click("text=Ask for a page of 50 patients")
+    page.wait_for_url("**/login?next=%2Fpatients%3Flimit%3D50")
+    log_in(page, served, "dr.martin")
+    page.wait_for_url("**/accessguard/step-up?**methods=webauthn")

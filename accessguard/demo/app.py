@@ -4,19 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import html
 import json
 import os
 import secrets
 import sqlite3
 import threading
 from pathlib import Path
+from string import Template
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accessguard.admin.pages import SECURITY_HEADERS
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn import totp
 from accessguard.demo.geodb import DEMO_DATABASE
@@ -104,11 +107,25 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
     return dataclasses.replace(settings, **overrides)
 
 
+def landing_page(data_dir: Path, public_url: str) -> bytes:
+    """The demo's home page: what it is, where its accounts are, links to walk the scenario (no secret in it)."""
+    listing = json.loads((data_dir / "demo-accounts.json").read_text()) if (data_dir / "demo-accounts.json").exists() else []
+    rows = "".join(f"<tr><td>{html.escape(a['username'])}</td><td>{html.escape(a['role'])}</td></tr>" for a in listing)
+    page = Template((Path(__file__).parent / "templates" / "landing.html").read_text())
+    return page.substitute(
+        accounts_file=html.escape(str(data_dir / "demo-accounts.json")),
+        accounts=rows,
+        data_dir=html.escape(str(data_dir)),
+        public_url=html.escape(public_url),
+    ).encode()
+
+
 class PatientDirectory:
     """The unprotected application: a realistic SQLite-backed patient lookup."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, landing: bytes = b"") -> None:
         self.path = path
+        self._landing = landing
         self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection:
@@ -140,8 +157,12 @@ class PatientDirectory:
         async def healthz(request: Request) -> JSONResponse:
             return JSONResponse({"status": "ok"})
 
+        async def home(request: Request) -> Response:
+            return Response(self._landing, media_type="text/html", headers=dict(SECURITY_HEADERS))
+
         return Starlette(
             routes=[
+                Route("/", home),
                 Route("/patients/{id}", self.read),
                 Route("/patients", self.search),
                 Route("/healthz", healthz),
@@ -159,4 +180,5 @@ def build(data_dir: Path, **overrides: Any) -> tuple[AccessGuardMiddleware, Guar
         initialise(data_dir, guard)
     finally:
         os.close(directory)
-    return AccessGuardMiddleware(PatientDirectory(data_dir / "patients.db").app(), guard), guard
+    landing = landing_page(data_dir, guard.settings.public_url or "http://localhost:8000")
+    return AccessGuardMiddleware(PatientDirectory(data_dir / "patients.db", landing).app(), guard), guard
