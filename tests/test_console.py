@@ -233,3 +233,14 @@ def test_dashboard_shows_decisions_refusals_and_readers_against_their_usual_day(
     assert "<td>page_too_large</td><td>1</td>" in text
     assert "Decisions per hour, last 24 hours: 9 allowed" in text  # the 24 h chart's accessible name carries its totals
     assert "Decisions per hour, last 7 days: 10 allowed" in text
+
+
+def test_resume_waits_for_a_new_password_after_every_credential_was_revoked(asgi_demo: Demo) -> None:
+    admin = _admin(asgi_demo)
+    done = admin.post("/accessguard/admin/suspend", json={"account": "inf.leroy", "reason": "phished", "revoke_authenticators": True})
+    assert done.status_code == 200 and "password taken away" in done.json()["message"]
+    assert not asgi_demo.guard.authenticators.of_account("inf.leroy", states=("active",))
+    refused = admin.post("/accessguard/admin/resume", json={"account": "inf.leroy"})
+    assert (refused.status_code, reasons(refused)) == (409, ["password_not_reset"])
+    assert "give back the old password" in refused.json()["detail"]
+    assert admin.post("/accessguard/admin/resume", json={"account": "inf.leroy", "keep_password": True}).status_code == 200

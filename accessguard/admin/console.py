@@ -412,8 +412,14 @@ class Console:
                 operator=admin.id,
                 keep_password=_bool_field(body, "keep_password"),
             )
-        except (UnknownAccount, PasswordNotReset) as exc:
-            raise Refused("password_not_reset", str(exc).replace(f" (accessguard account reset-password {account_id})", ""), 409) from None
+        except UnknownAccount as exc:
+            raise Refused("unknown_account", str(exc), 404) from None
+        except PasswordNotReset:
+            detail = (
+                f"{account_id}'s password was taken away and no new one is set yet: reset the password to hand over a link,"
+                " and resume once it is used, or give back the old password (it may have been phished)"
+            )
+            raise Refused("password_not_reset", detail, 409) from None
         message = f"Resumed {account_id}; {sessions} sessions ended on the way: the professional logs in again."
         return json_response(200, {"resumed": account_id, "message": message}, [NO_STORE])
 
