@@ -16,6 +16,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from accessguard import tracing
+from accessguard.admin.console import Console
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord, Declaration
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
@@ -176,11 +177,10 @@ class Guard:
                 self.accounts, self.ceremonies.links, self.store, clear_cookie=self._clear_cookie, clock=self._clock
             )
             self.endpoints.routes.update(password_change.routes)
-            self.endpoints.routes.update(
-                Pages(
-                    settings, self.accounts, self.authenticators, self.ceremonies, password_change, self.store, cookie=self._cookie
-                ).routes
-            )
+            pages = Pages(settings, self.authenticators, self.ceremonies, password_change, cookie=self._cookie)
+            self.endpoints.routes.update(pages.routes)
+            console = Console(settings, pages, self.accounts, self.authenticators, self.ceremonies, self.store, self.access_log)
+            self.endpoints.routes.update(console.routes)
             self.endpoints.routes.update(Health(lambda: self.engine, self.store, self.access_log, settings.health_max_outbox).routes)
             self.endpoints.routes.update(self.metrics.route(settings))
             self._authentication_routes = authentication_routes(

@@ -12,6 +12,7 @@ import uuid
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from cryptography.fernet import Fernet
 
@@ -103,6 +104,9 @@ class Settings:
     oidc: OIDCSettings | None = None
     service_name: str = "accessguard"
     webauthn_rp_id: str | None = None
+    #: Where professionals open the service (with the guard's mount prefix, if any): the base of the links
+    #: the admin console hands out. Configuration, never taken from a request.
+    public_url: str | None = None
     webauthn_origins: Sequence[str] = ()
     webauthn_allowed_aaguids: Sequence[str] = ()
     webauthn_attestation_roots: Sequence[Path] = ()
@@ -140,6 +144,10 @@ class Settings:
         if self.oidc is not None:
             self.oidc.validate()
         relying_party(self.webauthn_rp_id, self.webauthn_origins)
+        if self.public_url is not None:
+            url = urlsplit(self.public_url)
+            if url.scheme not in ("http", "https") or not url.hostname or url.query or url.fragment:
+                raise ConfigurationError(f"public_url: {self.public_url!r} is not an http(s) address without query or fragment")
         for aaguid in self.webauthn_allowed_aaguids:
             try:
                 uuid.UUID(aaguid)

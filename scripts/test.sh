@@ -2,7 +2,7 @@
 # Set up everything the full test suite needs, then run lint, types and tests.
 # Installs: Debian packages (redis-server, chromium, postgresql, rsyslog), a virtual environment with
 # the test extras, the OPA binary built from source with Go, the test OpenID
-# provider's npm packages. Extra arguments go to pytest.
+# provider's npm packages and axe-core. Extra arguments go to pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -28,6 +28,7 @@ export ACCESSGUARD_OPA="$(scripts/install-opa.sh | tail -n 1)"
 if [ -f tests/oidc_provider/package.json ]; then
   (cd tests/oidc_provider && npm ci --silent --no-audit --no-fund)
 fi
+(cd tests/axe && npm ci --silent --no-audit --no-fund)  # axe-core for the pages' accessibility checks
 
 echo "test.sh: ruff"
 .venv/bin/ruff check accessguard tests bench fuzz examples

@@ -69,9 +69,24 @@ def test_step_up_page_offers_what_the_account_has(asgi_demo: Demo) -> None:
     enrolled_key(asgi_demo, "dr.martin")  # also issues recovery codes
     page = _page(client, "/accessguard/step-up?next=/patients%3Flimit%3D50&methods=webauthn").text
     assert "Use a security key" in page
-    assert "Recovery code" in page and "(10 left)" in page
     assert "phishing-resistant" in page
     assert 'data-next="/patients?limit=50"' in page
+    assert 'id="totp"' not in page and "Recovery code" not in page  # neither can meet a security-key challenge
+    page = _page(client, "/accessguard/step-up?next=/patients/pat-0001&methods=otp%20webauthn").text
+    assert "Use a security key" in page and 'id="totp"' in page
+    assert "Recovery code" in page and "(10 left)" in page
+
+
+def test_step_up_page_without_a_fitting_factor_offers_to_ask_for_a_link(asgi_demo: Demo) -> None:
+    client = asgi_demo.login("dr.martin", totp=False)
+    page = _page(client, "/accessguard/step-up?next=/patients%3Flimit%3D50&methods=webauthn").text
+    assert "Your account has no security key" in page
+    assert 'id="request-link" data-post="/accessguard/enroll/request" data-kind="webauthn"' in page
+    asked = client.post("/accessguard/enroll/request", json={"kind": "webauthn"})
+    assert asked.status_code == 200 and asked.json()["obligations"] == {"alert": ["enrolment_link_requested"]}
+    bad = client.post("/accessguard/enroll/request", json={"kind": "password"})
+    assert bad.status_code == 400 and "field 'kind'" in bad.json()["detail"]
+    assert asgi_demo.client().post("/accessguard/enroll/request", json={"kind": "totp"}).status_code == 401
 
 
 def test_step_up_page_without_session_goes_to_log_in(asgi_demo: Demo) -> None:
@@ -137,7 +152,7 @@ def test_admin_page_needs_admin_role_and_fresh_security_key(asgi_demo: Demo) -> 
     page = _page(client, "/accessguard/admin")
     assert page.status_code == 200
     for user in ("dr.martin", "inf.dubois", "sec.moreau", "admin"):
-        assert f'data-account="{user}"' in page.text
+        assert f'href="/accessguard/admin/account?id={user}"' in page.text
     asgi_demo.clock.advance(15 * 60 + 1)
     assert _page(client, "/accessguard/admin").status_code == 303
 
@@ -146,7 +161,8 @@ def test_admin_revokes_from_the_page(asgi_demo: Demo) -> None:
     enrolled_key(asgi_demo, "dr.martin")
     client, _ = _admin_with_key(asgi_demo)
     [key] = asgi_demo.guard.authenticators.of_account("dr.martin", "webauthn")
-    assert f'data-authenticator="{key.id}"' in _page(client, "/accessguard/admin").text
+    page = _page(client, "/accessguard/admin/account?id=dr.martin").text
+    assert f'data-authenticator="{key.id}" aria-label="Revoke security key security key ({key.id}) of dr.martin"' in page
     response = client.post("/accessguard/admin/revoke", json={"account": "dr.martin", "authenticator": key.id})
     assert response.status_code == 200
     assert response.json() == {"revoked": [key.id], "obligations": {"alert": ["authenticator_revoked"]}}

@@ -62,6 +62,15 @@ class Containment:
         return sorted({a.account_id for a in self.authenticators} | set(self.recovery_codes))
 
 
+def contain_preview(accounts: Accounts, authenticators: Authenticators, enrolled_after: float) -> Containment:
+    """What ``contain`` would do now, changing nothing: the authenticators and recovery codes it would remove.
+
+    Each account it names would also lose its password and its sessions.
+    """
+    codes = RecoveryCodes(accounts.database).unused_issued_after(enrolled_after)
+    return Containment(authenticators.enrolled_after(enrolled_after), codes, [])
+
+
 def contain(accounts: Accounts, authenticators: Authenticators, store: Store, enrolled_after: float, *, by: str) -> Containment:
     """Remove every foothold set up after a time: authenticators enrolled since are held back until re-verified,
     recovery codes issued since are deleted, and each account touched loses its password and its sessions.

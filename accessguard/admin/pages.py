@@ -16,11 +16,10 @@ from pathlib import Path
 from string import Template
 from urllib.parse import quote, unquote, urlencode
 
-from accessguard.admin import actions
 from accessguard.admin.actions import ENROL_PAGE, PASSWORD_RESET_PAGE
-from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.authenticators import HELD_STATES, TOTP, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.ceremonies import (
+    ENROL_REQUEST_PATH,
     RECOVERY_CODES_PATH,
     RECOVERY_STEP_UP_PATH,
     TOTP_ENROL_PATH,
@@ -40,19 +39,14 @@ from accessguard.authn.enrolment import (
 )
 from accessguard.authn.password_change import PASSWORD_RESET_PATH, PasswordChange
 from accessguard.endpoints import LOGOUT_PATH, EndpointRequest, Handler, SessionCookie, string_field
-from accessguard.errors import BadRequest, Refused
+from accessguard.errors import Refused
 from accessguard.facts import RequestFacts
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
-from accessguard.store.base import Session, Store
 
-ADMIN_PAGE = "/accessguard/admin"
-ADMIN_REVOKE_PATH = "/accessguard/admin/revoke"
 #: Where the enrolment link's confirmation page posts the token: opening the link (GET) spends nothing.
 ENROL_LINK_PATH = "/accessguard/enroll/link"
 ASSETS = "/accessguard/assets"
-#: Admin pages need a phishing-resistant factor verified this recently.
-ADMIN_FRESHNESS_S = 15 * 60
 
 _HERE = Path(__file__).parent
 _ASSET_TYPES = {"accessguard.js": "text/javascript; charset=utf-8", "accessguard.css": "text/css; charset=utf-8"}
@@ -66,6 +60,8 @@ SECURITY_HEADERS = [
     ("referrer-policy", "no-referrer"),
     ("cache-control", "no-store"),
 ]
+#: The authenticators a professional sees on their own page.
+SHOWN_STATES = (*HELD_STATES, "clone_suspected")
 _LINK_INVALID = "this enrolment link is invalid, expired or already used; ask your administrator for a new one"
 
 
@@ -74,7 +70,7 @@ def _template(name: str) -> Template:
     return Template((_HERE / "templates" / f"{name}.html").read_text())
 
 
-def _fill(name: str, **values: object) -> str:
+def fill(name: str, **values: object) -> str:
     """A template with its values HTML-escaped; values already rendered are passed as ``Markup``."""
     return _template(name).substitute({k: v if isinstance(v, Markup) else html.escape(str(v)) for k, v in values.items()})
 
@@ -115,7 +111,16 @@ def with_next(url: str, next_path: str, **extra: str) -> str:
     return f"{url}{'&' if '?' in url else '?'}{urlencode({'next': next_path, **extra}, quote_via=quote)}"
 
 
-def _when(epoch: int | None) -> str:
+def step_up_methods(requested: str | None) -> set[str]:
+    """The factors a step-up challenge accepts (``methods`` of the redirect: ``otp``, ``webauthn``); any second factor when absent.
+
+    ``otp`` is met by an authenticator app or a recovery code, ``webauthn`` by a security key only.
+    """
+    accepted = set((requested or "").split()) & {"otp", WEBAUTHN}
+    return accepted or {"otp", WEBAUTHN}
+
+
+def when(epoch: float | None) -> str:
     return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch)) if epoch else "never"
 
 
@@ -123,17 +128,13 @@ class Pages:
     def __init__(
         self,
         settings: Settings,
-        accounts: Accounts,
         authenticators: Authenticators,
         ceremonies: Ceremonies,
         password_change: PasswordChange,
-        store: Store,
         *,
         cookie: SessionCookie,
     ) -> None:
         self._settings = settings
-        self._accounts = accounts
-        self._store = store
         self._authenticators = authenticators
         self._ceremonies = ceremonies
         self._password_change = password_change
@@ -145,18 +146,16 @@ class Pages:
             ("GET", ENROL_PAGE): self.enrol_page,
             ("POST", ENROL_LINK_PATH): self.redeem_link,
             ("GET", PASSWORD_RESET_PAGE): self.password_reset_page,
-            ("GET", ADMIN_PAGE): self.admin_page,
-            ("POST", ADMIN_REVOKE_PATH): self.admin_revoke,
             **{("GET", f"{ASSETS}/{name}"): self._asset(name) for name in _ASSET_TYPES},
         }
 
-    def _page(
+    def page(
         self, facts: RequestFacts, title: str, content: str, *, account: str | None = None, next_path: str = "/", status: int = 200
     ) -> Response:
         """A page; ``next_path`` (where its form leads) is app-relative, put below the mount here like every other link."""
         at = facts.public_path
-        who = _fill("who", account=account, logout=at(LOGOUT_PATH)) if account else ""
-        body = _fill(
+        who = fill("who", account=account, logout=at(LOGOUT_PATH)) if account else ""
+        body = fill(
             "layout",
             title=title,
             service=self._settings.service_name,
@@ -168,12 +167,12 @@ class Pages:
         )
         return html_response(status, body)
 
-    def _message(
+    def message(
         self, facts: RequestFacts, status: int, title: str, text: str, link: str, link_text: str, account: str | None = None
     ) -> Response:
         """A page with one message and one (app-relative) link."""
-        content = _fill("message", text=text, link=facts.public_path(link), link_text=link_text)
-        return self._page(facts, title, content, account=account, status=status)
+        content = fill("message", text=text, link=facts.public_path(link), link_text=link_text)
+        return self.page(facts, title, content, account=account, status=status)
 
     def _asset(self, name: str) -> Handler:
         content = (_HERE / "assets" / name).read_bytes()
@@ -183,7 +182,7 @@ class Pages:
 
         return serve
 
-    def _login_first(self, request: EndpointRequest) -> Response:
+    def login_first(self, request: EndpointRequest) -> Response:
         facts = request.facts
         return redirect(with_next(facts.public_path(self._settings.login_path), facts.target()))
 
@@ -192,12 +191,12 @@ class Pages:
     def login_page(self, request: EndpointRequest) -> Response:
         facts = request.facts
         next_path = local_path(facts.query().get("next"))
-        return self._page(facts, "Log in", _fill("login", login=facts.public_path(self._settings.login_path)), next_path=next_path)
+        return self.page(facts, "Log in", fill("login", login=facts.public_path(self._settings.login_path)), next_path=next_path)
 
     def step_up_page(self, request: EndpointRequest) -> Response:
         session = request.session
         if session is None:
-            return self._login_first(request)
+            return self.login_first(request)
         facts = request.facts
         at = facts.public_path
         query = facts.query()
@@ -205,31 +204,43 @@ class Pages:
         account_id = session.professional_id
         if is_enrolment_only(session):
             text = "This session may only enrol an authenticator."
-            return self._message(facts, 403, "Enrolment only", text, ENROL_PAGE, "Go to enrolment")
-        keys = self._authenticators.of_account(account_id, WEBAUTHN, HELD_STATES)
-        apps = self._authenticators.of_account(account_id, TOTP, HELD_STATES)
-        remaining = self._ceremonies.recovery.remaining(account_id)
-        key_only = query.get("methods") == "webauthn"
+            return self.message(facts, 403, "Enrolment only", text, ENROL_PAGE, "Go to enrolment")
+        accepted = step_up_methods(query.get("methods"))
+        key_only = accepted == {WEBAUTHN}
+        keys = self._authenticators.of_account(account_id, WEBAUTHN, HELD_STATES) if WEBAUTHN in accepted else []
+        apps = self._authenticators.of_account(account_id, TOTP, HELD_STATES) if "otp" in accepted else []
+        remaining = self._ceremonies.recovery.remaining(account_id) if "otp" in accepted else 0
         why = (
             "This request needs a security key: a phishing-resistant proof that it is really you."
             if key_only
             else "This request needs a second factor."
         )
         notices = recent_additions(self._authenticators, self._ceremonies.recovery, account_id, self._clock())
-        content = _fill(
+        none = ""
+        if not (keys or apps or remaining):
+            kind = WEBAUTHN if key_only else TOTP
+            none = fill(
+                "step-up-none",
+                missing="security key" if key_only else "second factor (security key, authenticator app or recovery code)",
+                kind=kind,
+                kind_name=KIND_NAMES[kind],
+                post=at(ENROL_REQUEST_PATH),
+            )
+        content = fill(
             "step-up",
-            notices=Markup("".join(_fill("notice", message=n["message"]) for n in notices)),
+            notices=Markup("".join(fill("notice", message=n["message"]) for n in notices)),
             why=why,
             enrol=at(ENROL_PAGE),
+            none=Markup(none),
             key=Markup(
-                _fill("step-up-key", begin=at(WEBAUTHN_STEP_UP_PATH + "/begin"), complete=at(WEBAUTHN_STEP_UP_PATH + "/complete"))
+                fill("step-up-key", begin=at(WEBAUTHN_STEP_UP_PATH + "/begin"), complete=at(WEBAUTHN_STEP_UP_PATH + "/complete"))
                 if keys
                 else ""
             ),
-            totp=Markup(_fill("step-up-totp", post=at(TOTP_STEP_UP_PATH)) if apps else ""),
-            recovery=Markup(_fill("step-up-recovery", post=at(RECOVERY_STEP_UP_PATH), remaining=remaining) if remaining else ""),
+            totp=Markup(fill("step-up-totp", post=at(TOTP_STEP_UP_PATH)) if apps else ""),
+            recovery=Markup(fill("step-up-recovery", post=at(RECOVERY_STEP_UP_PATH), remaining=remaining) if remaining else ""),
         )
-        return self._page(facts, "Confirm it is you", content, account=account_id, next_path=next_path)
+        return self.page(facts, "Confirm it is you", content, account=account_id, next_path=next_path)
 
     def enrol_page(self, request: EndpointRequest) -> Response:
         facts = request.facts
@@ -239,7 +250,7 @@ class Pages:
             return self._link_page(facts, token)
         session = request.session
         if session is None:
-            return self._login_first(request)
+            return self.login_first(request)
         now = self._clock()
         account_id = session.professional_id
         linked = link_kind(session)
@@ -249,9 +260,9 @@ class Pages:
             (WEBAUTHN, "key", "enroll-key", {"begin": f"{WEBAUTHN_ENROL_PATH}/begin", "complete": f"{WEBAUTHN_ENROL_PATH}/complete"}),
         ):
             if enrolment_grant(session, kind, now) is not None:
-                sections[name] = _fill(template, **{part: at(path) for part, path in paths.items()})
+                sections[name] = fill(template, **{part: at(path) for part, path in paths.items()})
             elif linked is None:
-                sections[name] = _fill(
+                sections[name] = fill(
                     "enroll-refused",
                     heading=f"Add {'an' if kind == TOTP else 'a'} {KIND_NAMES[kind]}",
                     requirement=REQUIREMENTS[kind].capitalize(),
@@ -261,25 +272,27 @@ class Pages:
                 sections[name] = ""
         recovery = ""
         if recovery_codes_grant(session, now) is not None:
-            recovery = _fill("enroll-recovery", remaining=self._ceremonies.recovery.remaining(account_id), post=at(RECOVERY_CODES_PATH))
-        content = _fill(
+            recovery = fill("enroll-recovery", remaining=self._ceremonies.recovery.remaining(account_id), post=at(RECOVERY_CODES_PATH))
+        content = fill(
             "enroll",
-            banner=Markup(_fill("enroll-banner", account=account_id, kind=KIND_NAMES[linked]) if linked else ""),
-            authenticators=Markup(self._table(self._authenticators.of_account(account_id, states=(*HELD_STATES, "clone_suspected")))),
+            banner=Markup(fill("enroll-banner", account=account_id, kind=KIND_NAMES[linked]) if linked else ""),
+            authenticators=Markup(
+                self.authenticator_table(self._authenticators.of_account(account_id, states=(*HELD_STATES, "clone_suspected")))
+            ),
             totp=Markup(sections["totp"]),
             key=Markup(sections["key"]),
             recovery=Markup(recovery),
         )
-        return self._page(facts, "Authenticators", content, account=account_id, next_path=ENROL_PAGE)
+        return self.page(facts, "Authenticators", content, account=account_id, next_path=ENROL_PAGE)
 
     def _link_page(self, facts: RequestFacts, token: str) -> Response:
         """What opening an enrolment link shows: a button that spends it, so a link preview or a mail scanner spends nothing."""
         holder = self._ceremonies.link_holder(token)
         if holder is None:
-            return self._message(facts, 410, "Link not valid", _LINK_INVALID.capitalize() + ".", self._settings.login_path, "Log in")
+            return self.message(facts, 410, "Link not valid", _LINK_INVALID.capitalize() + ".", self._settings.login_path, "Log in")
         account_id, kind = holder
-        content = _fill("enroll-link", account=account_id, kind=KIND_NAMES[kind], post=facts.public_path(ENROL_LINK_PATH), token=token)
-        return self._page(facts, "Enrolment link", content, next_path=ENROL_PAGE)
+        content = fill("enroll-link", account=account_id, kind=KIND_NAMES[kind], post=facts.public_path(ENROL_LINK_PATH), token=token)
+        return self.page(facts, "Enrolment link", content, next_path=ENROL_PAGE)
 
     def redeem_link(self, request: EndpointRequest) -> Response:
         """Spend an enrolment link (once) and open its enrolment-only session."""
@@ -298,11 +311,11 @@ class Pages:
         account = self._password_change.holder(token)
         if account is None:
             text = "This password link is invalid, expired or already used; ask your administrator for a new one."
-            return self._message(facts, 410, "Link not valid", text, self._settings.login_path, "Log in")
-        content = _fill("password-reset", account=account.id, post=facts.public_path(PASSWORD_RESET_PATH), token=token)
-        return self._page(facts, "Set a new password", content, next_path=self._settings.login_path)
+            return self.message(facts, 410, "Link not valid", text, self._settings.login_path, "Log in")
+        content = fill("password-reset", account=account.id, post=facts.public_path(PASSWORD_RESET_PATH), token=token)
+        return self.page(facts, "Set a new password", content, next_path=self._settings.login_path)
 
-    def _table(self, authenticators: list[Authenticator], revoke_path: str | None = None) -> str:
+    def authenticator_table(self, authenticators: list[Authenticator], revoke_path: str | None = None) -> str:
         if not authenticators:
             return "<p>None yet.</p>"
         rows = []
@@ -310,70 +323,13 @@ class Pages:
             cells = [a.id, KIND_NAMES.get(a.kind, a.kind), a.label]
             row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
             row += f'<td class="state-{html.escape(a.state)}">{html.escape(a.state.replace("_", " "))}</td>'
-            row += f"<td>{_when(a.created)}</td><td>{_when(a.last_used)}</td>"
+            row += f"<td>{when(a.created)}</td><td>{when(a.last_used)}</td>"
             if revoke_path is not None:
                 disabled = " disabled" if a.state == "revoked" else ""
+                name = f"Revoke {KIND_NAMES.get(a.kind, a.kind)} {a.label} ({a.id}) of {a.account_id}"
                 row += (
                     f'<td><button type="button" class="small danger" data-revoke="{revoke_path}" data-account="{html.escape(a.account_id)}"'
-                    f' data-authenticator="{html.escape(a.id)}"{disabled}>Revoke</button></td>'
+                    f' data-authenticator="{html.escape(a.id)}" aria-label="{html.escape(name)}"{disabled}>Revoke</button></td>'
                 )
             rows.append(f"<tr>{row}</tr>")
-        return _fill("authenticators", rows=Markup("".join(rows)), action_heading=Markup("<th></th>" if revoke_path else ""))
-
-    # admin
-
-    def _admin(self, session: Session | None) -> Account:
-        """The administrator behind this session; Refused unless admin with a fresh phishing-resistant factor."""
-        if session is None or is_enrolment_only(session):
-            raise Refused("authentication_required", "log in first", 401)
-        account = self._accounts.get(session.professional_id)
-        if account is None or not account.is_admin or is_suspended(account, self._store):
-            raise Refused("admin_required", "this page is for administrators", 403)
-        if session.factors.get("webauthn", 0) < self._clock() - ADMIN_FRESHNESS_S:
-            raise Refused("phishing_resistant_required", "administration needs a security key verified in the last 15 minutes", 403)
-        return account
-
-    def admin_page(self, request: EndpointRequest) -> Response:
-        facts = request.facts
-        revoke = facts.public_path(ADMIN_REVOKE_PATH)
-        try:
-            admin = self._admin(request.session)
-        except Refused as refused:
-            if refused.reason == "authentication_required":
-                return self._login_first(request)
-            if refused.reason == "phishing_resistant_required":
-                return redirect(with_next(facts.public_path(self._settings.step_up_page), ADMIN_PAGE, methods="webauthn"))
-            who = request.session.professional_id if request.session else None
-            return self._message(facts, 403, "Administrators only", refused.detail, "/", "Home", who)
-        users = []
-        for account in self._accounts.all():
-            authenticators = self._authenticators.of_account(account.id)
-            held = [a for a in authenticators if a.state != "pending"]
-            users.append(
-                _fill(
-                    "admin-user",
-                    account=account.id,
-                    kind=account.kind,
-                    roles=", ".join(account.roles) or "no role",
-                    status=account.status,
-                    authenticators=Markup(self._table(held, revoke)),
-                    revoke=revoke,
-                    all_disabled=Markup("" if any(a.state != "revoked" for a in held) else "disabled"),
-                )
-            )
-        content = _fill("admin", users=Markup("".join(users)))
-        return self._page(facts, "Administration", content, account=admin.id, next_path=ADMIN_PAGE)
-
-    def admin_revoke(self, request: EndpointRequest) -> Response:
-        admin = self._admin(request.session)
-        body = request.json()
-        account_id = string_field(body, "account")
-        authenticator_id = body.get("authenticator")
-        if authenticator_id is not None and not isinstance(authenticator_id, str):
-            raise BadRequest("field 'authenticator' must be an authenticator id, or null for all")
-        if self._accounts.get(account_id) is None:
-            raise Refused("unknown_account", f"no account {account_id!r}", 404)
-        revoked = actions.revoke(self._authenticators, account_id, authenticator_id, by=admin.id)
-        if authenticator_id is not None and not revoked:
-            raise Refused("unknown_authenticator", f"{account_id} has no live authenticator {authenticator_id!r}", 404)
-        return json_response(200, {"revoked": [a.id for a in revoked], "obligations": {"alert": ["authenticator_revoked"]}})
+        return fill("authenticators", rows=Markup("".join(rows)), action_heading=Markup("<th></th>" if revoke_path else ""))

@@ -158,6 +158,8 @@ class AccessLog:
     ) -> None:
         self._owned = log_store.is_file(location)  # its own SQLite file, else a database the caller owns
         self.database = log_store.writable(location)
+        #: Where the log lives, for reports (scope, verification, reviews) that read it apart from this writer.
+        self.log_location = location
         self.location = self.database.location
         self._prune = prune
         self.settings = settings

@@ -333,3 +333,42 @@ def pending_alerts(location: LogLocation) -> list[PendingAlert]:
         PendingAlert(str(a), str(s), int(str(n)), float(str(t)), None if e is None else str(e), list(json.loads(str(p)).get("reasons", [])))
         for a, s, n, t, e, p in rows
     ]
+
+
+@dataclass(frozen=True)
+class AlertDelivery:
+    """An alert and where it stands with one sink (``*``: not yet copied to the sinks by a running guard)."""
+
+    alert_id: str
+    sink: str
+    created: float
+    subject: str
+    reasons: list[str]
+    attempts: int
+    delivered: float | None
+    last_error: str | None
+
+
+def recent_alerts(location: LogLocation, limit: int = 100) -> list[AlertDelivery]:
+    """The latest alerts with their delivery state per sink, newest first (the console's alert list)."""
+    with reading(location) as db:
+        rows = db.execute(
+            "SELECT alert_id, sink, created, payload, attempts, delivered, last_error FROM alerts ORDER BY id DESC LIMIT ?", (limit,)
+        )
+    deliveries = []
+    for alert_id, sink, created, payload, attempts, delivered, last_error in rows:
+        document = json.loads(str(payload))
+        reasons = [str(r) for r in document.get("reasons", [])]
+        deliveries.append(
+            AlertDelivery(
+                str(alert_id),
+                str(sink),
+                float(str(created)),
+                str(document.get("subject", "")),
+                reasons,
+                int(str(attempts)),
+                None if delivered is None else float(str(delivered)),
+                None if last_error is None else str(last_error),
+            )
+        )
+    return deliveries

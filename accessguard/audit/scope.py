@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import csv
+import io
 from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
 
 from accessguard.audit.log_store import LogLocation, reading
 from accessguard.audit.sealed_ids import PatientIdSealer
 
 _CHUNK = 500
+#: The columns of a breach-scope report, in every format (table, CSV, JSON; command line and console alike).
+SCOPE_FIELDS = ("patient", "count", "first", "last")
+
+
+def iso_time(seconds: float) -> str:
+    """Unix seconds as ISO 8601 UTC, to the second, as the reports print them."""
+    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 @dataclass(frozen=True)
@@ -41,3 +52,17 @@ def breach_scope(location: LogLocation, sealer: PatientIdSealer, subject: str, s
         name = str(pseudonym)
         exposures.append(Exposure(sealer.resolve(name, sealed.get(name)), name, int(str(n)), float(str(first)), float(str(last))))
     return sorted(exposures, key=lambda e: (e.first, e.patient or "", e.pseudonym))
+
+
+def scope_records(exposures: list[Exposure]) -> list[dict[str, Any]]:
+    """The report's rows: patient (None when unresolved), count, first and last access in ISO 8601 UTC."""
+    return [{"patient": e.patient, "count": e.count, "first": iso_time(e.first), "last": iso_time(e.last)} for e in exposures]
+
+
+def scope_csv(records: list[dict[str, Any]]) -> str:
+    """The report as CSV with a header line."""
+    out = io.StringIO()
+    writer = csv.DictWriter(out, fieldnames=SCOPE_FIELDS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows(records)
+    return out.getvalue()

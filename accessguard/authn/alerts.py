@@ -22,6 +22,7 @@ EVENTS = frozenset(
         "authenticators_contained",
         "enrolment_link_issued",
         "enrolment_link_redeemed",
+        "enrolment_link_requested",
         "recovery_code_used",
         "recovery_codes_issued",
         "recovery_codes_revoked",

@@ -198,6 +198,11 @@ class Authenticators:
             sql, args = sql + " AND id = ?", (*args, authenticator_id)
         return [_authenticator(row) for row in self._db.execute(sql + f" RETURNING {_COLUMNS}", args)]
 
+    def enrolled_after(self, enrolled_after: float) -> list[Authenticator]:
+        """The active authenticators ``contain`` would hold back, changing nothing (its preview)."""
+        rows = self._db.execute(f"SELECT {_COLUMNS} FROM authenticators WHERE created > ? AND state = 'active'", (enrolled_after,))
+        return [_authenticator(row) for row in rows]
+
     def contain(self, enrolled_after: float) -> list[Authenticator]:
         """Mark every active authenticator enrolled after a time as needing re-verification."""
         rows = self._db.execute(

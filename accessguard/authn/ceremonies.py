@@ -19,6 +19,7 @@ from accessguard.authn.alerts import alert
 from accessguard.authn.authenticators import TOTP, WEBAUTHN, Authenticator, Authenticators
 from accessguard.authn.devices import DeviceCookies
 from accessguard.authn.enrolment import (
+    KIND_NAMES,
     LINK_FACTOR_PREFIX,
     LINK_SESSION_TTL_S,
     RECOVERY_CODES_REQUIREMENT,
@@ -46,6 +47,8 @@ RECOVERY_STEP_UP_PATH = "/accessguard/step-up/recovery"
 TOTP_ENROL_PATH = "/accessguard/enroll/totp"
 WEBAUTHN_ENROL_PATH = "/accessguard/enroll/webauthn"
 RECOVERY_CODES_PATH = "/accessguard/recovery-codes"
+#: A professional with no authenticator a challenge accepts asks the administrators for an enrolment link here.
+ENROL_REQUEST_PATH = "/accessguard/enroll/request"
 NO_STORE = ("cache-control", "no-store")
 #: The step-up routes that verify a second factor: after a password, a full login (the guard then trusts the device).
 FULL_LOGIN_ROUTES = (("POST", TOTP_STEP_UP_PATH), ("POST", WEBAUTHN_STEP_UP_PATH + "/complete"), ("POST", RECOVERY_STEP_UP_PATH))
@@ -109,6 +112,7 @@ class Ceremonies:
             ("POST", WEBAUTHN_ENROL_PATH + "/begin"): self.enrol_webauthn_begin,
             ("POST", WEBAUTHN_ENROL_PATH + "/complete"): self.enrol_webauthn_complete,
             ("POST", RECOVERY_CODES_PATH): self.regenerate_recovery_codes,
+            ("POST", ENROL_REQUEST_PATH): self.request_enrolment_link,
         }
 
     # who is asking
@@ -298,6 +302,15 @@ class Ceremonies:
         return json_response(200, {"recovery_codes": codes}, [NO_STORE])
 
     # enrolment links
+
+    def request_enrolment_link(self, request: EndpointRequest) -> Response:
+        """Ask the administrators for an enrolment link: an alert they see in the console (one per account and alert window)."""
+        session = self._step_up_session(request)
+        kind = request.json().get("kind")
+        if kind not in KIND_NAMES:
+            raise BadRequest(f"field 'kind' must be one of {', '.join(sorted(KIND_NAMES))}")
+        alert("enrolment_link_requested", session.professional_id, authenticator_kind=kind)
+        return json_response(200, {"requested": kind, "obligations": {"alert": ["enrolment_link_requested"]}}, [NO_STORE])
 
     def link_holder(self, token: str) -> tuple[str, str] | None:
         """The (account id, kind) a valid enrolment link would open, without spending it; None otherwise."""

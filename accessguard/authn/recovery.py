@@ -59,6 +59,13 @@ class RecoveryCodes:
         rows = self._db.execute("DELETE FROM recovery_codes WHERE account_id = ? RETURNING used", (account_id,))
         return sum(used is None for (used,) in rows)
 
+    def unused_issued_after(self, issued_after: float) -> dict[str, int]:
+        """Per account, the unused codes issued after a time: what ``revoke_issued_after`` would delete (its preview)."""
+        rows = self._db.execute(
+            "SELECT account_id, COUNT(used IS NULL OR NULL) FROM recovery_codes WHERE issued > ? GROUP BY account_id", (issued_after,)
+        )
+        return {str(account_id): int(str(unused)) for account_id, unused in rows}
+
     def revoke_issued_after(self, issued_after: float) -> dict[str, int]:
         """Delete every set issued after a time (containment); per account touched, how many were still unused."""
         revoked: dict[str, int] = {}

@@ -12,8 +12,6 @@ from the data directory, whose owner it guards against.
 from __future__ import annotations
 
 import argparse
-import csv
-import io
 import json
 import re
 import sys
@@ -25,7 +23,7 @@ from typing import Any
 from accessguard.audit.alerts import pending_alerts
 from accessguard.audit.chain import Checkpoint, CheckpointSigner
 from accessguard.audit.reviews import close_review, list_reviews
-from accessguard.audit.scope import breach_scope
+from accessguard.audit.scope import SCOPE_FIELDS, breach_scope, scope_csv, scope_records
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.audit.settings import AuditSettings
 from accessguard.audit.verify import verify
@@ -137,18 +135,14 @@ def run_scope(args: argparse.Namespace) -> int:
         raise CommandError("--until must be after --since")
     with log_of(args) as location:
         exposures = breach_scope(location, PatientIdSealer(stored_key(args.data_dir, "pseudonym_key")), args.subject, since, until)
-    records = [{"patient": e.patient, "count": e.count, "first": iso_time(e.first), "last": iso_time(e.last)} for e in exposures]
+    records = scope_records(exposures)
     unresolved = [e.pseudonym for e in exposures if e.patient is None]
     if args.format == "json":
         print(json.dumps(records, indent=2))
     elif args.format == "csv":
-        out = io.StringIO()
-        writer = csv.DictWriter(out, fieldnames=["patient", "count", "first", "last"], lineterminator="\n")
-        writer.writeheader()
-        writer.writerows(records)
-        print(out.getvalue(), end="")
+        print(scope_csv(records), end="")
     else:
-        print(table(["patient", "count", "first", "last"], [[r["patient"] or "?", r["count"], r["first"], r["last"]] for r in records]))
+        print(table(SCOPE_FIELDS, [[r["patient"] or "?", r["count"], r["first"], r["last"]] for r in records]))
         total = sum(e.count for e in exposures)
         print(f"\n{len(records)} patients, {total} identity records served to {args.subject} from {iso_time(since)} to {iso_time(until)}")
     if unresolved:

@@ -14,6 +14,7 @@ from pathlib import Path
 from accessguard.audit.access_log import AccessLog, ForeignAuditKey
 from accessguard.audit.alerts import AlertBridge, alert_log
 from accessguard.audit.log_store import log_location
+from accessguard.audit.scope import iso_time as iso_time
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn.accounts import Accounts, open_accounts
 from accessguard.config.loader import from_environment
@@ -126,11 +127,6 @@ def table(headings: Sequence[str], rows: Sequence[Sequence[object]]) -> str:
 def operator() -> str:
     """Who runs a command, as the logs and alerts name them."""
     return f"cli:{getpass.getuser()}"
-
-
-def iso_time(seconds: float) -> str:
-    """Unix seconds as ISO 8601 UTC, to the second."""
-    return datetime.fromtimestamp(seconds, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def audit_key(data_dir: Path) -> str | None:

@@ -141,6 +141,7 @@ def _built(args: argparse.Namespace) -> tuple[AccessGuardMiddleware, Guard]:
         "log_format": args.log_format or "plain",
         "webauthn_rp_id": urlsplit(public_url).hostname,
         "webauthn_origins": (public_url,),
+        "public_url": public_url,
     }
     if args.engine in EMBEDDED_ENGINES:
         overrides["policy_engine"] = args.engine

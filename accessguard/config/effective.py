@@ -31,8 +31,6 @@ def effective_toml(settings: Settings, secret_sources: Mapping[str, str]) -> str
 def _table(out: list[str], name: str, value: Any, secret_sources: Mapping[str, str]) -> None:
     later: list[tuple[str, Any]] = []
     for field, key in keys_of(name).items():
-        if not hasattr(value, field):  # a key of the file that sets others (public_url)
-            continue
         item = getattr(value, field)
         if key.secret:
             source = secret_sources.get(key.name)

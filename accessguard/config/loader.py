@@ -214,7 +214,7 @@ class _Reader:
 
     def public_url(self, kwargs: dict[str, Any], path: KeyPath) -> None:
         """``public_url`` gives the WebAuthn relying party unless set apart."""
-        url = kwargs.pop("public_url", None)
+        url = kwargs.get("public_url")
         if not isinstance(url, str):
             return
         parts = urlsplit(url)

@@ -32,16 +32,9 @@ SECRETS = frozenset(
 )
 #: URLs that may carry a password: ``ACCESSGUARD_<KEY>`` or ``…_FILE`` replaces the file's value.
 FROM_ENVIRONMENT = frozenset({"store_url", "database"})
-#: Keys of the file that are no field: they set others (``public_url`` → the WebAuthn relying party).
-FILE_ONLY: Mapping[str, tuple[type, str]] = {
-    "public_url": (
-        str,
-        "Where browsers open the service (`https://annuaire.example.fr`): the default of `webauthn_rp_id` (its host)"
-        " and `webauthn_origins` (its origin).",
-    ),
-}
-
 DOCS: Mapping[str, str] = {
+    "public_url": "Where browsers open the service (`https://annuaire.example.fr`, with the mount prefix if any): the base of"
+    " the links the admin console hands out, and the default of `webauthn_rp_id` (its host) and `webauthn_origins` (its origin).",
     "data_dir": "Directory of the service's own files: state store, accounts, access log (`audit.db`). Must exist.",
     "routes": "The protected routes, one `[[routes]]` table each: the patient-directory paths of the application.",
     "routes.pattern": "The path as the application below the guard routes it, parameters in braces: `/patients/{id}`.",
@@ -166,8 +159,6 @@ def keys_of(table: str) -> dict[str, Key]:
         name = f"{table}.{item.name}" if table else item.name
         default = item.default_factory() if item.default_factory is not dataclasses.MISSING else item.default
         found[item.name] = Key(name, hints[item.name], default, DOCS.get(name, ""))
-    if not table:
-        found.update({name: Key(name, hint, None, doc) for name, (hint, doc) in FILE_ONLY.items()})
     return found
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 import fcntl
+import html
 import json
 import os
 import secrets
@@ -11,13 +12,15 @@ import sqlite3
 import threading
 from collections.abc import Mapping
 from pathlib import Path
+from string import Template
 from typing import Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
+from accessguard.admin.pages import SECURITY_HEADERS
 from accessguard.audit.settings import AuditSettings
 from accessguard.authn import totp
 from accessguard.demo.geodb import DEMO_DATABASE
@@ -99,16 +102,31 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
         cookie_secure=False,
         webauthn_rp_id="localhost",
         webauthn_origins=("http://localhost",),
+        public_url="http://localhost",
         audit=dataclasses.replace(audit, key=audit.key or keys["audit_key"], witness=witness),
     )
     return dataclasses.replace(settings, **overrides)
 
 
+def landing_page(data_dir: Path, public_url: str) -> bytes:
+    """The demo's home page: what it is, where its accounts are, links to walk the scenario (no secret in it)."""
+    listing = json.loads((data_dir / "demo-accounts.json").read_text()) if (data_dir / "demo-accounts.json").exists() else []
+    rows = "".join(f"<tr><td>{html.escape(a['username'])}</td><td>{html.escape(a['role'])}</td></tr>" for a in listing)
+    page = Template((Path(__file__).parent / "templates" / "landing.html").read_text())
+    return page.substitute(
+        accounts_file=html.escape(str(data_dir / "demo-accounts.json")),
+        accounts=rows,
+        data_dir=html.escape(str(data_dir)),
+        public_url=html.escape(public_url),
+    ).encode()
+
+
 class PatientDirectory:
     """The unprotected application: a realistic SQLite-backed patient lookup."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, landing: bytes = b"") -> None:
         self.path = path
+        self._landing = landing
         self._local = threading.local()
 
     def _db(self) -> sqlite3.Connection:
@@ -146,8 +164,12 @@ class PatientDirectory:
         async def healthz(request: Request) -> JSONResponse:
             return JSONResponse({"status": "ok"})
 
+        async def home(request: Request) -> Response:
+            return Response(self._landing, media_type="text/html", headers=dict(SECURITY_HEADERS))
+
         return Starlette(
             routes=[
+                Route("/", home),
                 Route("/patients/{id}", self.read),
                 Route("/patients", self.search),
                 Route("/healthz", healthz),
@@ -183,4 +205,6 @@ def demo_keys(data_dir: Path) -> dict[str, str]:
 def build_from(settings: Settings) -> tuple[AccessGuardMiddleware, Guard]:
     """The demo patient directory behind a guard of these settings (from a configuration file, say)."""
     guard = demo_guard(settings)
-    return AccessGuardMiddleware(PatientDirectory(Path(settings.data_dir) / "patients.db").app(), guard), guard
+    data_dir = Path(settings.data_dir)
+    landing = landing_page(data_dir, guard.settings.public_url or "http://localhost:8000")
+    return AccessGuardMiddleware(PatientDirectory(data_dir / "patients.db", landing).app(), guard), guard

@@ -9,6 +9,7 @@ function show(text, kind) {
   message.textContent = text;
   message.className = kind || "error";
   message.hidden = !text;
+  if (text) message.focus(); // announced (role=alert) and where keyboard users continue from
 }
 
 async function post(path, body) {
@@ -28,7 +29,20 @@ async function post(path, body) {
 function fields(form) {
   const values = {};
   for (const [name, value] of new FormData(form)) values[name] = value;
+  for (const box of form.querySelectorAll("input[type=checkbox]")) values[box.name] = box.checked;
   return values;
+}
+
+// A result that survives the reload showing the new state: announced on the reloaded page.
+const CARRIED = "accessguard.message";
+
+function announceAfterReload(text) {
+  sessionStorage.setItem(CARRIED, text);
+  window.location.reload();
+}
+
+function svgImage(svg, alt) {
+  return Object.assign(document.createElement("img"), { src: "data:image/svg+xml;base64," + btoa(svg), alt, width: 200, height: 200 });
 }
 
 function goNext() {
@@ -74,6 +88,51 @@ const formHandlers = {
   "key-register": async (form) => enrolled(await securityKeyRegistration(form)),
 };
 
+function element(tag, text) {
+  return Object.assign(document.createElement(tag), { textContent: text });
+}
+
+// admin console forms, by what follows their answer (data-then)
+const consoleHandlers = {
+  reload: async (form) => announceAfterReload((await post(form.dataset.post, fields(form))).message),
+  link: async (form) => {
+    const result = await post(form.dataset.post, fields(form));
+    const region = document.getElementById(form.dataset.result);
+    const anchor = Object.assign(element("a", result.link), { href: result.link });
+    const account = form.querySelector("[name=account]").value;
+    region.replaceChildren(element("p", "One-time link:"), Object.assign(element("p"), { className: "link" }), svgImage(result.qr_svg, `QR code of the link for ${account}`));
+    region.querySelector("p.link").append(anchor);
+    region.hidden = false;
+    show(result.message, "ok");
+  },
+  preview: async (form) => {
+    const asked = fields(form);
+    const preview = await post(form.dataset.post, { ...asked, confirm: false });
+    const region = document.getElementById("contain-preview");
+    region.hidden = false;
+    if (preview.accounts.length === 0) {
+      region.replaceChildren(element("p", "Nothing was enrolled, and no recovery code issued, after that time: nothing to contain."));
+      show("Preview: nothing to contain.", "ok");
+      return;
+    }
+    const summary = `This would hold back ${preview.authenticators} authenticators and delete ${preview.recovery_codes} unused recovery codes of ${preview.accounts.length} accounts; each loses its password and its sessions:`;
+    const list = document.createElement("ul");
+    list.replaceChildren(...preview.accounts.map((account) => element("li", account)));
+    const parts = [element("p", summary), list];
+    if (preview.own_account) parts.push(Object.assign(element("p", "Your own account is among them: you will be logged out and need a password link too."), { className: "notice" }));
+    const confirm = element("button", `Contain ${preview.authenticators} authenticators of ${preview.accounts.length} accounts`);
+    confirm.type = "button";
+    confirm.className = "danger";
+    confirm.addEventListener(
+      "click",
+      guarded(async () => announceAfterReload((await post(form.dataset.post, { ...asked, confirm: true, expect: preview.accounts })).message)),
+    );
+    parts.push(confirm);
+    region.replaceChildren(...parts);
+    show(`Preview: ${preview.accounts.length} accounts would be contained (${preview.accounts.join(", ")}). Confirm below.`, "ok");
+  },
+};
+
 function guarded(action) {
   return async (event) => {
     event.preventDefault();
@@ -90,11 +149,12 @@ function guarded(action) {
   };
 }
 
-for (const form of document.querySelectorAll("form")) {
-  const handler = formHandlers[form.id];
+for (const form of document.querySelectorAll("form:not([method=get])")) {
+  const handler = formHandlers[form.id] || consoleHandlers[form.dataset.then];
   form.addEventListener(
     "submit",
     guarded(async (element) => {
+      if (element.dataset.confirm && !window.confirm(element.dataset.confirm)) return;
       if (handler) return handler(element);
       await post(element.dataset.post, fields(element));
       if (element.dataset.go === "next") goNext();
@@ -118,14 +178,23 @@ document.getElementById("regenerate")?.addEventListener(
   }),
 );
 
+document.getElementById("request-link")?.addEventListener(
+  "click",
+  guarded(async (button) => {
+    await post(button.dataset.post, { kind: button.dataset.kind });
+    button.disabled = true;
+    show("Your request was sent to the administrators: one of them will hand you an enrolment link in person or by phone.", "ok");
+  }),
+);
+
 for (const button of document.querySelectorAll("[data-revoke]")) {
   button.addEventListener(
     "click",
     guarded(async (element) => {
       const what = element.dataset.authenticator ? `authenticator ${element.dataset.authenticator}` : "every authenticator";
       if (!window.confirm(`Revoke ${what} of ${element.dataset.account}?`)) return;
-      await post(element.dataset.revoke, { account: element.dataset.account, authenticator: element.dataset.authenticator || null });
-      window.location.reload();
+      const { revoked } = await post(element.dataset.revoke, { account: element.dataset.account, authenticator: element.dataset.authenticator || null });
+      announceAfterReload(`Revoked ${revoked.length} authenticator(s) of ${element.dataset.account}: ${revoked.join(", ")}.`);
     }),
   );
 }
@@ -137,3 +206,9 @@ document.querySelector("[data-logout]")?.addEventListener(
     window.location.assign(page.login);
   }),
 );
+
+const carried = sessionStorage.getItem(CARRIED);
+if (carried) {
+  sessionStorage.removeItem(CARRIED);
+  show(carried, "ok");
+}

@@ -1,0 +1,531 @@
+"""The admin console: accounts, containment, the breach scope, the access log's state, emergency reviews, alerts.
+
+A thin adapter over the functions the command line calls (``admin/actions.py``, ``containment.py``,
+``audit/``): each handler checks the administrator, parses the request, calls one of them with the
+administrator's id as the operator, and renders or returns the result. Pages (GET) change nothing but
+the access-log line of a breach-scope read; every action is a JSON POST, which the guard refuses
+cross-site (``Guard.serve``). The administrator needs the admin role and a security key verified in
+the last ``ADMIN_FRESHNESS_S``.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+from urllib.parse import urlencode
+
+from accessguard.admin import actions
+from accessguard.admin.dashboard import dashboard
+from accessguard.admin.pages import Markup, Pages, fill, redirect, when, with_next
+from accessguard.audit.access_log import AccessLog, read_head
+from accessguard.audit.alerts import recent_alerts
+from accessguard.audit.chain import CheckpointSigner
+from accessguard.audit.log_store import reading
+from accessguard.audit.reviews import ReviewNotFound, close_review, list_reviews
+from accessguard.audit.scope import SCOPE_FIELDS, breach_scope, scope_csv, scope_records
+from accessguard.audit.sealed_ids import PatientIdSealer
+from accessguard.audit.verify import Verification, verify
+from accessguard.audit.witness import WitnessError
+from accessguard.audit.witness_file import read_witness_file
+from accessguard.authn import totp
+from accessguard.authn.accounts import Account, Accounts, is_suspended
+from accessguard.authn.authenticators import KINDS, Authenticators
+from accessguard.authn.ceremonies import Ceremonies
+from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, KIND_NAMES, is_enrolment_only
+from accessguard.cli.common import CommandError, parse_time
+from accessguard.containment import PasswordNotReset, UnknownAccount, resume, suspend
+from accessguard.endpoints import EndpointRequest, Handler, string_field
+from accessguard.errors import BadRequest, Refused
+from accessguard.facts import RequestFacts
+from accessguard.problem import Response, json_response
+from accessguard.settings import Settings
+from accessguard.store.base import Session, Store
+
+ADMIN_PAGE = "/accessguard/admin"
+ADMIN_ACCOUNT_PAGE = "/accessguard/admin/account"
+ADMIN_SCOPE_PAGE = "/accessguard/admin/scope"
+ADMIN_AUDIT_PAGE = "/accessguard/admin/audit"
+ADMIN_DASHBOARD_PAGE = "/accessguard/admin/dashboard"
+ADMIN_REVOKE_PATH = "/accessguard/admin/revoke"
+ADMIN_SUSPEND_PATH = "/accessguard/admin/suspend"
+ADMIN_RESUME_PATH = "/accessguard/admin/resume"
+ADMIN_PASSWORD_PATH = "/accessguard/admin/reset-password"
+ADMIN_LINK_PATH = "/accessguard/admin/enrolment-link"
+ADMIN_CONTAIN_PATH = "/accessguard/admin/contain"
+ADMIN_REVIEW_CLOSE_PATH = "/accessguard/admin/reviews/close"
+#: Admin pages need a phishing-resistant factor verified this recently.
+ADMIN_FRESHNESS_S = 15 * 60
+#: The factor filter's choices: an account's held authenticators, by kind.
+FACTOR_FILTERS = {"none": "no authenticator", **KIND_NAMES}
+NO_STORE = ("cache-control", "no-store")
+
+
+@dataclass(frozen=True)
+class _Row:
+    account: Account
+    suspended: bool
+    factors: tuple[str, ...]  # the kinds of its active authenticators
+
+
+def _options(choices: dict[str, str], selected: str) -> Markup:
+    """``<option>`` elements, the first one "any", with ``selected`` marked."""
+    items = [("", "any"), *choices.items()]
+    return Markup(
+        "".join(
+            f'<option value="{html.escape(v)}"{" selected" if v == selected else ""}>{html.escape(label)}</option>' for v, label in items
+        )
+    )
+
+
+def _bool_field(body: dict[str, Any], name: str) -> bool:
+    value = body.get(name, False)
+    if not isinstance(value, bool):
+        raise BadRequest(f"field {name!r} must be true or false")
+    return value
+
+
+class Console:
+    def __init__(
+        self,
+        settings: Settings,
+        pages: Pages,
+        accounts: Accounts,
+        authenticators: Authenticators,
+        ceremonies: Ceremonies,
+        store: Store,
+        access_log: AccessLog,
+    ) -> None:
+        self._settings = settings
+        self._pages = pages
+        self._accounts = accounts
+        self._authenticators = authenticators
+        self._ceremonies = ceremonies
+        self._store = store
+        self._access_log = access_log
+        self._clock: Callable[[], float] = settings.clock
+        self.routes: dict[tuple[str, str], Handler] = {
+            ("GET", ADMIN_PAGE): self._gated(self.accounts_page),
+            ("GET", ADMIN_ACCOUNT_PAGE): self._gated(self.account_page),
+            ("GET", ADMIN_SCOPE_PAGE): self._gated(self.scope_page),
+            ("GET", ADMIN_AUDIT_PAGE): self._gated(self.audit_page),
+            ("GET", ADMIN_DASHBOARD_PAGE): self._gated(self.dashboard_page),
+            ("POST", ADMIN_REVOKE_PATH): self.revoke,
+            ("POST", ADMIN_SUSPEND_PATH): self.suspend,
+            ("POST", ADMIN_RESUME_PATH): self.resume,
+            ("POST", ADMIN_PASSWORD_PATH): self.reset_password,
+            ("POST", ADMIN_LINK_PATH): self.enrolment_link,
+            ("POST", ADMIN_CONTAIN_PATH): self.contain,
+            ("POST", ADMIN_REVIEW_CLOSE_PATH): self.close_review,
+        }
+
+    # who may
+
+    def administrator(self, session: Session | None) -> Account:
+        """The administrator behind this session; Refused unless admin with a fresh phishing-resistant factor."""
+        if session is None or is_enrolment_only(session):
+            raise Refused("authentication_required", "log in first", 401)
+        account = self._accounts.get(session.professional_id)
+        if account is None or not account.is_admin or is_suspended(account, self._store):
+            raise Refused("admin_required", "this page is for administrators", 403)
+        if session.factors.get("webauthn", 0) < self._clock() - ADMIN_FRESHNESS_S:
+            raise Refused("phishing_resistant_required", "administration needs a security key verified in the last 15 minutes", 403)
+        return account
+
+    def _gated(self, render: Callable[[EndpointRequest, Account], Response]) -> Handler:
+        """A console page: to the login or the security-key step-up first when needed, a refusal page for non-administrators."""
+
+        def page(request: EndpointRequest) -> Response:
+            facts = request.facts
+            try:
+                admin = self.administrator(request.session)
+            except Refused as refused:
+                if refused.reason == "authentication_required":
+                    return self._pages.login_first(request)
+                if refused.reason == "phishing_resistant_required":
+                    return redirect(with_next(facts.public_path(self._settings.step_up_page), facts.target(), methods="webauthn"))
+                who = request.session.professional_id if request.session else None
+                return self._pages.message(facts, 403, "Administrators only", refused.detail, "/", "Home", who)
+            return render(request, admin)
+
+        return page
+
+    def _account(self, account_id: str) -> Account:
+        account = self._accounts.get(account_id)
+        if account is None:
+            raise Refused("unknown_account", f"no account {account_id!r}", 404)
+        return account
+
+    def _show(self, facts: RequestFacts, admin: Account, title: str, template: str, **values: object) -> Response:
+        at = facts.public_path
+        nav = fill("console-nav", accounts=at(ADMIN_PAGE), dashboard=at(ADMIN_DASHBOARD_PAGE), audit=at(ADMIN_AUDIT_PAGE))
+        content = Markup(nav + fill(template, **values))
+        return self._pages.page(facts, title, content, account=admin.id, next_path=facts.target())
+
+    # pages
+
+    def accounts_page(self, request: EndpointRequest, admin: Account) -> Response:
+        """Every account, searched by id and filtered by role, organisation, status and factors."""
+        facts = request.facts
+        query = facts.query()
+        wanted = {name: query.get(name) or "" for name in ("q", "role", "organisation", "status", "factors")}
+        rows = [self._row(account) for account in self._accounts.all()]
+        shown = [row for row in rows if _matches(row, wanted)]
+        roles = sorted({role for row in rows for role in row.account.roles})
+        organisations = sorted({row.account.organisation for row in rows if row.account.organisation})
+        at = facts.public_path
+        lines = []
+        for row in shown:
+            a = row.account
+            url = at(ADMIN_ACCOUNT_PAGE) + "?" + urlencode({"id": a.id})
+            status = "suspended" if row.suspended else a.status
+            factors = ", ".join(KIND_NAMES[k] for k in row.factors) or "none"
+            lines.append(
+                f'<tr><th scope="row"><a href="{html.escape(url)}">{html.escape(a.id)}</a></th><td>{html.escape(a.kind)}</td>'
+                f"<td>{html.escape(', '.join(a.roles))}</td><td>{html.escape(a.organisation)}</td>"
+                f'<td class="status-{html.escape(status)}">{html.escape(status)}</td><td>{html.escape(factors)}</td></tr>'
+            )
+        return self._show(
+            facts,
+            admin,
+            "Administration",
+            "console-accounts",
+            action=at(ADMIN_PAGE),
+            q=wanted["q"],
+            roles=_options({r: r for r in roles}, wanted["role"]),
+            organisations=_options({o: o for o in organisations}, wanted["organisation"]),
+            statuses=_options({"active": "active", "suspended": "suspended"}, wanted["status"]),
+            factors=_options(FACTOR_FILTERS, wanted["factors"]),
+            count=f"{len(shown)} of {len(rows)} accounts",
+            rows=Markup("".join(lines)),
+            contain=at(ADMIN_CONTAIN_PATH),
+        )
+
+    def _row(self, account: Account) -> _Row:
+        held = self._authenticators.of_account(account.id, states=("active",))
+        return _Row(account, is_suspended(account, self._store), tuple(k for k in KINDS if any(a.kind == k for a in held)))
+
+    def account_page(self, request: EndpointRequest, admin: Account) -> Response:
+        facts = request.facts
+        account = self._account(facts.query().get("id") or "")
+        at = facts.public_path
+        held = [a for a in self._authenticators.of_account(account.id) if a.state != "pending"]
+        suspended = is_suspended(account, self._store)
+        state = fill(
+            "console-resume" if suspended else "console-suspend",
+            account=account.id,
+            post=at(ADMIN_RESUME_PATH if suspended else ADMIN_SUSPEND_PATH),
+        )
+        kinds = Markup("".join(f'<option value="{k}">{html.escape(KIND_NAMES[k])}</option>' for k in KINDS))
+        return self._show(
+            facts,
+            admin,
+            f"Account {account.id}",
+            "console-account",
+            account=account.id,
+            kind=account.kind,
+            roles=", ".join(account.roles) or "none",
+            organisation=account.organisation or "none",
+            status="suspended" if suspended else account.status,
+            password="taken away: waiting for a new one" if account.password_reset else "set",
+            authenticators=Markup(self._pages.authenticator_table(held, at(ADMIN_REVOKE_PATH))),
+            revoke=at(ADMIN_REVOKE_PATH),
+            all_disabled=Markup("" if any(a.state != "revoked" for a in held) else "disabled"),
+            state=Markup(state),
+            password_post=at(ADMIN_PASSWORD_PATH),
+            link_post=at(ADMIN_LINK_PATH),
+            kinds=kinds,
+            ttl=DEFAULT_LINK_TTL_S // 60,
+            scope=at(ADMIN_SCOPE_PAGE),
+        )
+
+    def scope_page(self, request: EndpointRequest, admin: Account) -> Response:
+        """The breach scope of an account over a period: the figures of ``accessguard audit scope``, as a table, CSV or JSON."""
+        facts = request.facts
+        query = facts.query()
+        subject = self._account(query.get("subject") or "").id
+        now = self._clock()
+        since = _time(query.get("since") or "", "since", now)
+        until = _time(query["until"], "until", now) if query.get("until") else now
+        if until <= since:
+            raise BadRequest("'until' must be after 'since'")
+        form = query.get("format") or "table"
+        if form not in ("table", "csv", "json"):
+            raise BadRequest("'format' must be table, csv or json")
+        exposures = breach_scope(self._access_log.log_location, PatientIdSealer(self._settings.pseudonym_key), subject, since, until)
+        records = scope_records(exposures)
+        self._access_log.event(
+            admin.id,
+            {"event": "breach_scope_read", "account": subject, "since": since, "until": until, "format": form, "patients": len(records)},
+        )
+        name = f"breach-scope-{subject}"
+        if form == "csv":
+            return Response(200, scope_csv(records).encode(), _download("text/csv; charset=utf-8", f"{name}.csv"))
+        if form == "json":
+            return Response(200, json.dumps(records, indent=2).encode(), _download("application/json", f"{name}.json"))
+        base = {"subject": subject, "since": query.get("since") or "", "until": query.get("until") or ""}
+        at = facts.public_path
+        cells = "".join(
+            "<tr>" + "".join(f"<td>{html.escape(str(r[f] if r[f] is not None else '?'))}</td>" for f in SCOPE_FIELDS) + "</tr>"
+            for r in records
+        )
+        unresolved = sum(r["patient"] is None for r in records)
+        return self._show(
+            facts,
+            admin,
+            f"Breach scope of {subject}",
+            "console-scope",
+            summary=(
+                f"{len(records)} patients, {sum(e.count for e in exposures)} identity records served to {subject}"
+                f" from {when(since)} to {when(until)}."
+            ),
+            warning=f"{unresolved} pseudonyms could not be resolved (wrong pseudonym key or damaged log)." if unresolved else "",
+            headings=Markup("".join(f'<th scope="col">{f}</th>' for f in SCOPE_FIELDS)),
+            rows=Markup(cells),
+            csv=at(ADMIN_SCOPE_PAGE) + "?" + urlencode({**base, "format": "csv"}),
+            json=at(ADMIN_SCOPE_PAGE) + "?" + urlencode({**base, "format": "json"}),
+            subject=subject,
+        )
+
+    def dashboard_page(self, request: EndpointRequest, admin: Account) -> Response:
+        sections = dashboard(self._access_log.log_location, self._clock())
+        return self._show(request.facts, admin, "Dashboard", "console-dashboard", **{k: Markup(v) for k, v in sections.items()})
+
+    def audit_page(self, request: EndpointRequest, admin: Account) -> Response:
+        """The access log's verification, the emergency review queue and the alerts with their delivery state."""
+        facts = request.facts
+        location = self._access_log.log_location
+        checked = self._verification()
+        with reading(location) as db:
+            head = read_head(db)
+            checkpoints = db.execute("SELECT seq, time FROM checkpoints ORDER BY seq DESC LIMIT 1")
+        last = checkpoints[0] if checkpoints else None
+        reviews = list_reviews(location, PatientIdSealer(self._settings.pseudonym_key), include_closed=True)
+        review_rows = "".join(
+            fill(
+                "console-review",
+                id=r.id,
+                subject=r.subject,
+                patient=r.patient or "?",
+                reason=r.reason,
+                declared=when(r.declared_at),
+                accesses=r.accesses,
+                status="open" if r.closed_at is None else f"closed by {r.closed_by} {when(r.closed_at)}: {r.note}",
+                close=Markup(
+                    fill("console-review-close", id=r.id, subject=r.subject, post=facts.public_path(ADMIN_REVIEW_CLOSE_PATH))
+                    if r.closed_at is None
+                    else ""
+                ),
+            )
+            for r in reviews
+        )
+        alert_rows = "".join(
+            "<tr>"
+            + "".join(
+                f"<td>{html.escape(str(c))}</td>"
+                for c in (
+                    when(a.created),
+                    a.subject or "-",
+                    ", ".join(a.reasons),
+                    "every sink (not yet copied)" if a.sink == "*" else a.sink,
+                    f"delivered {when(a.delivered)}" if a.delivered else f"pending, {a.attempts} attempts",
+                    a.last_error or "",
+                )
+            )
+            + "</tr>"
+            for a in recent_alerts(location)
+        )
+        return self._show(
+            facts,
+            admin,
+            "Access log, reviews and alerts",
+            "console-audit",
+            verdict="verified" if checked.ok else ("unproven" if checked.unproven else "TAMPERED"),
+            state="ok" if checked.ok else "bad",
+            described=checked.describe(),
+            head=f"#{head.seq} signed {when(head.time)}" if head else "none (empty log)",
+            checkpoint=f"#{last[0]} at {when(float(str(last[1])))}" if last else "none yet",
+            witness=str(self._settings.audit.witness) if self._settings.audit.witness else "none configured: freshness is unproven",
+            reviews=Markup(review_rows),
+            open_reviews=sum(r.closed_at is None for r in reviews),
+            alerts=Markup(alert_rows),
+        )
+
+    def _verification(self) -> Verification:
+        """``accessguard audit verify`` with the service's own keys, retention and witness."""
+        audit = self._settings.audit
+        signer = CheckpointSigner(audit.key, self._settings.pseudonym_key)
+        try:
+            witnessed = read_witness_file(audit.witness) if audit.witness else None
+        except WitnessError as exc:
+            return Verification(False, 0, None, None, 0, str(exc))
+        return verify(
+            self._access_log.log_location, signer, now=self._clock(), retention_s=audit.retention_days * 86400.0, witnessed=witnessed
+        )
+
+    # actions
+
+    def revoke(self, request: EndpointRequest) -> Response:
+        admin = self.administrator(request.session)
+        body = request.json()
+        account_id = self._account(string_field(body, "account")).id
+        authenticator_id = body.get("authenticator")
+        if authenticator_id is not None and not isinstance(authenticator_id, str):
+            raise BadRequest("field 'authenticator' must be an authenticator id, or null for all")
+        revoked = actions.revoke(self._authenticators, account_id, authenticator_id, by=admin.id)
+        if authenticator_id is not None and not revoked:
+            raise Refused("unknown_authenticator", f"{account_id} has no live authenticator {authenticator_id!r}", 404)
+        return json_response(200, {"revoked": [a.id for a in revoked], "obligations": {"alert": ["authenticator_revoked"]}})
+
+    def suspend(self, request: EndpointRequest) -> Response:
+        admin = self.administrator(request.session)
+        body = request.json()
+        account_id = self._account(string_field(body, "account")).id
+        if account_id == admin.id:
+            raise Refused("own_account", "an administrator cannot suspend their own account here; ask another administrator", 409)
+        reason = string_field(body, "reason", 500)
+        done = suspend(
+            self._accounts,
+            self._authenticators,
+            self._store,
+            self._access_log,
+            account_id,
+            reason,
+            operator=admin.id,
+            revoke_authenticators=_bool_field(body, "revoke_authenticators"),
+        )
+        message = f"Suspended {account_id}: {done.sessions_revoked} sessions ended"
+        if done.authenticators_revoked or done.recovery_codes_revoked or done.password_reset:
+            message += f", {done.authenticators_revoked} authenticators and {done.recovery_codes_revoked} recovery codes revoked" + (
+                ", password taken away (send a password link before resuming)" if done.password_reset else ""
+            )
+        return json_response(200, {"suspended": account_id, "message": message + "."}, [NO_STORE])
+
+    def resume(self, request: EndpointRequest) -> Response:
+        admin = self.administrator(request.session)
+        body = request.json()
+        account_id = self._account(string_field(body, "account")).id
+        try:
+            sessions = resume(
+                self._accounts,
+                self._store,
+                self._access_log,
+                account_id,
+                operator=admin.id,
+                keep_password=_bool_field(body, "keep_password"),
+            )
+        except UnknownAccount as exc:
+            raise Refused("unknown_account", str(exc), 404) from None
+        except PasswordNotReset:
+            detail = (
+                f"{account_id}'s password was taken away and no new one is set yet: reset the password to hand over a link,"
+                " and resume once it is used, or give back the old password (it may have been phished)"
+            )
+            raise Refused("password_not_reset", detail, 409) from None
+        message = f"Resumed {account_id}; {sessions} sessions ended on the way: the professional logs in again."
+        return json_response(200, {"resumed": account_id, "message": message}, [NO_STORE])
+
+    def reset_password(self, request: EndpointRequest) -> Response:
+        admin = self.administrator(request.session)
+        account_id = self._account(string_field(request.json(), "account")).id
+        base = self._public_url()
+        if not actions.take_password(self._accounts, self._store, account_id, by=admin.id):
+            raise Refused("no_local_password", f"{account_id} has no password here (its logins come from an OpenID provider)", 409)
+        link = actions.password_link(self._ceremonies.links, account_id, DEFAULT_LINK_TTL_S, base, self._clock(), by=admin.id)
+        message = f"The password of {account_id} no longer works and every session of the account has ended. Hand over this link."
+        return json_response(200, {"link": link, "qr_svg": totp.qr_svg(link), "message": message}, [NO_STORE])
+
+    def enrolment_link(self, request: EndpointRequest) -> Response:
+        admin = self.administrator(request.session)
+        body = request.json()
+        account = self._account(string_field(body, "account"))
+        kind = body.get("kind")
+        if kind not in KINDS:
+            raise BadRequest(f"field 'kind' must be one of {', '.join(KINDS)}")
+        ttl = body.get("ttl_minutes", DEFAULT_LINK_TTL_S // 60)
+        if isinstance(ttl, str) and ttl.isdigit():
+            ttl = int(ttl)
+        if not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= 7 * 24 * 60:
+            raise BadRequest("field 'ttl_minutes' must be a whole number of minutes from 1 to 10080 (a week)")
+        if is_suspended(account, self._store):
+            raise Refused("account_suspended", f"{account.id} is suspended; resume the account first", 409)
+        base = self._public_url()
+        link = actions.enrolment_link(self._ceremonies.links, account.id, kind, ttl * 60, base, self._clock(), by=admin.id)
+        message = f"One-time link for {account.id} to add a {KIND_NAMES[kind]}, valid {ttl} minutes. Hand it over in person or by phone."
+        return json_response(200, {"link": link, "qr_svg": totp.qr_svg(link), "message": message}, [NO_STORE])
+
+    def _public_url(self) -> str:
+        if not self._settings.public_url:
+            raise Refused("public_url_not_configured", "set the guard's public_url (where professionals open the service) first", 409)
+        return self._settings.public_url
+
+    def contain(self, request: EndpointRequest) -> Response:
+        """Preview a containment (``confirm`` false), or run it when the accounts it touches are those previewed (``expect``)."""
+        admin = self.administrator(request.session)
+        body = request.json()
+        after = _time(string_field(body, "enrolled_after", 64), "enrolled_after", self._clock())
+        preview = actions.contain_preview(self._accounts, self._authenticators, after)
+        if not _bool_field(body, "confirm"):
+            return json_response(
+                200,
+                {
+                    "enrolled_after": after,
+                    "accounts": preview.accounts,
+                    "authenticators": len(preview.authenticators),
+                    "recovery_codes": sum(preview.recovery_codes.values()),
+                    "own_account": admin.id in preview.accounts,
+                },
+                [NO_STORE],
+            )
+        expected = body.get("expect")
+        if not isinstance(expected, list) or sorted(map(str, expected)) != preview.accounts:
+            raise Refused("containment_changed", "the accounts this would touch changed since the preview; preview again", 409)
+        done = actions.contain(self._accounts, self._authenticators, self._store, after, by=admin.id)
+        message = (
+            f"Contained {len(done.authenticators)} authenticators of {len(done.accounts)} accounts"
+            f" ({', '.join(done.accounts) or 'none'}); their sessions are ended"
+            + (
+                f" and their passwords taken away: send each a password link ({', '.join(done.passwords_reset)})."
+                if done.passwords_reset
+                else "."
+            )
+        )
+        return json_response(200, {"contained": done.accounts, "message": message}, [NO_STORE])
+
+    def close_review(self, request: EndpointRequest) -> Response:
+        admin = self.administrator(request.session)
+        body = request.json()
+        review = string_field(body, "review", 64)
+        note = string_field(body, "note", 2000, multiline=True)
+        try:
+            close_review(self._access_log, review, admin.id, note)
+        except ReviewNotFound as exc:
+            raise Refused("unknown_review", str(exc), 404) from None
+        return json_response(200, {"closed": review, "message": f"Review {review} closed by {admin.id}."}, [NO_STORE])
+
+
+def _matches(row: _Row, wanted: dict[str, str]) -> bool:
+    a = row.account
+    status = "suspended" if row.suspended else a.status
+    factors = wanted["factors"]
+    return (
+        wanted["q"].casefold() in a.id.casefold()
+        and (not wanted["role"] or wanted["role"] in a.roles)
+        and (not wanted["organisation"] or wanted["organisation"] == a.organisation)
+        and (not wanted["status"] or wanted["status"] == status)
+        and (not factors or (factors == "none" and not row.factors) or factors in row.factors)
+    )
+
+
+def _time(value: str, name: str, now: float) -> float:
+    """A time as the command line takes it (ISO 8601, Unix seconds, ``72h`` ago); BadRequest naming the field otherwise."""
+    try:
+        return parse_time(value, name, now)
+    except CommandError as exc:
+        raise BadRequest(str(exc)) from None
+
+
+def _download(content_type: str, filename: str) -> list[tuple[str, str]]:
+    return [("content-type", content_type), ("content-disposition", f'attachment; filename="{filename}"'), NO_STORE]
