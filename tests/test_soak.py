@@ -17,7 +17,7 @@ pytestmark = [pytest.mark.realpart, pytest.mark.slow]
 def test_short_soak_loses_nothing_and_refuses_only_with_503_during_faults() -> None:
     require_part(REDIS_SERVER is not None, "redis-server")
     require_part(BIN_DIR is not None, "PostgreSQL (Debian's postgresql package: initdb, pg_ctl)")
-    figures: dict[str, Any] = run_bench("soak", "--minutes", "0.8", "--professionals", "4", "--fault-every", "9")
+    figures: dict[str, Any] = run_bench("soak", "--minutes", "0.6", "--professionals", "3", "--fault-every", "7")
     assert figures["failures"] == [], figures
     assert set(figures["faults"]) == {"redis", "kill", "disk", "postgres"}
     assert figures["requests_served"] > 0 and figures["refused_during_faults"] > 0  # load met the faults
