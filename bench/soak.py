@@ -113,7 +113,7 @@ class Answer:
     who: str
     kind: str  # read, search, login
     status: int  # 0: no answer (connection refused or cut)
-    problem: str  # the problem type's last segment of a refusal
+    problem: str  # a refusal's problem type, without its urn:accessguard:problem: prefix
     served: tuple[str, ...]
     with_session: bool
 
@@ -252,7 +252,7 @@ class Load:
         if status == 200 and kind in ("read", "search") and isinstance(body, dict):
             served = (str(body.get("id")),) if kind == "read" else tuple(str(p["id"]) for p in body.get("patients", ()))
         with_session = "accessguard_session" in client.cookies
-        problem = str(body.get("type", "")).rsplit("/", 1)[-1] if isinstance(body, dict) and status >= 400 else ""
+        problem = str(body.get("type", "")).rsplit(":", 1)[-1] if isinstance(body, dict) and status >= 400 else ""
         self.answers.append(Answer(started, time.time(), host.name, who, kind, status, problem, served, with_session))
         return status, body
 
