@@ -96,10 +96,12 @@ class PlainFormatter(logging.Formatter):
 
 
 def configure_logging(log_format: str) -> None:
-    """Send accessguard's lines to stderr in ``log_format`` (``plain``: warnings and up; ``json``: info and up, decisions included)."""
+    """Send accessguard's lines to stderr in ``log_format``: info and up (a policy going live, a login refused);
+    one line per decision only in ``json``, for log pipelines (the plain console would drown in them)."""
     handler = logging.StreamHandler(sys.stderr)
     handler.setFormatter(JsonFormatter() if log_format == "json" else PlainFormatter())
     logger = logging.getLogger("accessguard")
     logger.handlers[:] = [handler]
-    logger.setLevel(logging.INFO if log_format == "json" else logging.WARNING)
+    logger.setLevel(logging.INFO)
     logger.propagate = False
+    logging.getLogger("accessguard.decisions").setLevel(logging.INFO if log_format == "json" else logging.WARNING)

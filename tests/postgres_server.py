@@ -63,9 +63,10 @@ class PostgresServer:
                 db.execute(f"CREATE DATABASE {DATABASE}")
         return self
 
-    def stop(self) -> None:
+    def stop(self, mode: str = "fast") -> None:
+        """``mode="immediate"``: no shutdown checkpoint, as in a crash; the next start recovers from the WAL."""
         if (self.data / "postmaster.pid").exists():
-            self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop")
+            self._run("pg_ctl", "-D", str(self.data), "-m", mode, "-w", "stop")
 
     def reset(self) -> None:
         """An empty database for the next test (every connection to it ended first)."""

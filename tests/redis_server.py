@@ -24,9 +24,11 @@ def free_port() -> int:
 class RedisServer:
     """One redis-server process; data kept in an append-only file (flushed on a clean stop) so a restart keeps it."""
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, appendfsync: str = "everysec") -> None:
+        """``appendfsync="always"``: every write is on disk before Redis answers, so a SIGKILL loses nothing acknowledged."""
         assert REDIS_SERVER is not None
         self.directory = directory
+        self.appendfsync = appendfsync
         self.port = free_port()
         self.url = f"redis://127.0.0.1:{self.port}/0"
         self._process: subprocess.Popen[bytes] | None = None
@@ -37,7 +39,7 @@ class RedisServer:
             [
                 str(REDIS_SERVER),
                 *("--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.directory)),
-                *("--save", "", "--appendonly", "yes", "--appendfsync", "everysec", "--logfile", "redis.log"),
+                *("--save", "", "--appendonly", "yes", "--appendfsync", self.appendfsync, "--logfile", "redis.log"),
             ],
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -59,6 +61,13 @@ class RedisServer:
         if self._process is not None and self._process.poll() is None:
             self._process.send_signal(signal.SIGCONT)
             self._process.terminate()
+            self._process.wait(timeout=10)
+        self._process = None
+
+    def kill(self) -> None:
+        """SIGKILL: a crash; what the append-only file holds survives a ``start()``."""
+        if self._process is not None:
+            self._process.kill()
             self._process.wait(timeout=10)
         self._process = None
 

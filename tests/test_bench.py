@@ -25,7 +25,7 @@ def run_bench(module: str, *args: str, env: dict[str, str] | None = None) -> dic
         text=True,
         timeout=300,
     )
-    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.returncode == 0, done.stderr[-2000:] + done.stdout[-2000:]
     figures: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
     return figures
 

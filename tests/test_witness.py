@@ -4,14 +4,19 @@ from __future__ import annotations
 
 import json
 import sqlite3
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 
 import httpx
 import pytest
 
+from accessguard.audit.chain import Checkpoint
 from accessguard.audit.settings import AuditSettings
+from accessguard.audit.witness_file import FileWitness, read_witness_file
 from accessguard.demo.app import demo_settings, demo_witness
 from accessguard.errors import ConfigurationError
 from accessguard.guard import Guard
@@ -173,3 +178,27 @@ def test_a_witness_inside_the_data_dir_or_not_appendable_stops_start_up(demo_tem
         Guard(demo_settings(data_dir, audit=AuditSettings(witness=data_dir / "witness.jsonl")))
     with pytest.raises(ConfigurationError, match=r"audit\.witness: cannot append to"):
         Guard(demo_settings(data_dir, audit=AuditSettings(witness=tmp_path)))  # a directory: nothing can append to it
+
+
+def test_a_witness_volume_filling_up_mid_line_leaves_no_torn_line(tmp_path: Path) -> None:
+    """Found by the soak (bench/soak.py): a short write on a full volume left half a line, fused with the next one.
+
+    The volume is a real file-size limit (``RLIMIT_FSIZE``) in a child process, so the kernel writes part of the line.
+    """
+    witness = tmp_path / "witness.jsonl"
+    point = Checkpoint(1, 1.0, bytes(32), "signature")
+    FileWitness(witness).publish("head", point)
+    limit = witness.stat().st_size + 40  # the next line stops 40 bytes in
+    publish = (
+        "import resource, sys; from pathlib import Path; from accessguard.audit.chain import Checkpoint;"
+        " from accessguard.audit.witness_file import FileWitness;"
+        f" resource.setrlimit(resource.RLIMIT_FSIZE, ({limit}, resource.getrlimit(resource.RLIMIT_FSIZE)[1]));"
+        f" FileWitness(Path({str(witness)!r})).publish('head', Checkpoint(2, 2.0, bytes(32), 'signature'))"
+    )
+    done = subprocess.run([sys.executable, "-c", publish], capture_output=True, text=True, timeout=60)
+    assert done.returncode != 0 and "short write" in done.stderr, done.stderr  # refused: the publisher retries it
+    assert witness.stat().st_size == limit - 40  # the torn part taken back
+    FileWitness(witness).publish("head", replace(point, seq=3))  # room again
+    assert [w.point.seq for w in read_witness_file(witness)] == [1, 3]
+    latest = FileWitness(witness).latest()
+    assert latest is not None and latest.point.seq == 3

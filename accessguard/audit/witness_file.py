@@ -3,7 +3,8 @@
 One line per point: ``{"label", "seq", "time", "hash", "signature"}``, the
 same signature the database holds. Each publication opens the file with
 ``O_APPEND`` (lines from several processes never overwrite each other),
-writes one line in one call and fsyncs before returning. The file belongs on
+writes one line in one call and fsyncs before returning; a short write (a
+full volume) is truncated away, so a torn line never fuses with the next. The file belongs on
 another volume or host, writable append-only by the service (``chattr +a``,
 a mount or a log shipper the database's owner cannot rewrite): what it holds
 is only as safe from rollback as the file itself.
@@ -60,7 +61,9 @@ class FileWitness:
         data = (line + "\n").encode()
         fd = os.open(self.path, _FLAGS, 0o640)
         try:
-            if os.write(fd, data) != len(data):
+            written = os.write(fd, data)
+            if written != len(data):  # a full volume: take the torn line back, or the next one would be fused to it
+                os.ftruncate(fd, os.lseek(fd, 0, os.SEEK_CUR) - written)
                 raise WitnessError(f"witness {self.path}: short write (disk full?)")
             os.fsync(fd)
         finally:
