@@ -22,7 +22,10 @@ from pathlib import Path
 import httpx
 import pytest
 
+from accessguard import REPORTED_BY_APP
 from accessguard.audit.pseudonym import Pseudonymiser
+from accessguard.config.schema import env_name
+from accessguard.demo.geodb import DEMO_DATABASE
 from accessguard.errors import ConfigurationError
 from tests.conftest import CAEN, Clock, Demo, _accounts, _copy_demo
 from tests.demo_process import wait_for
@@ -38,6 +41,33 @@ EXAMPLES = {
 }
 MOUNTS = ("", "/api")
 LOCATED = {"x-forwarded-for": CAEN}
+#: The frameworks whose views report the patients they served (``report_served``), not the responses.
+REPORTING = ("flask", "django")
+#: An example's guard from a configuration file (docs/configuration.md), as an operator deploys it.
+CONFIGURATION = """
+data_dir = "{data_dir}"
+public_url = "http://localhost"
+trusted_proxies = ["127.0.0.1/32"]
+geoip_database = "{geoip}"
+login_path = "/login"
+cookie_secure = false
+
+[audit]
+witness = "{data_dir}-witness/audit-witness.jsonl"
+
+[[routes]]
+pattern = "/patients/{{id}}"
+name = "patients.read"
+action = "read"
+served_ids = "{read}"
+
+[[routes]]
+pattern = "/patients"
+name = "patients.search"
+action = "search"
+requested_count = "limit"
+served_ids = "{search}"
+"""
 
 
 @dataclass
@@ -63,15 +93,36 @@ def _command(server: str, app: str, port: int, mount: str) -> list[str]:
     return [GUNICORN, "--bind", f"127.0.0.1:{port}", "--workers", "1", *(["--env", f"SCRIPT_NAME={mount}"] if mount else []), app]
 
 
-@pytest.fixture(scope="module", params=[(framework, mount) for framework in EXAMPLES for mount in MOUNTS], ids=lambda p: f"{p[0]}{p[1]}")
+def _configured(framework: str, data_dir: Path) -> dict[str, str]:
+    """The environment of an example whose guard comes from a configuration file, its secrets from the environment."""
+    reporting = framework in REPORTING
+    text = CONFIGURATION.format(
+        data_dir=data_dir,
+        geoip=DEMO_DATABASE,
+        read=REPORTED_BY_APP if reporting else "id",
+        search=REPORTED_BY_APP if reporting else "patients[].id",
+    )
+    config = data_dir.parent / "accessguard.toml"
+    config.write_text(text)
+    (data_dir.parent / f"{data_dir.name}-witness").mkdir(mode=0o700, exist_ok=True)  # the operator makes it, on another volume
+    keys = json.loads((data_dir / "keys.json").read_text())
+    secrets = {env_name("audit.key" if name == "audit_key" else name): value for name, value in keys.items()}
+    return {"ACCESSGUARD_CONFIG": str(config), **secrets}
+
+
+@pytest.fixture(
+    scope="module",
+    params=[(framework, mount, False) for framework in EXAMPLES for mount in MOUNTS] + [(framework, "", True) for framework in EXAMPLES],
+    ids=lambda p: f"{p[0]}{p[1]}{'-configured' if p[2] else ''}",
+)
 def example(request: pytest.FixtureRequest, demo_template: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Example]:
     """One example served on its own copy of the demo's data, started once for the tests that use it."""
-    framework, mount = request.param
+    framework, mount, configured = request.param
     work = tmp_path_factory.mktemp(framework)
     data_dir = _copy_demo(demo_template, work / "data")
     server, app = EXAMPLES[framework]
     port = free_port()
-    env = {"ACCESSGUARD_DATA_DIR": str(data_dir), "ACCESSGUARD_EXAMPLE_MOUNT": mount}
+    env = _configured(framework, data_dir) if configured else {"ACCESSGUARD_DATA_DIR": str(data_dir), "ACCESSGUARD_EXAMPLE_MOUNT": mount}
     with server_process(_command(server, app, port, mount), f"http://127.0.0.1:{port}", work / f"{server}.log", env) as url:
         yield Example(f"{url}{mount}", mount, data_dir)
 

@@ -2,7 +2,8 @@
 
 ``ACCESSGUARD`` in the settings module is a dict of :class:`Settings` fields
 (``{"data_dir": ..., "routes": [...], "session_key": ...}``), so the project
-configures the guard where it configures everything else. The guard wraps the
+configures the guard where it configures everything else; or the path of a
+configuration file (docs/configuration.md), its secrets from the environment. The guard wraps the
 whole handler rather than sitting in ``MIDDLEWARE``: it decides before any
 Django middleware or view runs, on the path Django routes on (``PATH_INFO``
 below ``SCRIPT_NAME``). Views report the patients they served with
@@ -14,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections.abc import Mapping
+from pathlib import Path
 
 from accessguard.errors import ConfigurationError
 from accessguard.guard import Guard
@@ -25,13 +27,17 @@ SETTING = "ACCESSGUARD"
 
 
 def settings_from_django() -> Settings:
-    """``Settings(**ACCESSGUARD)``, refusing a missing dict, an unknown key or a missing required one by name."""
+    """``Settings(**ACCESSGUARD)``, or ``Settings.from_file(ACCESSGUARD)``; a missing dict, an unknown key or a missing
+    required one is refused by name."""
     from django.conf import settings as django_settings
 
     configured = getattr(django_settings, SETTING, None)
+    if isinstance(configured, (str, Path)):
+        return Settings.from_file(configured)
     if not isinstance(configured, Mapping):
         raise ConfigurationError(
-            f"Django settings: {SETTING} must be a dict of accessguard Settings fields, found {type(configured).__name__}"
+            f"Django settings: {SETTING} must be a dict of accessguard Settings fields or a configuration file's path,"
+            f" found {type(configured).__name__}"
         )
     fields = dataclasses.fields(Settings)
     unknown = sorted(str(key) for key in configured if key not in {f.name for f in fields})
