@@ -44,6 +44,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import collections
+import contextlib
 import json
 import os
 import random
@@ -55,6 +56,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -62,13 +64,15 @@ from typing import Any
 import httpx
 import pyotp
 
-from accessguard.audit.access_log import reading
+from accessguard.audit.log_store import reading
 from accessguard.audit.scope import breach_scope
 from accessguard.audit.sealed_ids import PatientIdSealer
 from accessguard.authn.accounts import open_accounts
 from accessguard.authn.authenticators import Authenticators
 from accessguard.authn.sealing import Sealer
 from accessguard.authn.totp import generate_secret
+from accessguard.database import open_database
+from accessguard.database.base import Transaction
 from accessguard.demo.app import demo_witness
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR
 from accessguard.settings import local_keys
@@ -78,7 +82,7 @@ from tests.redis_server import RedisServer, free_port
 
 #: A 200 answered this shortly before its host's SIGKILL may still have been queued (commit window 20 ms; generous under load).
 UNACKNOWLEDGED_S = 1.0
-#: The access-log "disk": writes past this many bytes into any file of the server fail.
+#: A host's full disk: writes past this many bytes into any file of the server fail (its witness; the fleet's log is in PostgreSQL).
 DISK_BYTES = 4096
 #: After a fault starts, the time the guard may take to notice it (the log writer's next commit).
 NOTICE_S = 1.0
@@ -132,6 +136,7 @@ class Host:
 
     def __init__(self, name: str, data_dir: Path, shared: tuple[str, ...], log: Path) -> None:
         self.name, self.data_dir, self.shared, self.log = name, data_dir, shared, log
+        self.database = shared[shared.index("--database") + 1]  # the fleet's one access log lives there
         self.url = f"http://127.0.0.1:{free_port()}"
         self.process: subprocess.Popen[bytes] | None = None
         self.up = False
@@ -192,10 +197,21 @@ class Host:
         self.rss[-1].append((time.time(), kilobytes))
 
     def last_entry(self) -> tuple[int, bytes] | None:
-        """The last acknowledged (committed) entry of this host's access log."""
-        with reading(self.data_dir / "audit.db") as db:
-            row = db.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1").fetchone()
-        return (int(row[0]), bytes(row[1])) if row else None
+        """The last acknowledged (committed) entry of the fleet's access log."""
+        with fleet_log(self.database) as db:
+            rows = db.execute("SELECT seq, hash FROM entries ORDER BY seq DESC LIMIT 1")
+        return (int(str(rows[0][0])), bytes(rows[0][1])) if rows else None  # type: ignore[arg-type]
+
+
+@contextlib.contextmanager
+def fleet_log(url: str) -> Iterator[Transaction]:
+    """One snapshot of the fleet's access log in PostgreSQL, on a connection of its own."""
+    database = open_database(url)
+    try:
+        with reading(database) as db:
+            yield db
+    finally:
+        database.close()
 
 
 def command(*args: str) -> str:
@@ -426,31 +442,38 @@ def most_in_an_hour(reads: list[tuple[float, str]]) -> int:
 
 
 def check_entries(hosts: list[Host], answers: list[Answer], since: float) -> dict[str, int]:
-    """Served 200s against each host's access log: lost entries, excused ones (queued at a SIGKILL), served without a decision."""
+    """Served 200s against the fleet's one access log: lost entries, excused ones (queued at a SIGKILL), served without a decision."""
     figures = {"entries_lost": 0, "unacknowledged_at_kill": 0, "allowed_without_decision": 0, "served_entries": 0}
-    for host in hosts:
-        path = host.data_dir / "audit.db"
-        sealer = PatientIdSealer(local_keys(host.data_dir)["pseudonym_key"])
-        mine = [a for a in answers if a.host == host.name and a.served]
-        for who in {a.who for a in mine}:
-            logged = {e.patient: e.count for e in breach_scope(path, sealer, who, since - 1, time.time() + 1)}
+    killed_at = {host.name: host.killed_at for host in hosts}
+    sealer = PatientIdSealer(local_keys(hosts[0].data_dir)["pseudonym_key"])  # one fleet, one set of keys
+    served = [a for a in answers if a.served]
+    database = open_database(hosts[0].database)
+    try:
+        for who in {a.who for a in served}:
+            logged = {e.patient: e.count for e in breach_scope(database, sealer, who, since - 1, time.time() + 1)}
             sent: dict[str, list[Answer]] = collections.defaultdict(list)
-            for answer in (a for a in mine if a.who == who):
+            for answer in (a for a in served if a.who == who):
                 for patient in answer.served:
                     sent[patient].append(answer)
             for patient, given in sent.items():
                 missing = len(given) - logged.get(patient, 0)
                 if missing <= 0:
                     continue
-                excused = sum(1 for a in given if any(0 <= k - a.ended <= UNACKNOWLEDGED_S for k in host.killed_at))
+                excused = sum(1 for a in given if any(0 <= k - a.ended <= UNACKNOWLEDGED_S for k in killed_at[a.host]))
                 figures["unacknowledged_at_kill"] += min(missing, excused)
                 figures["entries_lost"] += max(0, missing - excused)
-        with reading(path) as db:
-            figures["served_entries"] += db.execute("SELECT count(*) FROM entries WHERE kind = 'served'").fetchone()[0]
-            figures["allowed_without_decision"] += db.execute(
-                "SELECT count(*) FROM entries s WHERE s.kind = 'served' AND NOT EXISTS (SELECT 1 FROM entries d"
-                " WHERE d.kind = 'decision' AND d.decision_id = s.decision_id AND json_extract(d.detail, '$.outcome') = 'allow')"
-            ).fetchone()[0]
+        with reading(database) as db:
+            figures["served_entries"] = int(str(db.execute("SELECT count(*) FROM entries WHERE kind = 'served'")[0][0]))
+            figures["allowed_without_decision"] = int(
+                str(
+                    db.execute(
+                        "SELECT count(*) FROM entries s WHERE s.kind = 'served' AND NOT EXISTS (SELECT 1 FROM entries d"
+                        " WHERE d.kind = 'decision' AND d.decision_id = s.decision_id AND (d.detail::jsonb ->> 'outcome') = 'allow')"
+                    )[0][0]
+                )
+            )
+    finally:
+        database.close()
     return figures
 
 
@@ -464,9 +487,9 @@ def check_faults(answers: list[Answer], faults: list[Fault]) -> dict[str, int]:
                 continue
             figures["refused_during_faults"] += answer.status == 503
             settled = answer.started >= fault.started + NOTICE_S and answer.ended <= fault.repairing
-            needed = (fault.kind in ("redis", "postgres") and (answer.with_session or answer.kind == "login")) or (
-                fault.kind == "disk" and answer.kind != "login"
-            )
+            # the access log lives in the fleet's PostgreSQL: a full disk on a host fills only its witness file, which
+            # the guard tolerates for WITNESS_GRACE_S (longer than this fault), so no answer needs that disk
+            needed = fault.kind in ("redis", "postgres") and (answer.with_session or answer.kind == "login")
             if settled and needed and answer.status not in (0, 503):
                 figures["wrong_during_faults"] += 1
                 print(f"wrong answer during {fault.kind}: {answer}", file=sys.stderr)
@@ -492,7 +515,7 @@ def check_rss(hosts: list[Host]) -> tuple[float, list[str]]:
 def verify(host: Host) -> bool:
     witness = demo_witness(host.data_dir)
     done = subprocess.run(
-        [ACCESSGUARD, "audit", "verify", "--data-dir", str(host.data_dir), "--witness", str(witness)],
+        [ACCESSGUARD, "audit", "verify", "--data-dir", str(host.data_dir), "--database", host.database, "--witness", str(witness)],
         capture_output=True,
         text=True,
         timeout=600,
@@ -565,9 +588,9 @@ def soak(minutes: float, professionals: int, scrapers: int, every: float, keep: 
         acknowledged_lost = 0
         for before, host in faults.acknowledged:
             if before is not None:
-                with reading(host.data_dir / "audit.db") as db:
-                    row = db.execute("SELECT hash FROM entries WHERE seq = ?", (before[0],)).fetchone()
-                acknowledged_lost += row is None or bytes(row[0]) != before[1]
+                with fleet_log(host.database) as db:
+                    rows = db.execute("SELECT hash FROM entries WHERE seq = ?", (before[0],))
+                acknowledged_lost += not rows or bytes(rows[0][0]) != before[1]  # type: ignore[arg-type]
         answers = load.answers
         entries = check_entries(cluster.hosts, answers, started)
         during = check_faults(answers, faults.faults)

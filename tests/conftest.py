@@ -24,6 +24,9 @@ warnings.filterwarnings("ignore", message=".*httpx.*starlette.testclient.*")
 from starlette.testclient import TestClient  # noqa: E402
 
 IN_CI = os.environ.get("CI") == "true"
+#: Where the demo fixtures keep their durable records: ``sqlite`` (the default, the quick path) or ``postgresql``
+#: (``ACCESSGUARD_TEST_DATABASE=postgresql``: scripts/test.sh runs the guard's scenario modules so, see docs/deployment.md).
+TEST_DATABASE = os.environ.get("ACCESSGUARD_TEST_DATABASE", "sqlite")
 CAEN, LILLE, LAGOS = "192.0.2.10", "198.51.100.20", "203.0.113.30"
 
 
@@ -126,10 +129,30 @@ def _accounts(path: Path) -> dict[str, Professional]:
     return {a["username"]: Professional(**a) for a in json.loads((path / "demo-accounts.json").read_text())}
 
 
+@pytest.fixture(scope="session")
+def records_server(request: pytest.FixtureRequest) -> Any:
+    """The PostgreSQL cluster the demo fixtures keep their records in under ``ACCESSGUARD_TEST_DATABASE=postgresql``, else None."""
+    assert TEST_DATABASE in ("sqlite", "postgresql"), f"ACCESSGUARD_TEST_DATABASE={TEST_DATABASE!r}: sqlite or postgresql"
+    return request.getfixturevalue("postgres_server") if TEST_DATABASE == "postgresql" else None
+
+
+def _records(server: Any, data_dir: Path) -> dict[str, str]:
+    """The ``database`` override that moves a demo copy's records to an empty PostgreSQL database (none for SQLite)."""
+    if server is None:
+        return {}
+    from accessguard.cli import main
+
+    server.reset()
+    assert main(["db", "upgrade", "--database", server.url]) == 0
+    assert main(["db", "migrate", "--from", str(data_dir), "--to", server.url]) == 0
+    return {"database": server.url}
+
+
 @pytest.fixture(params=["asgi", "wsgi"])
-def demo(request: pytest.FixtureRequest, demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
+def demo(request: pytest.FixtureRequest, demo_template: Path, tmp_path: Path, records_server: Any) -> Iterator[Demo]:
     """The demo service behind the ASGI middleware and behind the WSGI middleware."""
-    demo = make_demo(request.param, _copy_demo(demo_template, tmp_path / "data"))
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    demo = make_demo(request.param, data_dir, **_records(records_server, data_dir))
     yield demo
     demo.guard.close()
 
@@ -159,9 +182,10 @@ def make_demo(adapter: str, data_dir: Path, *, clock: Clock | None = None, follo
 
 
 @pytest.fixture
-def asgi_demo(demo_template: Path, tmp_path: Path) -> Iterator[Demo]:
+def asgi_demo(demo_template: Path, tmp_path: Path, records_server: Any) -> Iterator[Demo]:
     """The ASGI demo only, for tests about the guard rather than the adapters."""
-    demo = make_demo("asgi", _copy_demo(demo_template, tmp_path / "data"))
+    data_dir = _copy_demo(demo_template, tmp_path / "data")
+    demo = make_demo("asgi", data_dir, **_records(records_server, data_dir))
     yield demo
     demo.guard.close()
 
