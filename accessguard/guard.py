@@ -193,6 +193,7 @@ class Guard:
             self._stop_metrics_port = None
             if settings.metrics_port is not None:
                 self._stop_metrics_port = self.metrics.serve_port(settings.metrics_host, settings.metrics_port)
+            self._endpoint_paths = frozenset(path for _, path in self.endpoints.routes)
             opened.pop_all()  # started: close() releases them
 
     def _engine_for(self, policy_set: PolicySet) -> PolicyEngine:
@@ -221,7 +222,7 @@ class Guard:
     # the guard's own routes
 
     def is_endpoint(self, facts: RequestFacts) -> bool:
-        return any(path == facts.path for _, path in self.endpoints.routes)
+        return facts.path in self._endpoint_paths
 
     def serve(self, facts: RequestFacts, body: bytes) -> Response:
         """Answer one of the guard's own routes (login, step-up, ...)."""

@@ -44,6 +44,13 @@ def test_decision_overhead_prints_the_documented_figures() -> None:
     assert figures["protected_p50_us"] > 0 and figures["unprotected_p50_us"] > 0
 
 
+def test_path_profile_prints_every_stage() -> None:
+    figures = run_bench("profile_path", "--requests", "50")
+    for stage in ("middleware", "check/decide", "reserve/store", "decide/engine", "settle/store", "app"):
+        assert figures[stage] > 0, stage
+    assert figures["middleware"] >= figures["check/decide"] + figures["app"]
+
+
 @pytest.mark.realpart
 def test_opa_bench_runs_against_a_real_opa(opa_binary: str) -> None:
     figures = run_bench("opa", "--decisions", "50", env={"ACCESSGUARD_OPA": opa_binary})

@@ -6,6 +6,7 @@ Private, loopback, link-local, reserved and unknown addresses are
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import logging
 import os
@@ -125,8 +126,9 @@ def _version(path: Path) -> tuple[int, int, int]:
 _LOCAL_NETWORKS = tuple(ipaddress.ip_network(n) for n in ("10.0.0.0/8", "172.16.0.0/12", "192.168.0.0/16", "100.64.0.0/10", "fc00::/7"))
 
 
+@functools.lru_cache(maxsize=4096)
 def is_local(address: IPAddress) -> bool:
-    """Addresses that can never be located: private, loopback, link-local and the like."""
+    """Addresses that can never be located: private, loopback, link-local and the like (a dozen network tests, kept per address)."""
     if address.is_loopback or address.is_link_local or address.is_multicast or address.is_unspecified or address.is_reserved:
         return True
     return any(address in network for network in _LOCAL_NETWORKS if network.version == address.version)

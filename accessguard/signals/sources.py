@@ -9,6 +9,7 @@ Keys are ``kind:value``; the kind is what the policy input names.
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -23,8 +24,9 @@ if TYPE_CHECKING:
 NETWORK_PREFIX = {4: 24, 6: 48}
 
 
+@functools.lru_cache(maxsize=4096)
 def network_of(address: IPAddress) -> str:
-    """The address's network (/24 or /48), as text."""
+    """The address's network (/24 or /48), as text: worked out once per address and process (the same clients come back)."""
     return str(ipaddress.ip_network(f"{address}/{NETWORK_PREFIX[address.version]}", strict=False))
 
 
