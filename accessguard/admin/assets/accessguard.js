@@ -57,7 +57,19 @@ function showRecoveryCodes(codes) {
   section.hidden = false;
 }
 
+// the latest addition to an account this browser has shown or made (server times, so the browser's clock does not matter)
+const SEEN = "accessguard.seen:";
+
+function seenUntil(account) {
+  return Number(localStorage.getItem(SEEN + account) || 0);
+}
+
+function markSeen(account, time) {
+  if (account && time > seenUntil(account)) localStorage.setItem(SEEN + account, String(time));
+}
+
 function enrolled(result) {
+  markSeen(document.querySelector(".who strong")?.textContent, result.authenticator.created);
   const after = result.session_ended ? " This enrolment link is now used up: log in as usual." : "";
   show(`Added “${result.authenticator.label}” (${result.authenticator.id}).${after}`, "ok");
   showRecoveryCodes(result.recovery_codes);
@@ -77,6 +89,21 @@ async function securityKeyRegistration(form) {
 }
 
 const formHandlers = {
+  // what was added to the account lately ("a new security key …; not you?") is shown before going on, unless this
+  // browser saw it already (it showed it, or the addition was made here): an attacker who logs in first elsewhere
+  // cannot acknowledge it for the professional's own browser
+  login: async (form) => {
+    const result = await post(form.dataset.post, fields(form));
+    const account = result.subject;
+    const unseen = (result.notices || []).filter((notice) => notice.time > seenUntil(account));
+    if (!unseen.length) return goNext();
+    const section = document.getElementById("login-notices");
+    section.querySelector("ul").replaceChildren(...unseen.map((notice) => element("li", notice.message)));
+    for (const link of section.querySelectorAll("a")) link.addEventListener("click", () => markSeen(account, unseen[0].time));
+    form.hidden = true;
+    section.hidden = false;
+    show(`${unseen.length} change(s) to your account since your last visit: read them below. Not you? Tell your administrator at once.`, "notice");
+  },
   "totp-begin": async (form) => {
     const setup = await post(form.dataset.post, fields(form));
     document.getElementById("totp-qr").src = "data:image/svg+xml;base64," + btoa(setup.qr_svg);
@@ -195,6 +222,19 @@ for (const button of document.querySelectorAll("[data-revoke]")) {
       if (!window.confirm(`Revoke ${what} of ${element.dataset.account}?`)) return;
       const { revoked } = await post(element.dataset.revoke, { account: element.dataset.account, authenticator: element.dataset.authenticator || null });
       announceAfterReload(`Revoked ${revoked.length} authenticator(s) of ${element.dataset.account}: ${revoked.join(", ")}.`);
+    }),
+  );
+}
+
+// buttons posting one field (data-field, data-value) to data-action: the answer's message is announced
+for (const button of document.querySelectorAll("button[data-action]")) {
+  button.addEventListener(
+    "click",
+    guarded(async (element) => {
+      if (element.dataset.confirm && !window.confirm(element.dataset.confirm)) return;
+      const result = await post(element.dataset.action, { [element.dataset.field]: element.dataset.value });
+      if (element.dataset.then === "reload") announceAfterReload(result.message);
+      else show(result.message, "ok");
     }),
   );
 }
