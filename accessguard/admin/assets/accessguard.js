@@ -132,6 +132,46 @@ const consoleHandlers = {
     region.hidden = false;
     show(result.message, "ok");
   },
+  import: async (form) => {
+    const asked = fields(form);
+    const preview = await post(form.dataset.post, { ...asked, confirm: false });
+    const region = document.getElementById("import-preview");
+    region.hidden = false;
+    const parts = [];
+    if (preview.errors.length) {
+      const list = document.createElement("ul");
+      list.replaceChildren(...preview.errors.map((e) => element("li", `Line ${e.line}: ${e.error}`)));
+      parts.push(element("p", `${preview.errors.length} line(s) are wrong; nothing will be created until they are corrected:`), list);
+    }
+    const rows = document.createElement("ul");
+    rows.replaceChildren(...preview.accounts.map((a) => element("li", `Line ${a.line}: ${a.account} (${a.kind}; ${a.roles.join(", ")}; ${a.organisation || "no organisation"})`)));
+    parts.push(element("p", `${preview.accounts.length} account(s) to create:`), rows);
+    if (!preview.errors.length) {
+      const confirm = element("button", `Create ${preview.accounts.length} accounts`);
+      confirm.type = "button";
+      confirm.addEventListener(
+        "click",
+        guarded(async () => {
+          const names = preview.accounts.map((a) => a.account);
+          const done = await post(form.dataset.post, { ...asked, confirm: true, expect: names });
+          const links = document.createElement("ul");
+          links.replaceChildren(
+            ...done.created.map((c) => {
+              const item = element("li", `${c.account}: `);
+              item.append(Object.assign(element("a", c.link), { href: c.link }), svgImage(c.qr_svg, `QR code of the password link for ${c.account}`));
+              return item;
+            }),
+          );
+          region.replaceChildren(element("p", "One-time password links:"), links);
+          show(done.message, "ok");
+        }),
+      );
+      parts.push(confirm);
+    }
+    region.replaceChildren(...parts);
+    const errors = preview.errors.map((e) => `line ${e.line}: ${e.error}`).join("; ");
+    show(preview.errors.length ? `Preview: ${preview.errors.length} wrong line(s): ${errors}.` : `Preview: ${preview.accounts.length} account(s) to create. Confirm below.`, preview.errors.length ? "error" : "ok");
+  },
   preview: async (form) => {
     const asked = fields(form);
     const preview = await post(form.dataset.post, { ...asked, confirm: false });
