@@ -1,5 +1,5 @@
 """What the access log says about recent activity, for the dashboard: decisions over time by outcome,
-refusals by reason, and who reads the most identity records against their own usual volume.
+refusals by reason, alerts per day, and who reads the most identity records against their own usual volume.
 
 Reads only the part of the log since the period's start: entries are appended in time order, so
 the first entry of the period is found by bisecting on ``seq`` (the primary key), not by scanning.
@@ -100,3 +100,15 @@ def top_readers(location: LogLocation, now: float, *, usual_days: int = 7, limit
         )
     readers = [Reader(str(subject), int(str(last)), int(str(before)) / usual_days) for subject, last, before in rows if int(str(last))]
     return sorted(readers, key=lambda r: (-r.last_day, r.subject))[:limit]
+
+
+def alerts_per_day(location: LogLocation, since: float, days: int) -> list[tuple[float, int]]:
+    """Alerts raised per day from ``since`` (each once, whatever the number of sinks it goes to), empty days included."""
+    day_of = _BUCKET[is_file(location)].replace("time", "created")  # the outbox's time column
+    with reading(location) as db:
+        rows = db.execute(
+            f"SELECT {day_of}, count(DISTINCT alert_id) FROM alerts WHERE created >= ? AND created < ? GROUP BY 1",
+            (since, DAY_S, since, since + days * DAY_S),
+        )
+    counts = {int(str(day)): int(str(n)) for day, n in rows}
+    return [(since + d * DAY_S, counts.get(d, 0)) for d in range(days)]

@@ -9,6 +9,7 @@ or unknown addresses), written at the time: a later database update does not mov
 from __future__ import annotations
 
 import json
+from collections import Counter
 from dataclasses import dataclass
 
 from accessguard.audit.access_log import AccessLog
@@ -56,6 +57,18 @@ def recent_sign_ins(location: LogLocation, account_id: str, since: float, limit:
             (first_seq_at(db, since), account_id),
         )
     return [s for s in map(_sign_in, rows) if s is not None][:limit]
+
+
+def places_by_professional(location: LogLocation, since: float) -> Counter[tuple[str, str]]:
+    """How many sign-ins each professional made from each place since ``since`` (unresolved addresses: "unknown place")."""
+    with reading(location) as db:
+        rows = db.execute("SELECT seq, time, detail, subject FROM entries WHERE seq >= ? AND kind = 'event'", (first_seq_at(db, since),))
+    counted: Counter[tuple[str, str]] = Counter()
+    for row in rows:
+        found = _sign_in(row[:3])
+        if found is not None and found.time >= since:
+            counted[(str(row[3]), found.place or "unknown place")] += 1
+    return counted
 
 
 def sign_in_of(location: LogLocation, account_id: str, seq: int) -> SignIn | None:
