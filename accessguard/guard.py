@@ -17,14 +17,16 @@ from typing import Any
 
 from accessguard import tracing
 from accessguard.admin.console import Console
+from accessguard.admin.own_account import OwnAccount
 from accessguard.admin.pages import Pages, redirect, wants_page, with_next
 from accessguard.audit.access_log import AccessLog, AuditUnavailable, DecisionRecord, Declaration
 from accessguard.audit.alerts import AlertBridge, AlertDispatcher, alert_log
 from accessguard.audit.log_store import log_location
 from accessguard.audit.pseudonym import Pseudonymiser
+from accessguard.audit.sign_ins import record_sign_in
 from accessguard.authn.accounts import Account, is_suspended, open_accounts
 from accessguard.authn.authenticators import Authenticators
-from accessguard.authn.ceremonies import FULL_LOGIN_ROUTES, Ceremonies
+from accessguard.authn.ceremonies import FULL_LOGIN_ROUTES, STEP_UP_FACTORS, Ceremonies
 from accessguard.authn.devices import DeviceCookies
 from accessguard.authn.enrolment import is_enrolment_only, recent_additions
 from accessguard.authn.password_change import PasswordChange
@@ -35,7 +37,7 @@ from accessguard.database.changes import RecordCache
 from accessguard.database.fingerprints import agree_on_keys
 from accessguard.decision import Decision, Outcome
 from accessguard.emergency import EMERGENCY_PATH, BreakTheGlass
-from accessguard.endpoints import EndpointRequest, Endpoints
+from accessguard.endpoints import EndpointRequest, Endpoints, Handler
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
 from accessguard.facts import IPAddress, RequestFacts, cross_site, forwarded_client
 from accessguard.health import Health
@@ -173,6 +175,8 @@ class Guard:
             self.endpoints.routes.update(self.ceremonies.routes)
             for full_login in FULL_LOGIN_ROUTES:  # a second factor after the password: the browser becomes a trusted device
                 self.endpoints.routes[full_login] = self.endpoints.trusting_the_device(self.ceremonies.routes[full_login])
+            for route, factor in {("POST", settings.login_path): "pwd", **STEP_UP_FACTORS}.items():
+                self.endpoints.routes[route] = self._recording_sign_in(self.endpoints.routes[route], factor)
             password_change = PasswordChange(
                 self.accounts, self.ceremonies.links, self.store, clear_cookie=self._clear_cookie, clock=self._clock
             )
@@ -181,6 +185,17 @@ class Guard:
             self.endpoints.routes.update(pages.routes)
             console = Console(settings, pages, self.accounts, self.authenticators, self.ceremonies, self.store, self.access_log)
             self.endpoints.routes.update(console.routes)
+            own = OwnAccount(
+                settings,
+                pages,
+                self.accounts,
+                self.authenticators,
+                self.ceremonies,
+                self.store,
+                self.access_log,
+                clear_cookie=self._clear_cookie,
+            )
+            self.endpoints.routes.update(own.routes)
             self.endpoints.routes.update(Health(lambda: self.engine, self.store, self.access_log, settings.health_max_outbox).routes)
             self.endpoints.routes.update(self.metrics.route(settings))
             self._authentication_routes = authentication_routes(
@@ -214,6 +229,19 @@ class Guard:
 
     def _clear_cookie(self, facts: RequestFacts) -> str:
         return self._cookie(facts, "", max_age=0)
+
+    def _recording_sign_in(self, handler: Handler, factor: str) -> Handler:
+        """A login or step-up route that records each success in the access log, with the client's place (``audit/sign_ins.py``)."""
+
+        def handle(request: EndpointRequest) -> Response:
+            response = handler(request)
+            if response.status == 200:
+                address = forwarded_client(request.facts, self._trusted)
+                subject = str(json.loads(response.body)["subject"])  # the guard's own login and step-up answers name it
+                record_sign_in(self.access_log, subject, factor, address, self.geo.locate(address))
+            return response
+
+        return handle
 
     def _session(self, facts: RequestFacts) -> Session | None:
         cookie = facts.cookie(self.settings.cookie_name)

@@ -357,7 +357,7 @@ def test_the_guard_refuses_rather_than_serve_unlogged(demo_template: Path, tmp_p
         guard.close()
     with sqlite3.connect(data_dir / "audit.db") as db:
         kinds = [kind for (kind,) in db.execute("SELECT kind FROM entries ORDER BY seq")]
-    assert kinds == ["decision", "served"]
+    assert kinds == ["event", "event", "decision", "served"]  # the sign-ins (password, code), then the one request served
 
 
 def test_a_guard_restarted_with_another_audit_key_stops_at_start_and_writes_nothing(demo_template: Path, tmp_path: Path) -> None:

@@ -212,7 +212,7 @@ def test_own_password_change_needs_a_security_key_and_ends_every_session(asgi_de
     assert client.post("/accessguard/password", json={**change, "new_password": "too short"}).status_code == 400
     assert client.post("/accessguard/password", json={"old_password": old}).status_code == 400
     changed = client.post("/accessguard/password", json=change)
-    assert changed.status_code == 200 and changed.json() == {"password_changed": True, "sessions_ended": True}
+    assert changed.status_code == 200 and changed.json()["sessions_ended"] is True
     assert relayed.get("/patients/pat-0001", headers=AT_CAEN).status_code == 401
     assert asgi_demo.client().post("/login", json={"username": "dr.martin", "password": old}).status_code == 401
     assert asgi_demo.client().post("/login", json={"username": "dr.martin", "password": NEW_PASSWORD}).status_code == 200

@@ -18,6 +18,7 @@ from typing import Any
 from urllib.parse import urlencode
 
 from accessguard.admin import actions
+from accessguard.admin.account_import import ACCOUNT_KINDS, NewAccount, new_account, read_import
 from accessguard.admin.dashboard import dashboard
 from accessguard.admin.pages import Markup, Pages, fill, redirect, when, with_next
 from accessguard.audit.access_log import AccessLog, read_head
@@ -56,6 +57,8 @@ ADMIN_PASSWORD_PATH = "/accessguard/admin/reset-password"
 ADMIN_LINK_PATH = "/accessguard/admin/enrolment-link"
 ADMIN_CONTAIN_PATH = "/accessguard/admin/contain"
 ADMIN_REVIEW_CLOSE_PATH = "/accessguard/admin/reviews/close"
+ADMIN_CREATE_PATH = "/accessguard/admin/accounts/create"
+ADMIN_IMPORT_PATH = "/accessguard/admin/accounts/import"
 #: Admin pages need a phishing-resistant factor verified this recently.
 ADMIN_FRESHNESS_S = 15 * 60
 #: The factor filter's choices: an account's held authenticators, by kind.
@@ -119,6 +122,8 @@ class Console:
             ("POST", ADMIN_LINK_PATH): self.enrolment_link,
             ("POST", ADMIN_CONTAIN_PATH): self.contain,
             ("POST", ADMIN_REVIEW_CLOSE_PATH): self.close_review,
+            ("POST", ADMIN_CREATE_PATH): self.create_account,
+            ("POST", ADMIN_IMPORT_PATH): self.import_accounts,
         }
 
     # who may
@@ -201,6 +206,9 @@ class Console:
             count=f"{len(shown)} of {len(rows)} accounts",
             rows=Markup("".join(lines)),
             contain=at(ADMIN_CONTAIN_PATH),
+            create=at(ADMIN_CREATE_PATH),
+            import_post=at(ADMIN_IMPORT_PATH),
+            kinds=Markup("".join(f'<option value="{k}">{k}</option>' for k in ACCOUNT_KINDS)),
         )
 
     def _row(self, account: Account) -> _Row:
@@ -493,6 +501,72 @@ class Console:
             )
         )
         return json_response(200, {"contained": done.accounts, "message": message}, [NO_STORE])
+
+    def create_account(self, request: EndpointRequest) -> Response:
+        """One new account, without a password: a one-time password link to hand over."""
+        admin = self.administrator(request.session)
+        body = request.json()
+        fields = [body.get(name, "") for name in ("account", "kind", "roles", "organisation")]
+        if not all(isinstance(f, str) for f in fields):
+            raise BadRequest("fields 'account', 'kind', 'roles' and 'organisation' must be text")
+        wanted, problem = new_account(0, *fields)
+        if wanted is None:
+            raise BadRequest(problem or "unreadable account")
+        base = self._public_url()
+        link = self._create(admin, wanted, base, via="form")
+        if link is None:
+            raise Refused("account_exists", f"an account {wanted.username} exists already", 409)
+        message = f"Created {wanted.username}, with no password yet: hand over this one-time link to set one."
+        return json_response(200, {"created": wanted.username, "link": link, "qr_svg": totp.qr_svg(link), "message": message}, [NO_STORE])
+
+    def import_accounts(self, request: EndpointRequest) -> Response:
+        """Preview a CSV import (``confirm`` false): its accounts and each wrong line; or create exactly the accounts previewed."""
+        admin = self.administrator(request.session)
+        body = request.json()
+        reading = read_import(string_field(body, "csv", 16 * 1024, multiline=True), self._accounts)
+        names = [a.username for a in reading.accounts]
+        if not _bool_field(body, "confirm"):
+            return json_response(
+                200,
+                {
+                    "accounts": [
+                        {"line": a.line, "account": a.username, "kind": a.kind, "roles": list(a.roles), "organisation": a.organisation}
+                        for a in reading.accounts
+                    ],
+                    "errors": [{"line": line, "error": error} for line, error in reading.errors],
+                },
+                [NO_STORE],
+            )
+        if reading.errors:
+            raise Refused("import_has_errors", f"{len(reading.errors)} lines are wrong; correct them and preview again", 409)
+        expected = body.get("expect")
+        if not isinstance(expected, list) or sorted(map(str, expected)) != sorted(names):
+            raise Refused("import_changed", "the accounts this would create changed since the preview; preview again", 409)
+        base = self._public_url()
+        created = []
+        for wanted in reading.accounts:
+            link = self._create(admin, wanted, base, via="import")
+            if link is not None:
+                created.append({"account": wanted.username, "link": link, "qr_svg": totp.qr_svg(link)})
+        skipped = len(reading.accounts) - len(created)
+        message = f"Created {len(created)} accounts" + (f" ({skipped} created meanwhile by someone else, skipped)" if skipped else "")
+        return json_response(200, {"created": created, "message": message + ": hand each its one-time password link."}, [NO_STORE])
+
+    def _create(self, admin: Account, wanted: NewAccount, base: str, *, via: str) -> str | None:
+        """Create one account, log it under the administrator, and issue its password link; None when the id is taken."""
+        account = self._accounts.create(wanted.username, kind=wanted.kind, roles=wanted.roles, organisation=wanted.organisation)
+        if account is None:
+            return None
+        detail = {
+            "event": "account_created",
+            "account": account.id,
+            "kind": account.kind,
+            "roles": list(account.roles),
+            "organisation": account.organisation,
+            "via": via,
+        }
+        self._access_log.event(admin.id, detail, alert=("account_created",))
+        return actions.password_link(self._ceremonies.links, account.id, DEFAULT_LINK_TTL_S, base, self._clock(), by=admin.id)
 
     def close_review(self, request: EndpointRequest) -> Response:
         admin = self.administrator(request.session)

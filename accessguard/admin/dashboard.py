@@ -1,5 +1,6 @@
 """The dashboard's figures and charts: decisions per hour by outcome (24 h, 7 days), refusals by reason,
-the professionals reading the most identity records against their own usual volume.
+alerts per day, the professionals reading the most identity records against their own usual volume, and
+where each professional signed in from lately.
 
 The figures come from ``audit/activity.py``; the charts from ``admin/charts.py``; each chart's
 figures are also given as a table (for screen readers, and to copy).
@@ -11,10 +12,16 @@ import html
 import time
 
 from accessguard.admin import charts
-from accessguard.audit.activity import OUTCOMES, Bucket, decisions_over_time, refusals_by_reason, top_readers
+from accessguard.audit.activity import OUTCOMES, Bucket, alerts_per_day, decisions_over_time, refusals_by_reason, top_readers
 from accessguard.audit.log_store import LogLocation
+from accessguard.audit.sign_ins import places_by_professional
 
 HOUR_S = 3600.0
+DAY_S = 86400.0
+
+
+def _day(start: float) -> str:
+    return time.strftime("%Y-%m-%d", time.gmtime(start))
 
 
 def _table(headings: list[str], rows: list[list[object]]) -> str:
@@ -42,7 +49,25 @@ def dashboard(location: LogLocation, now: float) -> dict[str, str]:
     week = decisions_over_time(location, hour - 7 * 24 * HOUR_S, hour, HOUR_S)
     reasons = refusals_by_reason(location, hour - 7 * 24 * HOUR_S, hour).most_common(12)
     readers = top_readers(location, now)
+    today = now - now % DAY_S
+    alerts = alerts_per_day(location, today - 6 * DAY_S, 7)
+    places = sorted(places_by_professional(location, now - 7 * DAY_S).items(), key=lambda item: (item[0][0], -item[1], item[0][1]))[:30]
     return {
+        "alerts": (
+            charts.horizontal_bars(
+                "Alerts raised per day, last 7 days: " + ", ".join(f"{_day(d)} {n}" for d, n in alerts), [(_day(d), n) for d, n in alerts]
+            )
+            + _table(["day (UTC)", "alerts"], [[_day(d), n] for d, n in alerts])
+        ),
+        "places": (
+            charts.horizontal_bars(
+                "Sign-ins per professional and place, last 7 days: " + ", ".join(f"{who} from {where} {n}" for (who, where), n in places),
+                [(f"{who} · {where}", n) for (who, where), n in places],
+            )
+            + _table(["professional", "place", "sign-ins"], [[who, where, n] for (who, where), n in places])
+            if places
+            else "<p>No sign-in in the last 7 days.</p>"
+        ),
         "day": _decisions("day", day, "%H:00", 3, "Decisions per hour, last 24 hours"),
         "week": _decisions("week", week, "%m-%d %H:00", 24, "Decisions per hour, last 7 days"),
         "reasons": (

@@ -47,6 +47,8 @@ from accessguard.settings import Settings
 #: Where the enrolment link's confirmation page posts the token: opening the link (GET) spends nothing.
 ENROL_LINK_PATH = "/accessguard/enroll/link"
 ASSETS = "/accessguard/assets"
+#: A professional's own page: authenticators, sign-ins, password (``admin/own_account.py``).
+ACCOUNT_PAGE = "/accessguard/account"
 
 _HERE = Path(__file__).parent
 _ASSET_TYPES = {"accessguard.js": "text/javascript; charset=utf-8", "accessguard.css": "text/css; charset=utf-8"}
@@ -154,7 +156,7 @@ class Pages:
     ) -> Response:
         """A page; ``next_path`` (where its form leads) is app-relative, put below the mount here like every other link."""
         at = facts.public_path
-        who = fill("who", account=account, logout=at(LOGOUT_PATH)) if account else ""
+        who = fill("who", account=account, account_page=at(ACCOUNT_PAGE), logout=at(LOGOUT_PATH)) if account else ""
         body = fill(
             "layout",
             title=title,
@@ -191,7 +193,9 @@ class Pages:
     def login_page(self, request: EndpointRequest) -> Response:
         facts = request.facts
         next_path = local_path(facts.query().get("next"))
-        return self.page(facts, "Log in", fill("login", login=facts.public_path(self._settings.login_path)), next_path=next_path)
+        at = facts.public_path
+        content = fill("login", login=at(self._settings.login_path), account_page=at(ACCOUNT_PAGE), next=at(next_path))
+        return self.page(facts, "Log in", content, next_path=next_path)
 
     def step_up_page(self, request: EndpointRequest) -> Response:
         session = request.session

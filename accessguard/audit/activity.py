@@ -1,5 +1,5 @@
 """What the access log says about recent activity, for the dashboard: decisions over time by outcome,
-refusals by reason, and who reads the most identity records against their own usual volume.
+refusals by reason, alerts per day, and who reads the most identity records against their own usual volume.
 
 Reads only the part of the log since the period's start: entries are appended in time order, so
 the first entry of the period is found by bisecting on ``seq`` (the primary key), not by scanning.
@@ -44,7 +44,7 @@ _REASONS = {
 }
 
 
-def _first_seq_at(db: Transaction, since: float) -> int:
+def first_seq_at(db: Transaction, since: float) -> int:
     """The first entry's ``seq`` at or after ``since`` (entries are in time order); one past the last when none is."""
     bounds = db.execute("SELECT min(seq), max(seq) FROM entries")[0]
     if bounds[0] is None:
@@ -67,7 +67,7 @@ def decisions_over_time(location: LogLocation, since: float, until: float, width
         rows = db.execute(
             f"SELECT {_BUCKET[is_file(location)]}, {_OUTCOME[is_file(location)]}, count(*) FROM entries"
             " WHERE seq >= ? AND kind = 'decision' AND time >= ? AND time < ? GROUP BY 1, 2",
-            (since, width_s, _first_seq_at(db, since), since, until),
+            (since, width_s, first_seq_at(db, since), since, until),
         )
     for index, outcome, count in rows:
         slot = int(str(index))
@@ -83,7 +83,7 @@ def refusals_by_reason(location: LogLocation, since: float, until: float) -> Cou
         rows = db.execute(
             f"{_REASONS[sqlite]} WHERE seq >= ? AND kind = 'decision' AND time >= ? AND time < ?"
             f" AND {_OUTCOME[sqlite]} IN ('deny', 'step_up') GROUP BY 1",
-            (_first_seq_at(db, since), since, until),
+            (first_seq_at(db, since), since, until),
         )
     return Counter({str(reason): int(str(count)) for reason, count in rows})
 
@@ -96,7 +96,19 @@ def top_readers(location: LogLocation, now: float, *, usual_days: int = 7, limit
         rows = db.execute(
             "SELECT subject, sum(CASE WHEN time > ? THEN 1 ELSE 0 END), sum(CASE WHEN time <= ? THEN 1 ELSE 0 END) FROM entries"
             " WHERE seq >= ? AND kind = 'served' AND time > ? AND time <= ? GROUP BY subject",
-            (now - DAY_S, now - DAY_S, _first_seq_at(db, since), since, now),
+            (now - DAY_S, now - DAY_S, first_seq_at(db, since), since, now),
         )
     readers = [Reader(str(subject), int(str(last)), int(str(before)) / usual_days) for subject, last, before in rows if int(str(last))]
     return sorted(readers, key=lambda r: (-r.last_day, r.subject))[:limit]
+
+
+def alerts_per_day(location: LogLocation, since: float, days: int) -> list[tuple[float, int]]:
+    """Alerts raised per day from ``since`` (each once, whatever the number of sinks it goes to), empty days included."""
+    day_of = _BUCKET[is_file(location)].replace("time", "created")  # the outbox's time column
+    with reading(location) as db:
+        rows = db.execute(
+            f"SELECT {day_of}, count(DISTINCT alert_id) FROM alerts WHERE created >= ? AND created < ? GROUP BY 1",
+            (since, DAY_S, since, since + days * DAY_S),
+        )
+    counts = {int(str(day)): int(str(n)) for day, n in rows}
+    return [(since + d * DAY_S, counts.get(d, 0)) for d in range(days)]

@@ -85,6 +85,15 @@ class Accounts:
         )
         return account
 
+    def create(self, account_id: str, *, kind: str, roles: tuple[str, ...], organisation: str) -> Account | None:
+        """A new local account with no password yet (``RESET_PASSWORD``: it sets one through a password link); None if the id is taken."""
+        rows = self.database.execute(
+            "INSERT INTO accounts (id, password_hash, kind, roles, organisation, status, created) VALUES (?, ?, ?, ?, ?, 'active', ?)"
+            f" ON CONFLICT (id) DO NOTHING RETURNING {_COLUMNS}",
+            (account_id, RESET_PASSWORD, kind, json.dumps(list(roles)), organisation, int(time.time())),
+        )
+        return _account(rows[0]) if rows else None
+
     def provision(self, account_id: str, *, issuer: str, kind: str, roles: tuple[str, ...], organisation: str) -> Account | None:
         """The account of subject ``account_id`` of the provider ``issuer``: created, or its profile refreshed; its status is kept.
 

@@ -18,6 +18,7 @@ EVENTS = frozenset(
         "authenticator_enrolled",
         "authenticator_reverified",
         "authenticator_revoked",
+        "authenticator_reported_lost",
         "authenticator_clone_suspected",
         "authenticators_contained",
         "enrolment_link_issued",
@@ -32,6 +33,7 @@ EVENTS = frozenset(
         "login_attempts_locked",
         "login_source_locked",
         "suspended_account_login",
+        "sign_in_disowned",
     }
 )
 

@@ -50,8 +50,14 @@ RECOVERY_CODES_PATH = "/accessguard/recovery-codes"
 #: A professional with no authenticator a challenge accepts asks the administrators for an enrolment link here.
 ENROL_REQUEST_PATH = "/accessguard/enroll/request"
 NO_STORE = ("cache-control", "no-store")
-#: The step-up routes that verify a second factor: after a password, a full login (the guard then trusts the device).
-FULL_LOGIN_ROUTES = (("POST", TOTP_STEP_UP_PATH), ("POST", WEBAUTHN_STEP_UP_PATH + "/complete"), ("POST", RECOVERY_STEP_UP_PATH))
+#: The step-up routes that verify a second factor, with the session factor each records.
+STEP_UP_FACTORS = {
+    ("POST", TOTP_STEP_UP_PATH): "otp",
+    ("POST", WEBAUTHN_STEP_UP_PATH + "/complete"): "webauthn",
+    ("POST", RECOVERY_STEP_UP_PATH): "recovery",
+}
+#: After a password, a step-up is a full login (the guard then trusts the device).
+FULL_LOGIN_ROUTES = tuple(STEP_UP_FACTORS)
 
 
 def authenticator_document(authenticator: Authenticator) -> dict[str, Any]:

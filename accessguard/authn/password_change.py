@@ -60,7 +60,10 @@ class PasswordChange:
             raise BadRequest("the new password must differ from the current one")
         _acceptable(new)
         self._set(account, new, via="session", replacing=account.password_hash)
-        return json_response(200, {"password_changed": True, "sessions_ended": True}, [("set-cookie", self._clear_cookie(request.facts))])
+        message = "Password changed; every session of your account has ended: log in with the new password."
+        return json_response(
+            200, {"password_changed": True, "sessions_ended": True, "message": message}, [("set-cookie", self._clear_cookie(request.facts))]
+        )
 
     def holder(self, token: str) -> Account | None:
         """The account a valid password link is for, without spending it (opening the link changes nothing)."""

@@ -57,7 +57,19 @@ function showRecoveryCodes(codes) {
   section.hidden = false;
 }
 
+// the latest addition to an account this browser has shown or made (server times, so the browser's clock does not matter)
+const SEEN = "accessguard.seen:";
+
+function seenUntil(account) {
+  return Number(localStorage.getItem(SEEN + account) || 0);
+}
+
+function markSeen(account, time) {
+  if (account && time > seenUntil(account)) localStorage.setItem(SEEN + account, String(time));
+}
+
 function enrolled(result) {
+  markSeen(document.querySelector(".who strong")?.textContent, result.authenticator.created);
   const after = result.session_ended ? " This enrolment link is now used up: log in as usual." : "";
   show(`Added “${result.authenticator.label}” (${result.authenticator.id}).${after}`, "ok");
   showRecoveryCodes(result.recovery_codes);
@@ -77,6 +89,21 @@ async function securityKeyRegistration(form) {
 }
 
 const formHandlers = {
+  // what was added to the account lately ("a new security key …; not you?") is shown before going on, unless this
+  // browser saw it already (it showed it, or the addition was made here): an attacker who logs in first elsewhere
+  // cannot acknowledge it for the professional's own browser
+  login: async (form) => {
+    const result = await post(form.dataset.post, fields(form));
+    const account = result.subject;
+    const unseen = (result.notices || []).filter((notice) => notice.time > seenUntil(account));
+    if (!unseen.length) return goNext();
+    const section = document.getElementById("login-notices");
+    section.querySelector("ul").replaceChildren(...unseen.map((notice) => element("li", notice.message)));
+    for (const link of section.querySelectorAll("a")) link.addEventListener("click", () => markSeen(account, unseen[0].time));
+    form.hidden = true;
+    section.hidden = false;
+    show(`${unseen.length} change(s) to your account since your last visit: read them below. Not you? Tell your administrator at once.`, "notice");
+  },
   "totp-begin": async (form) => {
     const setup = await post(form.dataset.post, fields(form));
     document.getElementById("totp-qr").src = "data:image/svg+xml;base64," + btoa(setup.qr_svg);
@@ -104,6 +131,46 @@ const consoleHandlers = {
     region.querySelector("p.link").append(anchor);
     region.hidden = false;
     show(result.message, "ok");
+  },
+  import: async (form) => {
+    const asked = fields(form);
+    const preview = await post(form.dataset.post, { ...asked, confirm: false });
+    const region = document.getElementById("import-preview");
+    region.hidden = false;
+    const parts = [];
+    if (preview.errors.length) {
+      const list = document.createElement("ul");
+      list.replaceChildren(...preview.errors.map((e) => element("li", `Line ${e.line}: ${e.error}`)));
+      parts.push(element("p", `${preview.errors.length} line(s) are wrong; nothing will be created until they are corrected:`), list);
+    }
+    const rows = document.createElement("ul");
+    rows.replaceChildren(...preview.accounts.map((a) => element("li", `Line ${a.line}: ${a.account} (${a.kind}; ${a.roles.join(", ")}; ${a.organisation || "no organisation"})`)));
+    parts.push(element("p", `${preview.accounts.length} account(s) to create:`), rows);
+    if (!preview.errors.length) {
+      const confirm = element("button", `Create ${preview.accounts.length} accounts`);
+      confirm.type = "button";
+      confirm.addEventListener(
+        "click",
+        guarded(async () => {
+          const names = preview.accounts.map((a) => a.account);
+          const done = await post(form.dataset.post, { ...asked, confirm: true, expect: names });
+          const links = document.createElement("ul");
+          links.replaceChildren(
+            ...done.created.map((c) => {
+              const item = element("li", `${c.account}: `);
+              item.append(Object.assign(element("a", c.link), { href: c.link }), svgImage(c.qr_svg, `QR code of the password link for ${c.account}`));
+              return item;
+            }),
+          );
+          region.replaceChildren(element("p", "One-time password links:"), links);
+          show(done.message, "ok");
+        }),
+      );
+      parts.push(confirm);
+    }
+    region.replaceChildren(...parts);
+    const errors = preview.errors.map((e) => `line ${e.line}: ${e.error}`).join("; ");
+    show(preview.errors.length ? `Preview: ${preview.errors.length} wrong line(s): ${errors}.` : `Preview: ${preview.accounts.length} account(s) to create. Confirm below.`, preview.errors.length ? "error" : "ok");
   },
   preview: async (form) => {
     const asked = fields(form);
@@ -195,6 +262,19 @@ for (const button of document.querySelectorAll("[data-revoke]")) {
       if (!window.confirm(`Revoke ${what} of ${element.dataset.account}?`)) return;
       const { revoked } = await post(element.dataset.revoke, { account: element.dataset.account, authenticator: element.dataset.authenticator || null });
       announceAfterReload(`Revoked ${revoked.length} authenticator(s) of ${element.dataset.account}: ${revoked.join(", ")}.`);
+    }),
+  );
+}
+
+// buttons posting one field (data-field, data-value) to data-action: the answer's message is announced
+for (const button of document.querySelectorAll("button[data-action]")) {
+  button.addEventListener(
+    "click",
+    guarded(async (element) => {
+      if (element.dataset.confirm && !window.confirm(element.dataset.confirm)) return;
+      const result = await post(element.dataset.action, { [element.dataset.field]: element.dataset.value });
+      if (element.dataset.then === "reload") announceAfterReload(result.message);
+      else show(result.message, "ok");
     }),
   );
 }
