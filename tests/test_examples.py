@@ -175,7 +175,7 @@ def test_login_with_totp_reads_one_patient_and_no_bulk_page(example: Example) ->
 @pytest.mark.parametrize(
     ("configured", "named"),
     [
-        ("a string", "must be a dict"),
+        (42, "must be a dict of accessguard Settings fields or a configuration file"),
         (
             {"data_dir": "/tmp", "routes": [], "session_key": "k", "pseudonym_key": "k", "encryption_key": "k", "sesion_ttl_s": 5},
             "sesion_ttl_s",
