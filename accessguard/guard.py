@@ -41,6 +41,7 @@ from accessguard.endpoints import EndpointRequest, Endpoints, Handler
 from accessguard.errors import AccessGuardError, BadRequest, ConfigurationError, InvalidSession, Refused, StoreError
 from accessguard.facts import IPAddress, RequestFacts, cross_site, forwarded_client
 from accessguard.health import Health
+from accessguard.i18n import Language, Languages
 from accessguard.metrics import Metrics, authentication_routes
 from accessguard.mounting import loose_readings
 from accessguard.oidc.jwt_bearer import InvalidToken, bearer_credentials
@@ -98,6 +99,7 @@ class Guard:
         if engine is not None and settings.watch_policies:
             raise ConfigurationError("watch_policies: only the engine the Guard builds from policy_dir can be reloaded; pass no engine")
         self.settings = settings
+        self.languages = Languages(settings.default_locale, settings.time_zone)
         self._clock = settings.clock
         self._trusted = settings.trusted_networks()
         self.metrics = Metrics()
@@ -181,7 +183,7 @@ class Guard:
                 self.accounts, self.ceremonies.links, self.store, clear_cookie=self._clear_cookie, clock=self._clock
             )
             self.endpoints.routes.update(password_change.routes)
-            pages = Pages(settings, self.authenticators, self.ceremonies, password_change, cookie=self._cookie)
+            pages = Pages(settings, self.authenticators, self.ceremonies, password_change, cookie=self._cookie, languages=self.languages)
             self.endpoints.routes.update(pages.routes)
             console = Console(settings, pages, self.accounts, self.authenticators, self.ceremonies, self.store, self.access_log)
             self.endpoints.routes.update(console.routes)
@@ -281,9 +283,9 @@ class Guard:
                 session = None  # a stale, forged or revoked cookie must not block logging in again, nor step up
             return handler(EndpointRequest(facts, body, session))
         except Refused as exc:
-            return _refused(exc)
+            return _refused(exc, self._language(facts))
         except BadRequest as exc:
-            return problem(exc.status, "bad-request", "Bad request", exc.detail)
+            return problem(exc.status, "bad-request", "Bad request", self._language(facts).gettext(exc.detail))
         except AccessGuardError as exc:
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
             self._fault(_component(exc))
@@ -292,6 +294,9 @@ class Guard:
             log.exception("%s failed closed on an unexpected error", _request(facts))
             self._fault("unexpected")
             return _unavailable()
+
+    def _language(self, facts: RequestFacts) -> Language:
+        return self.languages.of(facts.headers.get("accept-language"))
 
     # protected routes
 
@@ -413,7 +418,7 @@ class Guard:
         except Refused as exc:
             self._release(reservation)
             log.info("%s %s refused: %s", facts.method, facts.path, exc.reason)
-            return Verdict(_refused(exc))
+            return Verdict(_refused(exc, self._language(facts)))
         except BadRequest as exc:
             self._release(reservation)
             return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
@@ -659,8 +664,10 @@ def _unavailable_for(error: AccessGuardError) -> Response:
     return _unavailable()
 
 
-def _refused(exc: Refused) -> Response:
-    return problem(exc.status, exc.reason.replace("_", "-"), "Refused", exc.detail, exc.headers, reasons=[exc.reason])
+def _refused(exc: Refused, language: Language) -> Response:
+    """The problem document of a refusal: its reason code as is, its explanation in the request's language."""
+    detail = language.gettext(exc.detail)
+    return problem(exc.status, exc.reason.replace("_", "-"), "Refused", detail, exc.headers, reasons=[exc.reason])
 
 
 def _unavailable(**extra: Any) -> Response:

@@ -103,6 +103,8 @@ class Settings:
     acr_values: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_ACR_VALUES))
     oidc: OIDCSettings | None = None
     service_name: str = "accessguard"
+    default_locale: str = "en"
+    time_zone: str = "UTC"
     webauthn_rp_id: str | None = None
     #: Where professionals open the service (with the guard's mount prefix, if any): the base of the links
     #: the admin console hands out. Configuration, never taken from a request.

@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 from accessguard.admin import actions
 from accessguard.admin.account_import import ACCOUNT_KINDS, NewAccount, new_account, read_import
 from accessguard.admin.dashboard import dashboard
-from accessguard.admin.pages import Markup, Pages, fill, redirect, when, with_next
+from accessguard.admin.pages import Markup, Pages, fill, redirect, with_next
 from accessguard.audit.access_log import AccessLog, read_head
 from accessguard.audit.alerts import recent_alerts
 from accessguard.audit.chain import CheckpointSigner
@@ -41,6 +41,7 @@ from accessguard.containment import PasswordNotReset, UnknownAccount, resume, su
 from accessguard.endpoints import EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
 from accessguard.facts import RequestFacts
+from accessguard.i18n import N_, Language
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
 from accessguard.store.base import Session, Store
@@ -62,7 +63,9 @@ ADMIN_IMPORT_PATH = "/accessguard/admin/accounts/import"
 #: Admin pages need a phishing-resistant factor verified this recently.
 ADMIN_FRESHNESS_S = 15 * 60
 #: The factor filter's choices: an account's held authenticators, by kind.
-FACTOR_FILTERS = {"none": "no authenticator", **KIND_NAMES}
+FACTOR_FILTERS = {"none": N_("no authenticator"), **KIND_NAMES}
+#: How an account's status reads on a page (the status itself is a stable identifier).
+STATUS_NAMES = {"active": N_("active"), "suspended": N_("suspended")}
 NO_STORE = ("cache-control", "no-store")
 
 
@@ -73,9 +76,9 @@ class _Row:
     factors: tuple[str, ...]  # the kinds of its active authenticators
 
 
-def _options(choices: dict[str, str], selected: str) -> Markup:
-    """``<option>`` elements, the first one "any", with ``selected`` marked."""
-    items = [("", "any"), *choices.items()]
+def _options(language: Language, choices: dict[str, str], selected: str) -> Markup:
+    """``<option>`` elements, the first one "any", with ``selected`` marked; ``choices`` maps values to labels to translate."""
+    items = [("", language.gettext("any")), *((v, language.gettext(label)) for v, label in choices.items())]
     return Markup(
         "".join(
             f'<option value="{html.escape(v)}"{" selected" if v == selected else ""}>{html.escape(label)}</option>' for v, label in items
@@ -165,9 +168,10 @@ class Console:
 
     def _show(self, facts: RequestFacts, admin: Account, title: str, template: str, **values: object) -> Response:
         at = facts.public_path
-        nav = fill("console-nav", accounts=at(ADMIN_PAGE), dashboard=at(ADMIN_DASHBOARD_PAGE), audit=at(ADMIN_AUDIT_PAGE))
-        content = Markup(nav + fill(template, **values))
-        return self._pages.page(facts, title, content, account=admin.id, next_path=facts.target())
+        language = self._pages.language(facts)
+        nav = fill(language, "console-nav", accounts=at(ADMIN_PAGE), dashboard=at(ADMIN_DASHBOARD_PAGE), audit=at(ADMIN_AUDIT_PAGE))
+        content = Markup(nav + fill(language, template, **values))
+        return self._pages.page(facts, language.gettext(title), content, account=admin.id, next_path=facts.target())
 
     # pages
 
@@ -181,29 +185,32 @@ class Console:
         roles = sorted({role for row in rows for role in row.account.roles})
         organisations = sorted({row.account.organisation for row in rows if row.account.organisation})
         at = facts.public_path
+        language = self._pages.language(facts)
+        _ = language.gettext
         lines = []
         for row in shown:
             a = row.account
             url = at(ADMIN_ACCOUNT_PAGE) + "?" + urlencode({"id": a.id})
             status = "suspended" if row.suspended else a.status
-            factors = ", ".join(KIND_NAMES[k] for k in row.factors) or "none"
+            factors = ", ".join(_(KIND_NAMES[k]) for k in row.factors) or _("none")
+            shown_status = _(STATUS_NAMES.get(status, status))
             lines.append(
                 f'<tr><th scope="row"><a href="{html.escape(url)}">{html.escape(a.id)}</a></th><td>{html.escape(a.kind)}</td>'
                 f"<td>{html.escape(', '.join(a.roles))}</td><td>{html.escape(a.organisation)}</td>"
-                f'<td class="status-{html.escape(status)}">{html.escape(status)}</td><td>{html.escape(factors)}</td></tr>'
+                f'<td class="status-{html.escape(status)}">{html.escape(shown_status)}</td><td>{html.escape(factors)}</td></tr>'
             )
         return self._show(
             facts,
             admin,
-            "Administration",
+            N_("Administration"),
             "console-accounts",
             action=at(ADMIN_PAGE),
             q=wanted["q"],
-            roles=_options({r: r for r in roles}, wanted["role"]),
-            organisations=_options({o: o for o in organisations}, wanted["organisation"]),
-            statuses=_options({"active": "active", "suspended": "suspended"}, wanted["status"]),
-            factors=_options(FACTOR_FILTERS, wanted["factors"]),
-            count=f"{len(shown)} of {len(rows)} accounts",
+            roles=_options(language, {r: r for r in roles}, wanted["role"]),
+            organisations=_options(language, {o: o for o in organisations}, wanted["organisation"]),
+            statuses=_options(language, STATUS_NAMES, wanted["status"]),
+            factors=_options(language, FACTOR_FILTERS, wanted["factors"]),
+            count=_("{shown} of {all} accounts").format(shown=len(shown), all=len(rows)),
             rows=Markup("".join(lines)),
             contain=at(ADMIN_CONTAIN_PATH),
             create=at(ADMIN_CREATE_PATH),
@@ -221,24 +228,27 @@ class Console:
         at = facts.public_path
         held = [a for a in self._authenticators.of_account(account.id) if a.state != "pending"]
         suspended = is_suspended(account, self._store)
+        language = self._pages.language(facts)
+        _ = language.gettext
         state = fill(
+            language,
             "console-resume" if suspended else "console-suspend",
             account=account.id,
             post=at(ADMIN_RESUME_PATH if suspended else ADMIN_SUSPEND_PATH),
         )
-        kinds = Markup("".join(f'<option value="{k}">{html.escape(KIND_NAMES[k])}</option>' for k in KINDS))
+        kinds = Markup("".join(f'<option value="{k}">{html.escape(_(KIND_NAMES[k]))}</option>' for k in KINDS))
         return self._show(
             facts,
             admin,
-            f"Account {account.id}",
+            _("Account {account}").format(account=account.id),
             "console-account",
             account=account.id,
             kind=account.kind,
-            roles=", ".join(account.roles) or "none",
-            organisation=account.organisation or "none",
-            status="suspended" if suspended else account.status,
-            password="taken away: waiting for a new one" if account.password_reset else "set",
-            authenticators=Markup(self._pages.authenticator_table(held, at(ADMIN_REVOKE_PATH))),
+            roles=", ".join(account.roles) or _("none"),
+            organisation=account.organisation or _("none"),
+            status=_("suspended") if suspended else _(STATUS_NAMES.get(account.status, account.status)),
+            password=_("taken away: waiting for a new one") if account.password_reset else _("set"),
+            authenticators=Markup(self._pages.authenticator_table(language, held, at(ADMIN_REVOKE_PATH))),
             revoke=at(ADMIN_REVOKE_PATH),
             all_disabled=Markup("" if any(a.state != "revoked" for a in held) else "disabled"),
             state=Markup(state),
@@ -275,6 +285,8 @@ class Console:
             return Response(200, json.dumps(records, indent=2).encode(), _download("application/json", f"{name}.json"))
         base = {"subject": subject, "since": query.get("since") or "", "until": query.get("until") or ""}
         at = facts.public_path
+        language = self._pages.language(facts)
+        _, when = language.gettext, language.when
         cells = "".join(
             "<tr>" + "".join(f"<td>{html.escape(str(r[f] if r[f] is not None else '?'))}</td>" for f in SCOPE_FIELDS) + "</tr>"
             for r in records
@@ -283,13 +295,14 @@ class Console:
         return self._show(
             facts,
             admin,
-            f"Breach scope of {subject}",
+            _("Breach scope of {subject}").format(subject=subject),
             "console-scope",
-            summary=(
-                f"{len(records)} patients, {sum(e.count for e in exposures)} identity records served to {subject}"
-                f" from {when(since)} to {when(until)}."
+            summary=_("{patients} patients, {records} identity records served to {subject} from {since} to {until}.").format(
+                patients=len(records), records=sum(e.count for e in exposures), subject=subject, since=when(since), until=when(until)
             ),
-            warning=f"{unresolved} pseudonyms could not be resolved (wrong pseudonym key or damaged log)." if unresolved else "",
+            warning=_("{count} pseudonyms could not be resolved (wrong pseudonym key or damaged log).").format(count=unresolved)
+            if unresolved
+            else "",
             headings=Markup("".join(f'<th scope="col">{f}</th>' for f in SCOPE_FIELDS)),
             rows=Markup(cells),
             csv=at(ADMIN_SCOPE_PAGE) + "?" + urlencode({**base, "format": "csv"}),
@@ -299,7 +312,7 @@ class Console:
 
     def dashboard_page(self, request: EndpointRequest, admin: Account) -> Response:
         sections = dashboard(self._access_log.log_location, self._clock())
-        return self._show(request.facts, admin, "Dashboard", "console-dashboard", **{k: Markup(v) for k, v in sections.items()})
+        return self._show(request.facts, admin, N_("Dashboard"), "console-dashboard", **{k: Markup(v) for k, v in sections.items()})
 
     def audit_page(self, request: EndpointRequest, admin: Account) -> Response:
         """The access log's verification, the emergency review queue and the alerts with their delivery state."""
@@ -310,9 +323,12 @@ class Console:
             head = read_head(db)
             checkpoints = db.execute("SELECT seq, time FROM checkpoints ORDER BY seq DESC LIMIT 1")
         last = checkpoints[0] if checkpoints else None
+        language = self._pages.language(facts)
+        _, when = language.gettext, language.when
         reviews = list_reviews(location, PatientIdSealer(self._settings.pseudonym_key), include_closed=True)
         review_rows = "".join(
             fill(
+                language,
                 "console-review",
                 id=r.id,
                 subject=r.subject,
@@ -320,9 +336,11 @@ class Console:
                 reason=r.reason,
                 declared=when(r.declared_at),
                 accesses=r.accesses,
-                status="open" if r.closed_at is None else f"closed by {r.closed_by} {when(r.closed_at)}: {r.note}",
+                status=_("open")
+                if r.closed_at is None
+                else _("closed by {who} {time}: {note}").format(who=r.closed_by, time=when(r.closed_at), note=r.note),
                 close=Markup(
-                    fill("console-review-close", id=r.id, subject=r.subject, post=facts.public_path(ADMIN_REVIEW_CLOSE_PATH))
+                    fill(language, "console-review-close", id=r.id, subject=r.subject, post=facts.public_path(ADMIN_REVIEW_CLOSE_PATH))
                     if r.closed_at is None
                     else ""
                 ),
@@ -337,8 +355,10 @@ class Console:
                     when(a.created),
                     a.subject or "-",
                     ", ".join(a.reasons),
-                    "every sink (not yet copied)" if a.sink == "*" else a.sink,
-                    f"delivered {when(a.delivered)}" if a.delivered else f"pending, {a.attempts} attempts",
+                    _("every sink (not yet copied)") if a.sink == "*" else a.sink,
+                    _("delivered {time}").format(time=when(a.delivered))
+                    if a.delivered
+                    else _("pending, {attempts} attempts").format(attempts=a.attempts),
                     a.last_error or "",
                 )
             )
@@ -348,14 +368,14 @@ class Console:
         return self._show(
             facts,
             admin,
-            "Access log, reviews and alerts",
+            N_("Access log, reviews and alerts"),
             "console-audit",
-            verdict="verified" if checked.ok else ("unproven" if checked.unproven else "TAMPERED"),
+            verdict=_("verified") if checked.ok else (_("unproven") if checked.unproven else _("TAMPERED")),
             state="ok" if checked.ok else "bad",
             described=checked.describe(),
-            head=f"#{head.seq} signed {when(head.time)}" if head else "none (empty log)",
-            checkpoint=f"#{last[0]} at {when(float(str(last[1])))}" if last else "none yet",
-            witness=str(self._settings.audit.witness) if self._settings.audit.witness else "none configured: freshness is unproven",
+            head=_("#{seq} signed {time}").format(seq=head.seq, time=when(head.time)) if head else _("none (empty log)"),
+            checkpoint=_("#{seq} at {time}").format(seq=last[0], time=when(float(str(last[1])))) if last else _("none yet"),
+            witness=str(self._settings.audit.witness) if self._settings.audit.witness else _("none configured: freshness is unproven"),
             reviews=Markup(review_rows),
             open_reviews=sum(r.closed_at is None for r in reviews),
             alerts=Markup(alert_rows),

@@ -25,7 +25,7 @@ from __future__ import annotations
 from collections.abc import Callable
 
 from accessguard.admin import actions
-from accessguard.admin.pages import ACCOUNT_PAGE, SHOWN_STATES, Markup, Pages, fill, when, with_next
+from accessguard.admin.pages import ACCOUNT_PAGE, SHOWN_STATES, STATE_NAMES, Markup, Pages, fill, with_next
 from accessguard.audit.access_log import AccessLog
 from accessguard.audit.sign_ins import FACTOR_NAMES, RECENT_S, recent_sign_ins, sign_in_of
 from accessguard.authn.accounts import Account, Accounts, is_suspended
@@ -36,6 +36,7 @@ from accessguard.authn.enrolment import ENROLMENT_WINDOW_S, KIND_NAMES, is_enrol
 from accessguard.authn.password_change import PASSWORD_PATH
 from accessguard.endpoints import ClearCookie, EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
+from accessguard.i18n import N_
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
 from accessguard.store.base import Session, Store
@@ -44,10 +45,11 @@ ACCOUNT_REVOKE_PATH = "/accessguard/account/revoke"
 ACCOUNT_LOST_PATH = "/accessguard/account/report-lost"
 ACCOUNT_NOT_ME_PATH = "/accessguard/account/not-me"
 NO_STORE = ("cache-control", "no-store")
-_KEY_NEEDED = (
+_KEY_NEEDED = N_(
     "revoking an authenticator needs a security key verified in the last 15 minutes; lost your only security key?"
     " Report it lost: the administrators revoke it and give you an enrolment link"
 )
+_SUSPENDED_PAGE = N_("This account is suspended.")
 
 
 class OwnAccount:
@@ -95,23 +97,29 @@ class OwnAccount:
         except Refused as refused:
             if refused.reason == "authentication_required":
                 return self._pages.login_first(request)
-            return self._pages.message(facts, 403, "Account suspended", refused.detail.capitalize() + ".", "/", "Home")
+            return self._pages.message(facts, 403, "Account suspended", _SUSPENDED_PAGE, "/", "Home")
         at = facts.public_path
+        language = self._pages.language(facts)
+        _ = language.gettext
+        when = language.when
         now = self._clock()
         verified = session.factors.get("webauthn", 0)
         if recovery_codes_grant(session, now) is not None:
-            freshness = fill("account-key-fresh", time=when(verified), until=when(verified + ENROLMENT_WINDOW_S))
+            freshness = fill(language, "account-key-fresh", time=when(verified), until=when(verified + ENROLMENT_WINDOW_S))
         else:
-            freshness = fill("account-key-needed", step_up=with_next(at(self._settings.step_up_page), ACCOUNT_PAGE, methods="webauthn"))
+            freshness = fill(
+                language, "account-key-needed", step_up=with_next(at(self._settings.step_up_page), ACCOUNT_PAGE, methods="webauthn")
+            )
         held = self._authenticators.of_account(account.id, states=SHOWN_STATES)
         rows = "".join(
             fill(
+                language,
                 "account-authenticator",
                 id=a.id,
                 label=a.label,
-                kind=KIND_NAMES.get(a.kind, a.kind),
+                kind=_(KIND_NAMES.get(a.kind, a.kind)),
                 state=a.state,
-                state_text=a.state.replace("_", " "),
+                state_text=_(STATE_NAMES.get(a.state, a.state)),
                 added=when(a.created),
                 last_used=when(a.last_used),
                 account=account.id,
@@ -122,29 +130,31 @@ class OwnAccount:
         )
         sign_ins = "".join(
             fill(
+                language,
                 "account-sign-in",
                 seq=s.seq,
                 time=when(s.time),
-                factor=FACTOR_NAMES.get(s.factor, s.factor),
-                place=s.place or "unknown place",
-                ip=s.ip or "unknown",
+                factor=_(FACTOR_NAMES.get(s.factor, s.factor)),
+                place=s.place or _("unknown place"),
+                ip=s.ip or _("unknown"),
                 post=at(ACCOUNT_NOT_ME_PATH),
             )
             for s in recent_sign_ins(self._access_log.log_location, account.id, now - RECENT_S)
         )
         notices = recent_additions(self._authenticators, self._ceremonies.recovery, account.id, now)
         content = fill(
+            language,
             "account",
-            notices=Markup("".join(fill("notice", message=n["message"]) for n in notices)),
+            notices=Markup("".join(fill(language, "notice", message=n["message"]) for n in notices)),
             freshness=Markup(freshness),
-            authenticators=Markup(rows or fill("account-none", columns=6, text="No authenticator yet.")),
+            authenticators=Markup(rows or fill(language, "account-none", columns=6, text=_("No authenticator yet."))),
             recovery=self._ceremonies.recovery.remaining(account.id),
             enrol=at(actions.ENROL_PAGE),
-            sign_ins=Markup(sign_ins or fill("account-none", columns=5, text="No sign-in in the last 30 days.")),
+            sign_ins=Markup(sign_ins or fill(language, "account-none", columns=5, text=_("No sign-in in the last 30 days."))),
             password_post=at(PASSWORD_PATH),
             account=account.id,
         )
-        return self._pages.page(facts, "Your account", content, account=account.id, next_path=ACCOUNT_PAGE)
+        return self._pages.page(facts, _("Your account"), content, account=account.id, next_path=ACCOUNT_PAGE)
 
     def revoke(self, request: EndpointRequest) -> Response:
         """Revoke one of the account's authenticators, from a session that verified a security key lately."""
@@ -165,12 +175,13 @@ class OwnAccount:
         found = self._authenticators.get(authenticator_id)
         if found is None or found.account_id != account.id or found.state not in SHOWN_STATES:
             raise Refused("unknown_authenticator", f"you have no live authenticator {authenticator_id!r}", 404)
-        kind = KIND_NAMES.get(found.kind, found.kind)
+        language = self._pages.language(request.facts)
+        kind = language.gettext(KIND_NAMES.get(found.kind, found.kind))
         alert("authenticator_reported_lost", account.id, authenticator=found.id, authenticator_kind=found.kind)
-        message = (
-            f"The administrators are told that your {kind} “{found.label}” is lost: one of them revokes it and hands you"
+        message = language.gettext(
+            "The administrators are told that your {kind} “{label}” is lost: one of them revokes it and hands you"
             " an enrolment link for a new one, in person or by phone."
-        )
+        ).format(kind=kind, label=found.label)
         return json_response(200, {"reported": found.id, "message": message}, [NO_STORE])
 
     def not_me(self, request: EndpointRequest) -> Response:
@@ -195,10 +206,11 @@ class OwnAccount:
             place=disowned.place,
             sessions_revoked=sessions,
         )
-        message = (
-            f"Every session of your account has ended ({sessions}) and the administrators are alerted about the sign-in of"
-            f" {when(disowned.time)}. Log in again and change your password."
-        )
+        language = self._pages.language(request.facts)
+        message = language.gettext(
+            "Every session of your account has ended ({sessions}) and the administrators are alerted about the sign-in of"
+            " {time}. Log in again and change your password."
+        ).format(sessions=sessions, time=language.when(disowned.time))
         headers = [("set-cookie", self._clear_cookie(request.facts)), NO_STORE]
         return json_response(200, {"sessions_ended": sessions, "message": message}, headers)
 

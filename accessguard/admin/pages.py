@@ -9,7 +9,7 @@ cross-site origin (see ``guard.Guard.serve``).
 from __future__ import annotations
 
 import html
-import time
+import json
 from collections.abc import Iterable
 from functools import cache
 from pathlib import Path
@@ -41,6 +41,8 @@ from accessguard.authn.password_change import PASSWORD_RESET_PATH, PasswordChang
 from accessguard.endpoints import LOGOUT_PATH, EndpointRequest, Handler, SessionCookie, string_field
 from accessguard.errors import Refused
 from accessguard.facts import RequestFacts
+from accessguard.i18n import N_, Language, Languages
+from accessguard.i18n.catalogue import TEMPLATE_MESSAGE, script_messages
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
 
@@ -65,16 +67,34 @@ SECURITY_HEADERS = [
 #: The authenticators a professional sees on their own page.
 SHOWN_STATES = (*HELD_STATES, "clone_suspected")
 _LINK_INVALID = "this enrolment link is invalid, expired or already used; ask your administrator for a new one"
+_LINK_INVALID_PAGE = N_("This enrolment link is invalid, expired or already used; ask your administrator for a new one.")
+#: How an authenticator's state reads on a page (the state itself is a stable identifier).
+STATE_NAMES = {
+    "pending": N_("pending"),
+    "active": N_("active"),
+    "contained": N_("contained"),
+    "clone_suspected": N_("clone suspected"),
+    "revoked": N_("revoked"),
+}
 
 
 @cache
-def _template(name: str) -> Template:
-    return Template((_HERE / "templates" / f"{name}.html").read_text())
+def _template(name: str, language: Language) -> Template:
+    """A template in ``language``: each ``{{text}}`` replaced by its translation, once per process."""
+    text = (_HERE / "templates" / f"{name}.html").read_text()
+    return Template(TEMPLATE_MESSAGE.sub(lambda marked: language.gettext(marked.group(1)), text))
 
 
-def fill(name: str, **values: object) -> str:
-    """A template with its values HTML-escaped; values already rendered are passed as ``Markup``."""
-    return _template(name).substitute({k: v if isinstance(v, Markup) else html.escape(str(v)) for k, v in values.items()})
+def fill(language: Language, name: str, **values: object) -> str:
+    """A template in ``language`` with its values HTML-escaped; values already rendered are passed as ``Markup``."""
+    return _template(name, language).substitute({k: v if isinstance(v, Markup) else html.escape(str(v)) for k, v in values.items()})
+
+
+@cache
+def _script_strings(language: Language) -> Markup:
+    """The translations the pages' script shows, as JSON safe inside a ``<script type="application/json">`` block."""
+    strings = {message: language.gettext(message) for message in script_messages()}
+    return Markup(json.dumps({k: v for k, v in strings.items() if k != v}).replace("<", "\\u003c"))
 
 
 class Markup(str):
@@ -122,10 +142,6 @@ def step_up_methods(requested: str | None) -> set[str]:
     return accepted or {"otp", WEBAUTHN}
 
 
-def when(epoch: float | None) -> str:
-    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime(epoch)) if epoch else "never"
-
-
 class Pages:
     def __init__(
         self,
@@ -135,8 +151,10 @@ class Pages:
         password_change: PasswordChange,
         *,
         cookie: SessionCookie,
+        languages: Languages,
     ) -> None:
         self._settings = settings
+        self._languages = languages
         self._authenticators = authenticators
         self._ceremonies = ceremonies
         self._password_change = password_change
@@ -156,9 +174,13 @@ class Pages:
     ) -> Response:
         """A page; ``next_path`` (where its form leads) is app-relative, put below the mount here like every other link."""
         at = facts.public_path
-        who = fill("who", account=account, account_page=at(ACCOUNT_PAGE), logout=at(LOGOUT_PATH)) if account else ""
+        language = self.language(facts)
+        who = fill(language, "who", account=account, account_page=at(ACCOUNT_PAGE), logout=at(LOGOUT_PATH)) if account else ""
         body = fill(
+            language,
             "layout",
+            lang=language.code,
+            strings=_script_strings(language),
             title=title,
             service=self._settings.service_name,
             assets=at(ASSETS),
@@ -172,9 +194,15 @@ class Pages:
     def message(
         self, facts: RequestFacts, status: int, title: str, text: str, link: str, link_text: str, account: str | None = None
     ) -> Response:
-        """A page with one message and one (app-relative) link."""
-        content = fill("message", text=text, link=facts.public_path(link), link_text=link_text)
-        return self.page(facts, title, content, account=account, status=status)
+        """A page with one message and one (app-relative) link; ``title``, ``text`` and ``link_text`` are translated here."""
+        language = self.language(facts)
+        _ = language.gettext
+        content = fill(language, "message", text=_(text), link=facts.public_path(link), link_text=_(link_text))
+        return self.page(facts, _(title), content, account=account, status=status)
+
+    def language(self, facts: RequestFacts) -> Language:
+        """The language of the request's pages and messages (``Accept-Language``, else the configured default)."""
+        return self._languages.of(facts.headers.get("accept-language"))
 
     def _asset(self, name: str) -> Handler:
         content = (_HERE / "assets" / name).read_bytes()
@@ -194,8 +222,9 @@ class Pages:
         facts = request.facts
         next_path = local_path(facts.query().get("next"))
         at = facts.public_path
-        content = fill("login", login=at(self._settings.login_path), account_page=at(ACCOUNT_PAGE), next=at(next_path))
-        return self.page(facts, "Log in", content, next_path=next_path)
+        language = self.language(facts)
+        content = fill(language, "login", login=at(self._settings.login_path), account_page=at(ACCOUNT_PAGE), next=at(next_path))
+        return self.page(facts, language.gettext("Log in"), content, next_path=next_path)
 
     def step_up_page(self, request: EndpointRequest) -> Response:
         session = request.session
@@ -206,6 +235,8 @@ class Pages:
         query = facts.query()
         next_path = local_path(query.get("next"))
         account_id = session.professional_id
+        language = self.language(facts)
+        _ = language.gettext
         if is_enrolment_only(session):
             text = "This session may only enrol an authenticator."
             return self.message(facts, 403, "Enrolment only", text, ENROL_PAGE, "Go to enrolment")
@@ -215,36 +246,38 @@ class Pages:
         apps = self._authenticators.of_account(account_id, TOTP, HELD_STATES) if "otp" in accepted else []
         remaining = self._ceremonies.recovery.remaining(account_id) if "otp" in accepted else 0
         why = (
-            "This request needs a security key: a phishing-resistant proof that it is really you."
+            _("This request needs a security key: a phishing-resistant proof that it is really you.")
             if key_only
-            else "This request needs a second factor."
+            else _("This request needs a second factor.")
         )
         notices = recent_additions(self._authenticators, self._ceremonies.recovery, account_id, self._clock())
         none = ""
         if not (keys or apps or remaining):
             kind = WEBAUTHN if key_only else TOTP
             none = fill(
+                language,
                 "step-up-none",
-                missing="security key" if key_only else "second factor (security key, authenticator app or recovery code)",
+                missing=_("security key") if key_only else _("second factor (security key, authenticator app or recovery code)"),
                 kind=kind,
-                kind_name=KIND_NAMES[kind],
+                kind_name=_(KIND_NAMES[kind]),
                 post=at(ENROL_REQUEST_PATH),
             )
         content = fill(
+            language,
             "step-up",
-            notices=Markup("".join(fill("notice", message=n["message"]) for n in notices)),
+            notices=Markup("".join(fill(language, "notice", message=n["message"]) for n in notices)),
             why=why,
             enrol=at(ENROL_PAGE),
             none=Markup(none),
             key=Markup(
-                fill("step-up-key", begin=at(WEBAUTHN_STEP_UP_PATH + "/begin"), complete=at(WEBAUTHN_STEP_UP_PATH + "/complete"))
+                fill(language, "step-up-key", begin=at(WEBAUTHN_STEP_UP_PATH + "/begin"), complete=at(WEBAUTHN_STEP_UP_PATH + "/complete"))
                 if keys
                 else ""
             ),
-            totp=Markup(fill("step-up-totp", post=at(TOTP_STEP_UP_PATH)) if apps else ""),
-            recovery=Markup(fill("step-up-recovery", post=at(RECOVERY_STEP_UP_PATH), remaining=remaining) if remaining else ""),
+            totp=Markup(fill(language, "step-up-totp", post=at(TOTP_STEP_UP_PATH)) if apps else ""),
+            recovery=Markup(fill(language, "step-up-recovery", post=at(RECOVERY_STEP_UP_PATH), remaining=remaining) if remaining else ""),
         )
-        return self.page(facts, "Confirm it is you", content, account=account_id, next_path=next_path)
+        return self.page(facts, _("Confirm it is you"), content, account=account_id, next_path=next_path)
 
     def enrol_page(self, request: EndpointRequest) -> Response:
         facts = request.facts
@@ -258,45 +291,59 @@ class Pages:
         now = self._clock()
         account_id = session.professional_id
         linked = link_kind(session)
+        language = self.language(facts)
+        _ = language.gettext
         sections = {}
         for kind, name, template, paths in (
             (TOTP, "totp", "enroll-totp", {"begin": f"{TOTP_ENROL_PATH}/begin", "confirm": f"{TOTP_ENROL_PATH}/confirm"}),
             (WEBAUTHN, "key", "enroll-key", {"begin": f"{WEBAUTHN_ENROL_PATH}/begin", "complete": f"{WEBAUTHN_ENROL_PATH}/complete"}),
         ):
             if enrolment_grant(session, kind, now) is not None:
-                sections[name] = fill(template, **{part: at(path) for part, path in paths.items()})
+                sections[name] = fill(language, template, **{part: at(path) for part, path in paths.items()})
             elif linked is None:
                 sections[name] = fill(
+                    language,
                     "enroll-refused",
-                    heading=f"Add {'an' if kind == TOTP else 'a'} {KIND_NAMES[kind]}",
-                    requirement=REQUIREMENTS[kind].capitalize(),
+                    heading=_("Add an authenticator app") if kind == TOTP else _("Add a security key"),
+                    requirement=_(REQUIREMENTS[kind]).capitalize(),
                     step_up=with_next(at(self._settings.step_up_page), ENROL_PAGE, methods="webauthn"),
                 )
             else:
                 sections[name] = ""
         recovery = ""
         if recovery_codes_grant(session, now) is not None:
-            recovery = fill("enroll-recovery", remaining=self._ceremonies.recovery.remaining(account_id), post=at(RECOVERY_CODES_PATH))
+            recovery = fill(
+                language, "enroll-recovery", remaining=self._ceremonies.recovery.remaining(account_id), post=at(RECOVERY_CODES_PATH)
+            )
         content = fill(
+            language,
             "enroll",
-            banner=Markup(fill("enroll-banner", account=account_id, kind=KIND_NAMES[linked]) if linked else ""),
+            banner=Markup(fill(language, "enroll-banner", account=account_id, kind=_(KIND_NAMES[linked])) if linked else ""),
             authenticators=Markup(
-                self.authenticator_table(self._authenticators.of_account(account_id, states=(*HELD_STATES, "clone_suspected")))
+                self.authenticator_table(language, self._authenticators.of_account(account_id, states=(*HELD_STATES, "clone_suspected")))
             ),
             totp=Markup(sections["totp"]),
             key=Markup(sections["key"]),
             recovery=Markup(recovery),
         )
-        return self.page(facts, "Authenticators", content, account=account_id, next_path=ENROL_PAGE)
+        return self.page(facts, _("Authenticators"), content, account=account_id, next_path=ENROL_PAGE)
 
     def _link_page(self, facts: RequestFacts, token: str) -> Response:
         """What opening an enrolment link shows: a button that spends it, so a link preview or a mail scanner spends nothing."""
         holder = self._ceremonies.link_holder(token)
         if holder is None:
-            return self.message(facts, 410, "Link not valid", _LINK_INVALID.capitalize() + ".", self._settings.login_path, "Log in")
+            return self.message(facts, 410, "Link not valid", _LINK_INVALID_PAGE, self._settings.login_path, "Log in")
         account_id, kind = holder
-        content = fill("enroll-link", account=account_id, kind=KIND_NAMES[kind], post=facts.public_path(ENROL_LINK_PATH), token=token)
-        return self.page(facts, "Enrolment link", content, next_path=ENROL_PAGE)
+        language = self.language(facts)
+        content = fill(
+            language,
+            "enroll-link",
+            account=account_id,
+            kind=language.gettext(KIND_NAMES[kind]),
+            post=facts.public_path(ENROL_LINK_PATH),
+            token=token,
+        )
+        return self.page(facts, language.gettext("Enrolment link"), content, next_path=ENROL_PAGE)
 
     def redeem_link(self, request: EndpointRequest) -> Response:
         """Spend an enrolment link (once) and open its enrolment-only session."""
@@ -314,26 +361,29 @@ class Pages:
         token = facts.query().get("token") or ""
         account = self._password_change.holder(token)
         if account is None:
-            text = "This password link is invalid, expired or already used; ask your administrator for a new one."
+            text = N_("This password link is invalid, expired or already used; ask your administrator for a new one.")
             return self.message(facts, 410, "Link not valid", text, self._settings.login_path, "Log in")
-        content = fill("password-reset", account=account.id, post=facts.public_path(PASSWORD_RESET_PATH), token=token)
-        return self.page(facts, "Set a new password", content, next_path=self._settings.login_path)
+        language = self.language(facts)
+        content = fill(language, "password-reset", account=account.id, post=facts.public_path(PASSWORD_RESET_PATH), token=token)
+        return self.page(facts, language.gettext("Set a new password"), content, next_path=self._settings.login_path)
 
-    def authenticator_table(self, authenticators: list[Authenticator], revoke_path: str | None = None) -> str:
+    def authenticator_table(self, language: Language, authenticators: list[Authenticator], revoke_path: str | None = None) -> str:
+        _ = language.gettext
         if not authenticators:
-            return "<p>None yet.</p>"
+            return f"<p>{html.escape(_('None yet.'))}</p>"
         rows = []
         for a in authenticators:
-            cells = [a.id, KIND_NAMES.get(a.kind, a.kind), a.label]
-            row = "".join(f"<td>{html.escape(c)}</td>" for c in cells)
-            row += f'<td class="state-{html.escape(a.state)}">{html.escape(a.state.replace("_", " "))}</td>'
-            row += f"<td>{when(a.created)}</td><td>{when(a.last_used)}</td>"
+            kind = _(KIND_NAMES.get(a.kind, a.kind))
+            row = "".join(f"<td>{html.escape(c)}</td>" for c in (a.id, kind, a.label))
+            row += f'<td class="state-{html.escape(a.state)}">{html.escape(_(STATE_NAMES.get(a.state, a.state)))}</td>'
+            row += f"<td>{language.when(a.created)}</td><td>{language.when(a.last_used)}</td>"
             if revoke_path is not None:
                 disabled = " disabled" if a.state == "revoked" else ""
-                name = f"Revoke {KIND_NAMES.get(a.kind, a.kind)} {a.label} ({a.id}) of {a.account_id}"
+                revoke = html.escape(_("Revoke"))
+                name = _("Revoke {kind} {label} ({id}) of {account}").format(kind=kind, label=a.label, id=a.id, account=a.account_id)
                 row += (
                     f'<td><button type="button" class="small danger" data-revoke="{revoke_path}" data-account="{html.escape(a.account_id)}"'
-                    f' data-authenticator="{html.escape(a.id)}" aria-label="{html.escape(name)}"{disabled}>Revoke</button></td>'
+                    f' data-authenticator="{html.escape(a.id)}" aria-label="{html.escape(name)}"{disabled}>{revoke}</button></td>'
                 )
             rows.append(f"<tr>{row}</tr>")
-        return fill("authenticators", rows=Markup("".join(rows)), action_heading=Markup("<th></th>" if revoke_path else ""))
+        return fill(language, "authenticators", rows=Markup("".join(rows)), action_heading=Markup("<th></th>" if revoke_path else ""))

@@ -16,11 +16,12 @@ from accessguard.audit.access_log import AccessLog
 from accessguard.audit.activity import first_seq_at
 from accessguard.audit.log_store import LogLocation, reading
 from accessguard.facts import IPAddress
+from accessguard.i18n import N_
 from accessguard.signals.geo import Location
 
 SIGNED_IN = "signed_in"
 #: The session factors a sign-in records, as a professional reads them.
-FACTOR_NAMES = {"pwd": "password", "otp": "authenticator app", "webauthn": "security key", "recovery": "recovery code"}
+FACTOR_NAMES = {"pwd": N_("password"), "otp": N_("authenticator app"), "webauthn": N_("security key"), "recovery": N_("recovery code")}
 #: A professional's page lists the sign-ins of this period, newest first, at most ``SHOWN``.
 RECENT_S = 30 * 86400
 SHOWN = 20

@@ -159,11 +159,8 @@ class Ceremonies:
             return
         grant = enrolment_grant(session, authenticator.kind, now)
         if grant is None:
-            raise Refused(
-                "authenticator_contained",
-                "this authenticator was enrolled after a compromise and must be re-verified; " + REQUIREMENTS[authenticator.kind],
-                403,
-            )
+            detail = "this authenticator was enrolled after a compromise and must be re-verified; " + REQUIREMENTS[authenticator.kind]
+            raise Refused("authenticator_contained", detail, 403)  # composed, so not in the catalogue: stays English
         if self._authenticators.move(authenticator.id, "contained", "active"):
             alert("authenticator_reverified", session.professional_id, authenticator=authenticator.id, via=grant)
 

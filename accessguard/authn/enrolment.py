@@ -30,6 +30,7 @@ from typing import Any
 from accessguard.authn.authenticators import KINDS, TOTP, WEBAUTHN, Authenticators
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.database import Database
+from accessguard.i18n import N_
 from accessguard.store.base import Session
 
 ENROLMENT_WINDOW_S = 15 * 60
@@ -44,14 +45,20 @@ AUTHORISING_FACTOR = "webauthn"
 #: A link of this kind lets its holder set a new password (after ``accessguard account reset-password``).
 PASSWORD = "password"
 LINK_KINDS = (*KINDS, PASSWORD)
-KIND_NAMES = {TOTP: "authenticator app", WEBAUTHN: "security key"}
+KIND_NAMES = {TOTP: N_("authenticator app"), WEBAUTHN: N_("security key")}
 #: Additions to an account are shown at every login for this long.
 NOTICE_WINDOW_S = 7 * 24 * 3600
 
 _KEY_VERIFIED = "a security key verified with user verification in the last 15 minutes"
 REQUIREMENTS = {
-    WEBAUTHN: f"adding a security key needs {_KEY_VERIFIED}, or an enrolment link from an administrator",
-    TOTP: f"adding an authenticator app needs {_KEY_VERIFIED}, or an enrolment link from an administrator",
+    WEBAUTHN: N_(
+        "adding a security key needs a security key verified with user verification in the last 15 minutes,"
+        " or an enrolment link from an administrator"
+    ),
+    TOTP: N_(
+        "adding an authenticator app needs a security key verified with user verification in the last 15 minutes,"
+        " or an enrolment link from an administrator"
+    ),
 }
 RECOVERY_CODES_REQUIREMENT = (
     f"new recovery codes need {_KEY_VERIFIED} (an administrator's enrolment link hands them out with the account's first enrolment)"

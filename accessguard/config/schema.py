@@ -92,6 +92,8 @@ DOCS: Mapping[str, str] = {
     "oidc.scopes": "Scopes asked at browser login (must include `openid`).",
     "oidc.timeout_s": "Timeout of requests to the provider, in seconds.",
     "service_name": "The service's name on pages and in the WebAuthn relying party.",
+    "default_locale": "Language of pages and messages (`en` or `fr`) when the browser's `Accept-Language` names neither.",
+    "time_zone": "IANA time zone (`Europe/Paris`) the pages show times in.",
     "webauthn_rp_id": "The domain security keys are bound to (`annuaire.example.fr`); never taken from a request.",
     "webauthn_origins": "The exact origins (`https://annuaire.example.fr`) of the guard's pages.",
     "webauthn_allowed_aaguids": "Admit only these authenticator models (AAGUIDs), proven by attestation.",

@@ -103,6 +103,8 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
         webauthn_rp_id="localhost",
         webauthn_origins=("http://localhost",),
         public_url="http://localhost",
+        default_locale="fr",
+        time_zone="Europe/Paris",
         audit=dataclasses.replace(audit, key=audit.key or keys["audit_key"], witness=witness),
     )
     return dataclasses.replace(settings, **overrides)

@@ -4,6 +4,13 @@
 
 const page = document.body.dataset;
 
+// the page's language: the translations of the messages below, written by the server into a JSON block (English: none)
+const STRINGS = JSON.parse(document.getElementById("accessguard-strings")?.textContent || "{}");
+
+function t(message, values) {
+  return (STRINGS[message] || message).replace(/\{(\w+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole));
+}
+
 function show(text, kind) {
   const message = document.getElementById("message");
   message.textContent = text;
@@ -21,7 +28,7 @@ async function post(path, body) {
   });
   const document_ = await response.json().catch(() => ({}));
   if (!response.ok) {
-    throw new Error(document_.detail || `request failed (${response.status})`);
+    throw new Error(document_.detail || t("request failed ({status})", { status: response.status }));
   }
   return document_;
 }
@@ -70,8 +77,8 @@ function markSeen(account, time) {
 
 function enrolled(result) {
   markSeen(document.querySelector(".who strong")?.textContent, result.authenticator.created);
-  const after = result.session_ended ? " This enrolment link is now used up: log in as usual." : "";
-  show(`Added “${result.authenticator.label}” (${result.authenticator.id}).${after}`, "ok");
+  const added = t("Added “{label}” ({id}).", result.authenticator);
+  show(result.session_ended ? `${added} ${t("This enrolment link is now used up: log in as usual.")}` : added, "ok");
   showRecoveryCodes(result.recovery_codes);
   document.querySelectorAll("section:has(form), section:has(#regenerate)").forEach((section) => section.setAttribute("hidden", ""));
 }
@@ -102,7 +109,7 @@ const formHandlers = {
     for (const link of section.querySelectorAll("a")) link.addEventListener("click", () => markSeen(account, unseen[0].time));
     form.hidden = true;
     section.hidden = false;
-    show(`${unseen.length} change(s) to your account since your last visit: read them below. Not you? Tell your administrator at once.`, "notice");
+    show(t("{count} change(s) to your account since your last visit: read them below. Not you? Tell your administrator at once.", { count: unseen.length }), "notice");
   },
   "totp-begin": async (form) => {
     const setup = await post(form.dataset.post, fields(form));
@@ -127,7 +134,7 @@ const consoleHandlers = {
     const region = document.getElementById(form.dataset.result);
     const anchor = Object.assign(element("a", result.link), { href: result.link });
     const account = form.querySelector("[name=account]").value;
-    region.replaceChildren(element("p", "One-time link:"), Object.assign(element("p"), { className: "link" }), svgImage(result.qr_svg, `QR code of the link for ${account}`));
+    region.replaceChildren(element("p", t("One-time link:")), Object.assign(element("p"), { className: "link" }), svgImage(result.qr_svg, t("QR code of the link for {account}", { account })));
     region.querySelector("p.link").append(anchor);
     region.hidden = false;
     show(result.message, "ok");
@@ -140,14 +147,14 @@ const consoleHandlers = {
     const parts = [];
     if (preview.errors.length) {
       const list = document.createElement("ul");
-      list.replaceChildren(...preview.errors.map((e) => element("li", `Line ${e.line}: ${e.error}`)));
-      parts.push(element("p", `${preview.errors.length} line(s) are wrong; nothing will be created until they are corrected:`), list);
+      list.replaceChildren(...preview.errors.map((e) => element("li", t("Line {line}: {error}", e))));
+      parts.push(element("p", t("{count} line(s) are wrong; nothing will be created until they are corrected:", { count: preview.errors.length })), list);
     }
     const rows = document.createElement("ul");
-    rows.replaceChildren(...preview.accounts.map((a) => element("li", `Line ${a.line}: ${a.account} (${a.kind}; ${a.roles.join(", ")}; ${a.organisation || "no organisation"})`)));
-    parts.push(element("p", `${preview.accounts.length} account(s) to create:`), rows);
+    rows.replaceChildren(...preview.accounts.map((a) => element("li", t("Line {line}: {account} ({kind}; {roles}; {organisation})", { ...a, roles: a.roles.join(", "), organisation: a.organisation || t("no organisation") }))));
+    parts.push(element("p", t("{count} account(s) to create:", { count: preview.accounts.length })), rows);
     if (!preview.errors.length) {
-      const confirm = element("button", `Create ${preview.accounts.length} accounts`);
+      const confirm = element("button", t("Create {count} accounts", { count: preview.accounts.length }));
       confirm.type = "button";
       confirm.addEventListener(
         "click",
@@ -158,19 +165,24 @@ const consoleHandlers = {
           links.replaceChildren(
             ...done.created.map((c) => {
               const item = element("li", `${c.account}: `);
-              item.append(Object.assign(element("a", c.link), { href: c.link }), svgImage(c.qr_svg, `QR code of the password link for ${c.account}`));
+              item.append(Object.assign(element("a", c.link), { href: c.link }), svgImage(c.qr_svg, t("QR code of the password link for {account}", c)));
               return item;
             }),
           );
-          region.replaceChildren(element("p", "One-time password links:"), links);
+          region.replaceChildren(element("p", t("One-time password links:")), links);
           show(done.message, "ok");
         }),
       );
       parts.push(confirm);
     }
     region.replaceChildren(...parts);
-    const errors = preview.errors.map((e) => `line ${e.line}: ${e.error}`).join("; ");
-    show(preview.errors.length ? `Preview: ${preview.errors.length} wrong line(s): ${errors}.` : `Preview: ${preview.accounts.length} account(s) to create. Confirm below.`, preview.errors.length ? "error" : "ok");
+    const errors = preview.errors.map((e) => t("line {line}: {error}", e)).join("; ");
+    show(
+      preview.errors.length
+        ? t("Preview: {count} wrong line(s): {errors}.", { count: preview.errors.length, errors })
+        : t("Preview: {count} account(s) to create. Confirm below.", { count: preview.accounts.length }),
+      preview.errors.length ? "error" : "ok",
+    );
   },
   preview: async (form) => {
     const asked = fields(form);
@@ -178,16 +190,20 @@ const consoleHandlers = {
     const region = document.getElementById("contain-preview");
     region.hidden = false;
     if (preview.accounts.length === 0) {
-      region.replaceChildren(element("p", "Nothing was enrolled, and no recovery code issued, after that time: nothing to contain."));
-      show("Preview: nothing to contain.", "ok");
+      region.replaceChildren(element("p", t("Nothing was enrolled, and no recovery code issued, after that time: nothing to contain.")));
+      show(t("Preview: nothing to contain."), "ok");
       return;
     }
-    const summary = `This would hold back ${preview.authenticators} authenticators and delete ${preview.recovery_codes} unused recovery codes of ${preview.accounts.length} accounts; each loses its password and its sessions:`;
+    const summary = t("This would hold back {authenticators} authenticators and delete {codes} unused recovery codes of {count} accounts; each loses its password and its sessions:", {
+      authenticators: preview.authenticators,
+      codes: preview.recovery_codes,
+      count: preview.accounts.length,
+    });
     const list = document.createElement("ul");
     list.replaceChildren(...preview.accounts.map((account) => element("li", account)));
     const parts = [element("p", summary), list];
-    if (preview.own_account) parts.push(Object.assign(element("p", "Your own account is among them: you will be logged out and need a password link too."), { className: "notice" }));
-    const confirm = element("button", `Contain ${preview.authenticators} authenticators of ${preview.accounts.length} accounts`);
+    if (preview.own_account) parts.push(Object.assign(element("p", t("Your own account is among them: you will be logged out and need a password link too.")), { className: "notice" }));
+    const confirm = element("button", t("Contain {authenticators} authenticators of {count} accounts", { authenticators: preview.authenticators, count: preview.accounts.length }));
     confirm.type = "button";
     confirm.className = "danger";
     confirm.addEventListener(
@@ -196,7 +212,7 @@ const consoleHandlers = {
     );
     parts.push(confirm);
     region.replaceChildren(...parts);
-    show(`Preview: ${preview.accounts.length} accounts would be contained (${preview.accounts.join(", ")}). Confirm below.`, "ok");
+    show(t("Preview: {count} accounts would be contained ({accounts}). Confirm below.", { count: preview.accounts.length, accounts: preview.accounts.join(", ") }), "ok");
   },
 };
 
@@ -241,7 +257,7 @@ document.getElementById("regenerate")?.addEventListener(
   "click",
   guarded(async (button) => {
     showRecoveryCodes((await post(button.dataset.post)).recovery_codes);
-    show("New recovery codes made; the old ones no longer work.", "ok");
+    show(t("New recovery codes made; the old ones no longer work."), "ok");
   }),
 );
 
@@ -250,7 +266,7 @@ document.getElementById("request-link")?.addEventListener(
   guarded(async (button) => {
     await post(button.dataset.post, { kind: button.dataset.kind });
     button.disabled = true;
-    show("Your request was sent to the administrators: one of them will hand you an enrolment link in person or by phone.", "ok");
+    show(t("Your request was sent to the administrators: one of them will hand you an enrolment link in person or by phone."), "ok");
   }),
 );
 
@@ -258,10 +274,11 @@ for (const button of document.querySelectorAll("[data-revoke]")) {
   button.addEventListener(
     "click",
     guarded(async (element) => {
-      const what = element.dataset.authenticator ? `authenticator ${element.dataset.authenticator}` : "every authenticator";
-      if (!window.confirm(`Revoke ${what} of ${element.dataset.account}?`)) return;
+      const { account, authenticator } = element.dataset;
+      const question = authenticator ? t("Revoke authenticator {authenticator} of {account}?", { authenticator, account }) : t("Revoke every authenticator of {account}?", { account });
+      if (!window.confirm(question)) return;
       const { revoked } = await post(element.dataset.revoke, { account: element.dataset.account, authenticator: element.dataset.authenticator || null });
-      announceAfterReload(`Revoked ${revoked.length} authenticator(s) of ${element.dataset.account}: ${revoked.join(", ")}.`);
+      announceAfterReload(t("Revoked {count} authenticator(s) of {account}: {ids}.", { count: revoked.length, account, ids: revoked.join(", ") }));
     }),
   );
 }
