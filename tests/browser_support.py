@@ -74,8 +74,18 @@ def served(demo_template: Path, tmp_path: Path) -> Iterator[Served]:
 
 
 @pytest.fixture
-def page(tmp_path: Path) -> Iterator[Any]:
-    """A Chromium page with a virtual CTAP2 security key that verifies its user."""
+def page() -> Iterator[Any]:
+    """A Chromium page in English (the demo's pages default to French) with a virtual CTAP2 security key that verifies its user."""
+    yield from _browser_page("en-GB")
+
+
+@pytest.fixture
+def french_page() -> Iterator[Any]:
+    """The same in a French browser (``Accept-Language: fr-FR``)."""
+    yield from _browser_page("fr-FR")
+
+
+def _browser_page(locale: str) -> Iterator[Any]:
     require_part(Path(CHROMIUM).exists() and shutil.which("chromium") is not None, "Debian's chromium")
     try:
         from playwright.sync_api import sync_playwright
@@ -83,7 +93,7 @@ def page(tmp_path: Path) -> Iterator[Any]:
         require_part(False, "playwright (PyPI)")
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        context = browser.new_context(viewport={"width": 1000, "height": 760})
+        context = browser.new_context(viewport={"width": 1000, "height": 760}, locale=locale)
         page = context.new_page()
         page.set_default_timeout(15_000)
         cdp = context.new_cdp_session(page)

@@ -52,6 +52,10 @@ class Clock:
         self.now += seconds
 
 
+#: What the demo's test clients send: the demo answers in French by default, the tests read its English (tests/test_i18n.py its French).
+ENGLISH = {"accept-language": "en"}
+
+
 @dataclass
 class Professional:
     username: str
@@ -169,14 +173,16 @@ def make_demo(adapter: str, data_dir: Path, *, clock: Clock | None = None, follo
         app, guard = build(data_dir, clock=clock, **overrides)
 
         def factory() -> httpx.Client:
-            return TestClient(app, client=("127.0.0.1", 40000), base_url="http://localhost", follow_redirects=follow_redirects)
+            return TestClient(
+                app, client=("127.0.0.1", 40000), base_url="http://localhost", follow_redirects=follow_redirects, headers=ENGLISH
+            )
 
     else:
         wsgi_app, guard = build_wsgi(data_dir, clock=clock, **overrides)
 
         def factory() -> httpx.Client:
             transport = httpx.WSGITransport(app=wsgi_app, remote_addr="127.0.0.1")
-            return httpx.Client(transport=transport, base_url="http://localhost")
+            return httpx.Client(transport=transport, base_url="http://localhost", headers=ENGLISH)
 
     return Demo(guard, clock, _accounts(data_dir), factory)
 

@@ -28,7 +28,7 @@ from accessguard.demo.app import PatientDirectory, build, demo_settings
 from accessguard.guard import Guard
 from accessguard.middleware.asgi import AccessGuardMiddleware
 from accessguard.mounting import asgi_route_path, loose_readings, wsgi_route_path
-from tests.conftest import CAEN, Clock, Demo, TestClient, _accounts, _copy_demo
+from tests.conftest import CAEN, ENGLISH, Clock, Demo, TestClient, _accounts, _copy_demo
 from tests.demo_process import wait_for
 from tests.framework_apps import fastapi_directory, flask_directory
 from tests.server_support import gunicorn_server, uvicorn_server
@@ -42,7 +42,7 @@ def entries(data_dir: Path) -> list[tuple[str, str, str | None]]:
 
 
 def asgi_client(app: object, base_url: str) -> Callable[[], httpx.Client]:
-    return lambda: TestClient(app, client=("127.0.0.1", 40000), base_url=base_url)  # type: ignore[arg-type]
+    return lambda: TestClient(app, client=("127.0.0.1", 40000), base_url=base_url, headers=ENGLISH)  # type: ignore[arg-type]
 
 
 @pytest.fixture
@@ -68,7 +68,7 @@ def mounted(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Demo]:
         transport = httpx.WSGITransport(app=root, remote_addr="127.0.0.1")  # type: ignore[arg-type]
 
         def factory() -> httpx.Client:
-            return httpx.Client(transport=transport, base_url="http://localhost/api")
+            return httpx.Client(transport=transport, base_url="http://localhost/api", headers=ENGLISH)
 
     yield Demo(guard, clock, _accounts(data_dir), factory)
     guard.close()
@@ -195,7 +195,7 @@ def test_uvicorn_root_path_behind_a_path_stripping_proxy(data_dir: Path) -> None
     try:
         with uvicorn_server(app, root_path="/api") as url:
             proxy = PathStrippingProxy("/api")
-            demo = Demo(guard, clock, _accounts(data_dir), lambda: httpx.Client(base_url=f"{url}/api", transport=proxy))
+            demo = Demo(guard, clock, _accounts(data_dir), lambda: httpx.Client(base_url=f"{url}/api", transport=proxy, headers=ENGLISH))
             assert_guarded_under_prefix(demo, data_dir)
     finally:
         guard.close()
@@ -205,7 +205,7 @@ def test_uvicorn_root_path_behind_a_path_stripping_proxy(data_dir: Path) -> None
 @pytest.mark.slow
 def test_django_under_gunicorn_with_a_script_name(data_dir: Path, tmp_path: Path) -> None:
     with gunicorn_server("tests.framework_apps:django_app()", data_dir, tmp_path / "gunicorn.log", "--env", "SCRIPT_NAME=/api") as url:
-        demo = Demo(None, Clock(time.time()), _accounts(data_dir), lambda: httpx.Client(base_url=f"{url}/api"))  # type: ignore[arg-type]
+        demo = Demo(None, Clock(time.time()), _accounts(data_dir), lambda: httpx.Client(base_url=f"{url}/api", headers=ENGLISH))  # type: ignore[arg-type]
         anonymous = demo.client()
         for path in ("/patients?limit=5000", "/patients/pat-0001"):
             assert anonymous.get(path).status_code == 401, path

@@ -30,7 +30,7 @@ from accessguard.policy.input import SCHEMA_PATH
 from accessguard.policy.policyset import DEFAULT_POLICY_DIR, load_policy_set
 from accessguard.signals.usage import Usage
 from accessguard.store.base import ReadRequest
-from tests.conftest import CAEN, LILLE, Clock, Demo, _accounts, _copy_demo
+from tests.conftest import CAEN, ENGLISH, LILLE, Clock, Demo, _accounts, _copy_demo
 
 MARSEILLE = "192.0.2.200"
 SCHEMA = json.loads(SCHEMA_PATH.read_text())
@@ -67,7 +67,7 @@ def guarded(data_dir: Path, app: Any = None, engine: RecordingEngine | None = No
     clock = Clock()
     guard = Guard(demo_settings(data_dir, clock=clock, **overrides), engine=engine or RecordingEngine())
     asgi = AccessGuardMiddleware(app or PatientDirectory(data_dir / "patients.db").app(), guard)
-    yield Demo(guard, clock, _accounts(data_dir), lambda: TestClient(asgi, client=("127.0.0.1", 40000), base_url="http://localhost"))
+    yield Demo(guard, clock, _accounts(data_dir), lambda: TestClient(asgi, client=("127.0.0.1", 40000), base_url="http://localhost", headers=ENGLISH))
     guard.close()
 
 
@@ -122,7 +122,7 @@ def records(request: pytest.FixtureRequest, data_dir: Path) -> Iterator[Demo]:
     wsgi = WSGIAccessGuard(wsgi_records, guard)
 
     def factory() -> httpx.Client:
-        return httpx.Client(transport=httpx.WSGITransport(app=wsgi, remote_addr="127.0.0.1"), base_url="http://localhost")
+        return httpx.Client(transport=httpx.WSGITransport(app=wsgi, remote_addr="127.0.0.1"), base_url="http://localhost", headers=ENGLISH)
 
     yield Demo(guard, clock, _accounts(data_dir), factory)
     guard.close()

@@ -91,10 +91,10 @@ def fill(language: Language, name: str, **values: object) -> str:
 
 
 @cache
-def _script_strings(language: Language) -> Markup:
-    """The translations the pages' script shows, as JSON safe inside a ``<script type="application/json">`` block."""
+def _script_strings(language: Language) -> str:
+    """The translations the pages' script shows, as JSON (a ``<meta>`` content: no inline script under the CSP)."""
     strings = {message: language.gettext(message) for message in script_messages()}
-    return Markup(json.dumps({k: v for k, v in strings.items() if k != v}).replace("<", "\\u003c"))
+    return json.dumps({k: v for k, v in strings.items() if k != v})
 
 
 class Markup(str):

@@ -4,8 +4,8 @@
 
 const page = document.body.dataset;
 
-// the page's language: the translations of the messages below, written by the server into a JSON block (English: none)
-const STRINGS = JSON.parse(document.getElementById("accessguard-strings")?.textContent || "{}");
+// the page's language: the translations of the messages below, written by the server as JSON (English: none)
+const STRINGS = JSON.parse(document.querySelector("meta[name=accessguard-strings]")?.content || "{}");
 
 function t(message, values) {
   return (STRINGS[message] || message).replace(/\{(\w+)\}/g, (whole, name) => (values && name in values ? String(values[name]) : whole));
