@@ -58,5 +58,5 @@ def test_a_refusal_keeps_its_reason_code_and_explains_it_in_french(asgi_demo: De
 def test_the_account_page_in_french_shows_times_in_paris(asgi_demo: Demo) -> None:
     client = asgi_demo.login("inf.dubois")
     page = client.get("/accessguard/account", headers={**HTML, "accept-language": "fr"})
-    assert "Vos authentificateurs" in page.text and "application d’authentification" in page.text
+    assert "Vos authentificateurs" in page.text and "application d\u2019authentification" in page.text
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d \+0[12]00", page.text)

@@ -67,7 +67,8 @@ def guarded(data_dir: Path, app: Any = None, engine: RecordingEngine | None = No
     clock = Clock()
     guard = Guard(demo_settings(data_dir, clock=clock, **overrides), engine=engine or RecordingEngine())
     asgi = AccessGuardMiddleware(app or PatientDirectory(data_dir / "patients.db").app(), guard)
-    yield Demo(guard, clock, _accounts(data_dir), lambda: TestClient(asgi, client=("127.0.0.1", 40000), base_url="http://localhost", headers=ENGLISH))
+    client = lambda: TestClient(asgi, client=("127.0.0.1", 40000), base_url="http://localhost", headers=ENGLISH)  # noqa: E731
+    yield Demo(guard, clock, _accounts(data_dir), client)
     guard.close()
 
 
