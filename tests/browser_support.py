@@ -24,6 +24,7 @@ import uvicorn
 
 from accessguard.cli import main
 from accessguard.demo.app import build
+from accessguard.guard import Guard
 from tests.conftest import _accounts, _copy_demo, require_part
 
 CHROMIUM = "/usr/bin/chromium"
@@ -45,6 +46,7 @@ class Served:
     base_url: str
     data_dir: Path
     accounts: dict[str, Any]
+    guard: Guard  # the demo's own, for what no page does (an emergency declared through the API)
 
 
 def free_port() -> int:
@@ -67,7 +69,8 @@ def served(demo_template: Path, tmp_path: Path) -> Iterator[Served]:
     while not server.started and time.monotonic() < deadline:
         time.sleep(0.05)
     assert server.started, "the demo did not start"
-    yield Served(f"http://localhost:{server.config.port}", data_dir, {a: vars(p) for a, p in _accounts(data_dir).items()})
+    accounts = {a: vars(p) for a, p in _accounts(data_dir).items()}
+    yield Served(f"http://localhost:{server.config.port}", data_dir, accounts, guard)
     server.should_exit = True
     thread.join(10)
     guard.close()
