@@ -336,4 +336,5 @@ class Pages:
                     f' data-authenticator="{html.escape(a.id)}" aria-label="{html.escape(name)}"{disabled}>Revoke</button></td>'
                 )
             rows.append(f"<tr>{row}</tr>")
-        return fill("authenticators", rows=Markup("".join(rows)), action_heading=Markup("<th></th>" if revoke_path else ""))
+        heading = '<th scope="col">Actions</th>' if revoke_path else ""
+        return fill("authenticators", rows=Markup("".join(rows)), action_heading=Markup(heading))
