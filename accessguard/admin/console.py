@@ -36,7 +36,6 @@ from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.authenticators import KINDS, Authenticators
 from accessguard.authn.ceremonies import Ceremonies
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, KIND_NAMES, is_enrolment_only
-from accessguard.cli.common import CommandError, parse_time
 from accessguard.containment import PasswordNotReset, UnknownAccount, resume, suspend
 from accessguard.endpoints import EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
@@ -44,6 +43,7 @@ from accessguard.facts import RequestFacts
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
 from accessguard.store.base import Session, Store
+from accessguard.times import NotATime, parse_time
 
 ADMIN_PAGE = "/accessguard/admin"
 ADMIN_ACCOUNT_PAGE = "/accessguard/admin/account"
@@ -597,7 +597,7 @@ def _time(value: str, name: str, now: float) -> float:
     """A time as the command line takes it (ISO 8601, Unix seconds, ``72h`` ago); BadRequest naming the field otherwise."""
     try:
         return parse_time(value, name, now)
-    except CommandError as exc:
+    except NotATime as exc:
         raise BadRequest(str(exc)) from None
 
 

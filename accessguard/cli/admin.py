@@ -26,8 +26,8 @@ from accessguard.cli.common import (
     open_accounts_of,
     open_store_of,
     operator,
-    parse_time,
     table,
+    time_option,
 )
 from accessguard.errors import ConfigurationError
 
@@ -174,7 +174,7 @@ def enroll_link(args: argparse.Namespace) -> int:
 
 
 def contain_after(args: argparse.Namespace) -> int:
-    after = parse_time(args.enrolled_after, "--enrolled-after")
+    after = time_option(args.enrolled_after, "--enrolled-after")
     accounts, authenticators = _open(args)
     store = open_store_of(args)
     try:
