@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -602,4 +603,7 @@ def _time(value: str, name: str, now: float) -> float:
 
 
 def _download(content_type: str, filename: str) -> list[tuple[str, str]]:
-    return [("content-type", content_type), ("content-disposition", f'attachment; filename="{filename}"'), NO_STORE]
+    """Headers of a download; the file name keeps to ASCII letters, digits and ``._@-``: an account id may be a
+    provider's subject (``josé``, a quote), which a header cannot carry as it is."""
+    plain = re.sub(r"[^A-Za-z0-9._@-]", "_", filename)
+    return [("content-type", content_type), ("content-disposition", f'attachment; filename="{plain}"'), NO_STORE]
