@@ -147,6 +147,7 @@ def test_containment_is_previewed_then_confirmed_for_the_accounts_previewed(asgi
     window = str(int(asgi_demo.clock.now))
     asgi_demo.clock.advance(60)
     enrolled_key(asgi_demo, "dr.martin")
+    waiting = admin.post("/accessguard/admin/enrolment-link", json={"account": "dr.martin", "kind": "totp"}).json()["link"]
     preview = admin.post("/accessguard/admin/contain", json={"enrolled_after": window})
     assert preview.json() == {
         "enrolled_after": float(window),
@@ -162,6 +163,7 @@ def test_containment_is_previewed_then_confirmed_for_the_accounts_previewed(asgi
     done = admin.post("/accessguard/admin/contain", json={"enrolled_after": window, "confirm": True, "expect": ["dr.martin"]})
     assert done.status_code == 200 and done.json()["contained"] == ["dr.martin"]
     assert asgi_demo.guard.authenticators.of_account("dr.martin", "webauthn", ("contained",))
+    assert redeem_link(asgi_demo.client(), waiting).status_code == 410  # a link not used yet is a foothold too
     assert admin.get("/accessguard/admin", headers=HTML).status_code == 200  # the administrator's own key was older
     bad = admin.post("/accessguard/admin/contain", json={"enrolled_after": "last tuesday"})
     assert bad.status_code == 400 and "not a time" in bad.json()["detail"]

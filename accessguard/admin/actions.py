@@ -73,7 +73,7 @@ def contain_preview(accounts: Accounts, authenticators: Authenticators, enrolled
 
 def contain(accounts: Accounts, authenticators: Authenticators, store: Store, enrolled_after: float, *, by: str) -> Containment:
     """Remove every foothold set up after a time: authenticators enrolled since are held back until re-verified,
-    recovery codes issued since are deleted, and each account touched loses its password and its sessions.
+    recovery codes issued since are deleted, and each account touched loses its password, its sessions and its unused links.
 
     Ending the sessions matters: a thief's live session already counted the factor. Taking the
     password matters: whoever enrolled in the window held it.
@@ -85,12 +85,14 @@ def contain(accounts: Accounts, authenticators: Authenticators, store: Store, en
         if take_password(accounts, store, account_id, by=by):
             result.passwords_reset.append(account_id)
         store.revoke_sessions(account_id, "authenticators_contained")
+        links = EnrolmentLinks(accounts.database).expire(account_id)
         ids = ",".join(a.id for a in contained if a.account_id == account_id)
         alert(
             "authenticators_contained",
             account_id,
             authenticators=ids,
             recovery_codes_revoked=codes.get(account_id, 0),
+            links_expired=links,
             enrolled_after=int(enrolled_after),
             by=by,
         )

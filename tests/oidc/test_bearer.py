@@ -320,7 +320,9 @@ HOSTILE_CLAIMS = {
 
 
 @pytest.mark.parametrize("name", sorted(HOSTILE_CLAIMS))
-def test_a_subject_role_or_organisation_that_is_no_line_of_text_is_refused(provider: TestProvider, oidc_demo: DemoFactory, name: str) -> None:
+def test_a_subject_role_or_organisation_that_is_no_line_of_text_is_refused(
+    provider: TestProvider, oidc_demo: DemoFactory, name: str
+) -> None:
     """These claims become an account's id and profile, shown in the console and named in downloads and log lines."""
     demo = oidc_demo(oidc_settings(provider))
     overrides, expected = HOSTILE_CLAIMS[name]
