@@ -15,6 +15,7 @@ import httpx
 import pytest
 
 from accessguard.audit.reviews import declare_emergency
+from accessguard.containment import resume, suspend
 from accessguard.errors import ConfigurationError
 from tests.audit_support import run_cli
 from tests.authenticators import assertion, enrolled_key, key_session, reasons, redeem_link
@@ -70,6 +71,24 @@ def test_a_security_key_verified_more_than_15_minutes_ago_administers_nothing_un
     assert not _events(asgi_demo, "breach_scope_read")
     assert assertion(admin, key).status_code == 200
     assert admin.post("/accessguard/admin/contain", json={"enrolled_after": "1h"}).status_code == 200
+
+
+def test_an_open_console_or_own_page_acts_no_more_once_its_account_is_suspended(asgi_demo: Demo) -> None:
+    """The tab stays open in the browser; its session does not survive the suspension, nor the resume."""
+    guard = asgi_demo.guard
+    admin = _admin(asgi_demo)
+    nurse = asgi_demo.login("inf.dubois")
+    app = guard.authenticators.of_account("inf.dubois", "totp", ("active",))[0].id
+    for account in ("admin", "inf.dubois"):
+        suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, account, "compromised", operator="soc")
+    assert reasons(admin.post("/accessguard/admin/suspend", json={"account": "dr.martin", "reason": "x"})) == ["authentication_required"]
+    assert reasons(nurse.post("/accessguard/account/report-lost", json={"authenticator": app})) == ["authentication_required"]
+    for account in ("admin", "inf.dubois"):
+        resume(guard.accounts, guard.store, guard.access_log, account, operator="soc")
+    assert reasons(admin.post("/accessguard/admin/suspend", json={"account": "dr.martin", "reason": "x"})) == ["authentication_required"]
+    assert admin.get("/accessguard/admin", headers=HTML, follow_redirects=False).headers["location"].startswith("/login?")
+    assert nurse.get("/accessguard/account", headers=HTML, follow_redirects=False).headers["location"].startswith("/login?")
+    assert guard.accounts.get("dr.martin").status == "active"  # type: ignore[union-attr]
 
 
 def test_accounts_are_searched_and_filtered(asgi_demo: Demo) -> None:
