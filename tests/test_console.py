@@ -91,6 +91,20 @@ def test_an_open_console_or_own_page_acts_no_more_once_its_account_is_suspended(
     assert guard.accounts.get("dr.martin").status == "active"  # type: ignore[union-attr]
 
 
+def test_revoking_a_stolen_key_ends_the_session_the_thief_verified_it_in(asgi_demo: Demo) -> None:
+    """Reported lost, revoked by an administrator: the thief's session, where the key still counted for 15 minutes, ends."""
+    stolen = enrolled_key(asgi_demo, "dr.martin")
+    thief = key_session(asgi_demo, "dr.martin", stolen)
+    [held] = asgi_demo.guard.authenticators.of_account("dr.martin", "webauthn", ("active",))
+    admin = _admin(asgi_demo)
+    revoked = admin.post("/accessguard/admin/revoke", json={"account": "dr.martin", "authenticator": held.id})
+    assert revoked.status_code == 200 and revoked.json()["sessions_ended"] == 1
+    refused = thief.post("/accessguard/enroll/totp/begin", json={"label": "mine now"})  # a new factor, to stay
+    assert (refused.status_code, reasons(refused)) == (401, ["authentication_required"])
+    assert [a.label for a in asgi_demo.guard.authenticators.of_account("dr.martin", "totp")] == ["demo authenticator app"]
+    assert admin.get("/accessguard/admin", headers=HTML).status_code == 200  # the administrator's own session goes on
+
+
 def test_accounts_are_searched_and_filtered(asgi_demo: Demo) -> None:
     admin = _admin(asgi_demo)
 

@@ -29,6 +29,20 @@ def revoke(authenticators: Authenticators, account_id: str, authenticator_id: st
     return revoked
 
 
+def revoke_ending_sessions(
+    authenticators: Authenticators, store: Store, account_id: str, authenticator_id: str | None, *, by: str
+) -> tuple[list[Authenticator], int]:
+    """An administrator's revocation (console, ``admin authenticators revoke``): the authenticators, then every session
+    of the account; returns them and the sessions ended.
+
+    Whoever presented a revoked authenticator lately (a thief with a stolen key) may hold a session in which it
+    still counts: a key verified in the last 15 minutes enrols new factors and administers. The professional's
+    own page revokes without ending sessions: its session has just proved another key (``admin/own_account.py``).
+    """
+    revoked = revoke(authenticators, account_id, authenticator_id, by=by)
+    return revoked, store.revoke_sessions(account_id, "authenticator_revoked") if revoked else 0
+
+
 def revoke_recovery_codes(recovery: RecoveryCodes, account_id: str, *, by: str) -> int:
     """Delete the account's recovery codes; its next enrolment (through a link) hands out a new set."""
     revoked = recovery.revoke(account_id)

@@ -383,10 +383,11 @@ class Console:
         authenticator_id = body.get("authenticator")
         if authenticator_id is not None and not isinstance(authenticator_id, str):
             raise BadRequest("field 'authenticator' must be an authenticator id, or null for all")
-        revoked = actions.revoke(self._authenticators, account_id, authenticator_id, by=admin.id)
+        revoked, sessions = actions.revoke_ending_sessions(self._authenticators, self._store, account_id, authenticator_id, by=admin.id)
         if authenticator_id is not None and not revoked:
             raise Refused("unknown_authenticator", f"{account_id} has no live authenticator {authenticator_id!r}", 404)
-        return json_response(200, {"revoked": [a.id for a in revoked], "obligations": {"alert": ["authenticator_revoked"]}})
+        document = {"revoked": [a.id for a in revoked], "sessions_ended": sessions, "obligations": {"alert": ["authenticator_revoked"]}}
+        return json_response(200, document)
 
     def suspend(self, request: EndpointRequest) -> Response:
         admin = self.administrator(request.session)
