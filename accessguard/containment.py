@@ -30,6 +30,7 @@ from accessguard.admin import actions
 from accessguard.audit.access_log import AccessLog
 from accessguard.authn.accounts import Accounts
 from accessguard.authn.authenticators import Authenticators
+from accessguard.authn.enrolment import EnrolmentLinks
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.errors import AccessGuardError
 from accessguard.store.base import Store
@@ -64,7 +65,8 @@ def suspend(
     revoke_authenticators: bool = False,
     known_elsewhere: bool = False,
 ) -> Suspension:
-    """Suspend an account, revoke its sessions (and its TOTP apps, security keys, recovery codes and password), log and alert.
+    """Suspend an account, revoke its sessions and unused links (and its TOTP apps, security keys, recovery codes and
+    password), log and alert.
 
     ``known_elsewhere``: the account may be missing from this account directory
     (made by an OpenID Connect login on another host sharing the store); it is
@@ -74,6 +76,7 @@ def suspend(
         raise UnknownAccount(f"no account {account_id!r}")
     store.set_suspended(account_id, True)
     sessions = store.revoke_sessions(account_id, "account_suspended")
+    links = EnrolmentLinks(accounts.database).expire(account_id)
     done = Suspension(account_id, sessions, 0)
     if revoke_authenticators:
         done = Suspension(
@@ -90,6 +93,7 @@ def suspend(
             "reason": reason,
             "operator": operator,
             "sessions_revoked": sessions,
+            "links_expired": links,
             "authenticators_revoked": done.authenticators_revoked,
             "recovery_codes_revoked": done.recovery_codes_revoked,
             "password_reset": done.password_reset,

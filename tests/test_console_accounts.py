@@ -77,6 +77,17 @@ def test_an_import_names_each_wrong_line_and_creates_nothing_until_it_is_right(a
     assert login.status_code == 200
 
 
+def test_an_import_with_carriage_returns_is_read_never_a_fault(asgi_demo: Demo) -> None:
+    """A spreadsheet for the Mac ends lines with a lone CR; Python's CSV reader raised on it (a 503 and a fault)."""
+    admin = key_session(asgi_demo, "admin", enrolled_key(asgi_demo, "admin"))
+    preview = admin.post(IMPORT, json={"csv": GOOD.replace("\n", "\r")})
+    assert preview.status_code == 200, preview.text
+    assert [a["account"] for a in preview.json()["accounts"]] == ["inf.petit", "dr.roux"] and preview.json()["errors"] == []
+    stray = admin.post(IMPORT, json={"csv": "username,kind,roles,organisation\ninf.petit,professional,nurse,chu\rcaen\n"})
+    assert stray.status_code == 200 and [e["line"] for e in stray.json()["errors"]] == [3]  # the CR ends a line: "caen" alone
+    assert [a["organisation"] for a in stray.json()["accounts"]] == ["chu"]  # what the preview shows before anything is created
+
+
 @pytest.mark.parametrize("path", [CREATE, IMPORT])
 def test_creating_accounts_needs_an_administrator_and_refuses_cross_site_posts(asgi_demo: Demo, path: str) -> None:
     body = {"account": "x.y", "kind": "professional", "roles": "nurse", "csv": GOOD}

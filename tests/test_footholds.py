@@ -4,6 +4,7 @@ through the real demo over HTTP and the real command line."""
 from __future__ import annotations
 
 import json
+import sqlite3
 import subprocess
 import time
 from pathlib import Path
@@ -14,7 +15,7 @@ import pyotp
 import pytest
 
 from accessguard.containment import PasswordNotReset, resume, suspend
-from tests.authenticators import assertion, enrolled_key, key_session, reasons
+from tests.authenticators import assertion, enrolled_key, key_session, link_token, reasons, redeem_link, set_new_password
 from tests.conftest import CAEN, Demo, _copy_demo
 from tests.demo_process import ACCESSGUARD, demo_process
 
@@ -233,3 +234,30 @@ def test_additions_are_shown_at_login_and_on_the_step_up_page(asgi_demo: Demo) -
     asgi_demo.clock.advance(8 * 24 * 3600)
     later = asgi_demo.client().post("/login", json={"username": pro.username, "password": pro.password})
     assert "notices" not in later.json()
+
+
+def _account_events(demo: Demo, event: str) -> list[tuple[str, dict[str, object]]]:
+    demo.guard.access_log.flush()
+    with sqlite3.connect(demo.guard.access_log.log_location) as db:  # type: ignore[arg-type]  # the demo: audit.db
+        rows = db.execute("SELECT subject, detail FROM entries WHERE kind = 'event'").fetchall()
+    return [(subject, d) for subject, detail in rows if (d := json.loads(detail)).get("event") == event]
+
+
+def test_links_handed_out_before_a_suspension_open_nothing_after_the_resume(asgi_demo: Demo) -> None:
+    """A link an attacker talked out of the helpdesk ("I reported my key lost") must not outlive the containment."""
+    admin = key_session(asgi_demo, "admin", enrolled_key(asgi_demo, "admin"))
+    enrol = admin.post("/accessguard/admin/enrolment-link", json={"account": "inf.leroy", "kind": "webauthn", "ttl_minutes": 10080})
+    password = admin.post("/accessguard/admin/reset-password", json={"account": "inf.leroy"})
+    assert enrol.status_code == password.status_code == 200
+    contained = {"account": "inf.leroy", "reason": "links given on the phone to an impostor", "revoke_authenticators": True}
+    assert admin.post("/accessguard/admin/suspend", json=contained).status_code == 200
+    set_new_password(asgi_demo, "inf.leroy")  # a link issued during the suspension, handed over in person
+    assert admin.post("/accessguard/admin/resume", json={"account": "inf.leroy"}).status_code == 200
+    impostor = asgi_demo.client()
+    refused = redeem_link(impostor, enrol.json()["link"])
+    assert (refused.status_code, reasons(refused)) == (410, ["enrolment_link_invalid"])
+    reset = impostor.post("/accessguard/password/reset", json={"token": link_token(password.json()["link"]), "password": NEW_PASSWORD})
+    assert reset.status_code == 410 and "password link is invalid, expired or already used" in reset.json()["detail"]
+    asgi_demo.login("inf.leroy", totp=False)  # the owner's new password works; their new factors come through new links
+    [(_, suspended)] = _account_events(asgi_demo, "account_suspended")
+    assert suspended["links_expired"] == 2

@@ -55,7 +55,7 @@ def new_account(line: int, username: str, kind: str, roles: str, organisation: s
 
 def read_import(text: str, accounts: Accounts) -> Reading:
     """Every line of a CSV import checked against the others and the accounts that exist."""
-    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"))))
+    rows = list(csv.reader(io.StringIO(text.lstrip("\ufeff"), newline="")))  # CR, LF or CRLF ends a line, as the csv module expects
     if not rows or tuple(c.strip().lower() for c in rows[0]) != HEADER:
         return Reading([], [(1, f"the first line must be the header {','.join(HEADER)}")])
     found: list[NewAccount] = []

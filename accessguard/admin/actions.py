@@ -29,6 +29,20 @@ def revoke(authenticators: Authenticators, account_id: str, authenticator_id: st
     return revoked
 
 
+def revoke_ending_sessions(
+    authenticators: Authenticators, store: Store, account_id: str, authenticator_id: str | None, *, by: str
+) -> tuple[list[Authenticator], int]:
+    """An administrator's revocation (console, ``admin authenticators revoke``): the authenticators, then every session
+    of the account; returns them and the sessions ended.
+
+    Whoever presented a revoked authenticator lately (a thief with a stolen key) may hold a session in which it
+    still counts: a key verified in the last 15 minutes enrols new factors and administers. The professional's
+    own page revokes without ending sessions: its session has just proved another key (``admin/own_account.py``).
+    """
+    revoked = revoke(authenticators, account_id, authenticator_id, by=by)
+    return revoked, store.revoke_sessions(account_id, "authenticator_revoked") if revoked else 0
+
+
 def revoke_recovery_codes(recovery: RecoveryCodes, account_id: str, *, by: str) -> int:
     """Delete the account's recovery codes; its next enrolment (through a link) hands out a new set."""
     revoked = recovery.revoke(account_id)
@@ -73,7 +87,7 @@ def contain_preview(accounts: Accounts, authenticators: Authenticators, enrolled
 
 def contain(accounts: Accounts, authenticators: Authenticators, store: Store, enrolled_after: float, *, by: str) -> Containment:
     """Remove every foothold set up after a time: authenticators enrolled since are held back until re-verified,
-    recovery codes issued since are deleted, and each account touched loses its password and its sessions.
+    recovery codes issued since are deleted, and each account touched loses its password, its sessions and its unused links.
 
     Ending the sessions matters: a thief's live session already counted the factor. Taking the
     password matters: whoever enrolled in the window held it.
@@ -85,12 +99,14 @@ def contain(accounts: Accounts, authenticators: Authenticators, store: Store, en
         if take_password(accounts, store, account_id, by=by):
             result.passwords_reset.append(account_id)
         store.revoke_sessions(account_id, "authenticators_contained")
+        links = EnrolmentLinks(accounts.database).expire(account_id)
         ids = ",".join(a.id for a in contained if a.account_id == account_id)
         alert(
             "authenticators_contained",
             account_id,
             authenticators=ids,
             recovery_codes_revoked=codes.get(account_id, 0),
+            links_expired=links,
             enrolled_after=int(enrolled_after),
             by=by,
         )

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import html
 import json
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,6 @@ from accessguard.authn.accounts import Account, Accounts, is_suspended
 from accessguard.authn.authenticators import KINDS, Authenticators
 from accessguard.authn.ceremonies import Ceremonies
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, KIND_NAMES, is_enrolment_only
-from accessguard.cli.common import CommandError, parse_time
 from accessguard.containment import PasswordNotReset, UnknownAccount, resume, suspend
 from accessguard.endpoints import EndpointRequest, Handler, string_field
 from accessguard.errors import BadRequest, Refused
@@ -45,6 +45,7 @@ from accessguard.i18n import N_, Language
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
 from accessguard.store.base import Session, Store
+from accessguard.times import NotATime, parse_time
 
 ADMIN_PAGE = "/accessguard/admin"
 ADMIN_ACCOUNT_PAGE = "/accessguard/admin/account"
@@ -402,10 +403,11 @@ class Console:
         authenticator_id = body.get("authenticator")
         if authenticator_id is not None and not isinstance(authenticator_id, str):
             raise BadRequest("field 'authenticator' must be an authenticator id, or null for all")
-        revoked = actions.revoke(self._authenticators, account_id, authenticator_id, by=admin.id)
+        revoked, sessions = actions.revoke_ending_sessions(self._authenticators, self._store, account_id, authenticator_id, by=admin.id)
         if authenticator_id is not None and not revoked:
             raise Refused("unknown_authenticator", f"{account_id} has no live authenticator {authenticator_id!r}", 404)
-        return json_response(200, {"revoked": [a.id for a in revoked], "obligations": {"alert": ["authenticator_revoked"]}})
+        document = {"revoked": [a.id for a in revoked], "sessions_ended": sessions, "obligations": {"alert": ["authenticator_revoked"]}}
+        return json_response(200, document)
 
     def suspend(self, request: EndpointRequest) -> Response:
         admin = self.administrator(request.session)
@@ -617,9 +619,12 @@ def _time(value: str, name: str, now: float) -> float:
     """A time as the command line takes it (ISO 8601, Unix seconds, ``72h`` ago); BadRequest naming the field otherwise."""
     try:
         return parse_time(value, name, now)
-    except CommandError as exc:
+    except NotATime as exc:
         raise BadRequest(str(exc)) from None
 
 
 def _download(content_type: str, filename: str) -> list[tuple[str, str]]:
-    return [("content-type", content_type), ("content-disposition", f'attachment; filename="{filename}"'), NO_STORE]
+    """Headers of a download; the file name keeps to ASCII letters, digits and ``._@-``: an account id may be a
+    provider's subject (``josé``, a quote), which a header cannot carry as it is."""
+    plain = re.sub(r"[^A-Za-z0-9._@-]", "_", filename)
+    return [("content-type", content_type), ("content-disposition", f'attachment; filename="{plain}"'), NO_STORE]

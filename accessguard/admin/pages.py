@@ -386,4 +386,5 @@ class Pages:
                     f' data-authenticator="{html.escape(a.id)}" aria-label="{html.escape(name)}"{disabled}>{revoke}</button></td>'
                 )
             rows.append(f"<tr>{row}</tr>")
-        return fill(language, "authenticators", rows=Markup("".join(rows)), action_heading=Markup("<th></th>" if revoke_path else ""))
+        heading = f'<th scope="col">{html.escape(_("Actions"))}</th>' if revoke_path else ""
+        return fill(language, "authenticators", rows=Markup("".join(rows)), action_heading=Markup(heading))

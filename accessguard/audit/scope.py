@@ -12,6 +12,8 @@ from accessguard.audit.log_store import LogLocation, reading
 from accessguard.audit.sealed_ids import PatientIdSealer
 
 _CHUNK = 500
+#: A spreadsheet runs a cell starting with one of these as a formula (``=HYPERLINK(…)`` sends data away when clicked).
+_FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
 #: The columns of a breach-scope report, in every format (table, CSV, JSON; command line and console alike).
 SCOPE_FIELDS = ("patient", "count", "first", "last")
 
@@ -60,9 +62,16 @@ def scope_records(exposures: list[Exposure]) -> list[dict[str, Any]]:
 
 
 def scope_csv(records: list[dict[str, Any]]) -> str:
-    """The report as CSV with a header line."""
+    """The report as CSV with a header line; a text cell a spreadsheet would run as a formula gets a leading ``'``.
+
+    A patient identifier is the service's data, not ours: the DPO opens this file in a spreadsheet.
+    """
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=SCOPE_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(records)
+    writer.writerows({k: _inert(v) for k, v in record.items()} for record in records)
     return out.getvalue()
+
+
+def _inert(value: object) -> object:
+    return f"'{value}" if isinstance(value, str) and value.startswith(_FORMULA_START) else value

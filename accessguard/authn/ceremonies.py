@@ -310,7 +310,7 @@ class Ceremonies:
         """Ask the administrators for an enrolment link: an alert they see in the console (one per account and alert window)."""
         session = self._step_up_session(request)
         kind = request.json().get("kind")
-        if kind not in KIND_NAMES:
+        if not isinstance(kind, str) or kind not in KIND_NAMES:  # a list or an object cannot be looked up
             raise BadRequest(f"field 'kind' must be one of {', '.join(sorted(KIND_NAMES))}")
         alert("enrolment_link_requested", session.professional_id, authenticator_kind=kind)
         return json_response(200, {"requested": kind, "obligations": {"alert": ["enrolment_link_requested"]}}, [NO_STORE])

@@ -161,6 +161,15 @@ class EnrolmentLinks:
         )
         return (str(rows[0][0]), str(rows[0][1])) if rows else None
 
+    def expire(self, account_id: str) -> int:
+        """End every unused link of an account, as if it expired when issued (a containment): a link handed to an
+        impostor must not open after a resume. Returns how many were not ended yet."""
+        rows = self._db.execute(
+            "UPDATE enrolment_links SET expires = issued WHERE account_id = ? AND used IS NULL AND expires > issued RETURNING token_hash",
+            (account_id,),
+        )
+        return len(rows)
+
 
 def _plausible(token: str) -> bool:
     return 16 <= len(token) <= 128

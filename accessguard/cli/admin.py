@@ -26,8 +26,8 @@ from accessguard.cli.common import (
     open_accounts_of,
     open_store_of,
     operator,
-    parse_time,
     table,
+    time_option,
 )
 from accessguard.errors import ConfigurationError
 
@@ -59,6 +59,7 @@ def register(commands: Any) -> None:
     which.add_argument("--all", action="store_true", help="revoke every authenticator of the user")
     add_data_dir(revoke)
     add_database(revoke)
+    add_store(revoke)
     revoke.set_defaults(run=authenticators_revoke)
 
     link = groups.add_parser("enroll-link", help="print a one-time enrolment link for a user (last line)")
@@ -136,14 +137,21 @@ def authenticators_revoke(args: argparse.Namespace) -> int:
     accounts, authenticators = _open(args)
     if accounts.get(args.user) is None:
         return _unknown_user(args.user)
-    with alerts_recorded(args.data_dir, accounts.database):
-        revoked = actions.revoke(authenticators, args.user, None if args.all else args.id, by=operator())
+    store = open_store_of(args)
+    try:
+        with alerts_recorded(args.data_dir, accounts.database):
+            revoked, sessions = actions.revoke_ending_sessions(
+                authenticators, store, args.user, None if args.all else args.id, by=operator()
+            )
+    finally:
+        store.close()
     if not revoked:
         target = "no live authenticator" if args.all else f"no live authenticator {args.id!r}"
         print(f"accessguard: {args.user} has {target}", file=sys.stderr)
         return NOT_FOUND
     print(table(AUTHENTICATOR_HEADINGS, _authenticator_rows(revoked)))
     print(f"revoked {len(revoked)} authenticator(s) of {args.user}; each stops working at its next use")
+    print(f"ended {sessions} session(s) of {args.user}: whoever used them lately logs in again")
     return 0
 
 
@@ -174,7 +182,7 @@ def enroll_link(args: argparse.Namespace) -> int:
 
 
 def contain_after(args: argparse.Namespace) -> int:
-    after = parse_time(args.enrolled_after, "--enrolled-after")
+    after = time_option(args.enrolled_after, "--enrolled-after")
     accounts, authenticators = _open(args)
     store = open_store_of(args)
     try:

@@ -38,9 +38,9 @@ from accessguard.cli.common import (
     log_of,
     open_access_log,
     operator,
-    parse_time,
     stored_key,
     table,
+    time_option,
     witness_file,
 )
 
@@ -129,8 +129,8 @@ def run_verify(args: argparse.Namespace) -> int:
 
 def run_scope(args: argparse.Namespace) -> int:
     now = time.time()
-    since = parse_time(args.since, "--since", now)
-    until = parse_time(args.until, "--until", now) if args.until else now
+    since = time_option(args.since, "--since", now)
+    until = time_option(args.until, "--until", now) if args.until else now
     if until <= since:
         raise CommandError("--until must be after --since")
     with log_of(args) as location:

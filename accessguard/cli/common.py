@@ -5,10 +5,8 @@ from __future__ import annotations
 import argparse
 import getpass
 import os
-import re
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from datetime import UTC, datetime
 from pathlib import Path
 
 from accessguard.audit.access_log import AccessLog, ForeignAuditKey
@@ -22,6 +20,7 @@ from accessguard.database import Database, default_database_url, open_database
 from accessguard.errors import AccessGuardError, ConfigurationError
 from accessguard.settings import default_store_url, stored_keys
 from accessguard.store import Store, open_store
+from accessguard.times import NotATime, parse_time
 
 DEFAULT_DATA_DIR = Path(".accessguard")
 
@@ -95,26 +94,12 @@ def stored_key(data_dir: Path, name: str) -> str:
     return keys[name]
 
 
-_AGO = re.compile(r"^(\d+)([smhd])$")
-_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
-
-
-def parse_time(value: str, option: str, now: float | None = None) -> float:
-    """Unix seconds from ISO 8601 (naive means UTC), Unix seconds, or a duration ago (``90m``, ``72h``, ``7d``)."""
-    not_a_time = CommandError(f"{option}: {value!r} is not a time (ISO 8601 like 2025-09-08T10:00Z, Unix seconds, 72h / 7d ago)")
+def time_option(value: str, option: str, now: float | None = None) -> float:
+    """A time option's value in Unix seconds (``accessguard.times.parse_time``); a usage error otherwise."""
     try:
-        ago = _AGO.match(value)
-        if ago:
-            seconds = (datetime.now(UTC).timestamp() if now is None else now) - int(ago[1]) * _UNITS[ago[2]]
-        elif value.replace(".", "", 1).isdigit():
-            seconds = float(value)
-        else:
-            parsed = datetime.fromisoformat(value)
-            seconds = (parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)).timestamp()
-        datetime.fromtimestamp(seconds, UTC)  # a time the reports can print, not one beyond the calendar
-    except (ValueError, OverflowError, OSError):
-        raise not_a_time from None
-    return seconds
+        return parse_time(value, option, now)
+    except NotATime as exc:
+        raise CommandError(str(exc)) from None
 
 
 def table(headings: Sequence[str], rows: Sequence[Sequence[object]]) -> str:

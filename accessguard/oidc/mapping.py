@@ -15,8 +15,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from accessguard.authn.state import SECOND_FACTORS, AuthnState, Subject
-from accessguard.errors import ConfigurationError
+from accessguard.errors import BadRequest, ConfigurationError
 from accessguard.oidc.jwt_bearer import InvalidToken
+from accessguard.untrusted import text
 
 FACTORS = SECOND_FACTORS | {"pwd"}
 
@@ -68,8 +69,9 @@ class ClaimMapping:
         roles = claims.get(self.roles, [])
         if isinstance(roles, str):
             roles = [roles]
-        if not isinstance(roles, list) or not all(isinstance(r, str) and 0 < len(r) <= MAX_CLAIM_LENGTH for r in roles):
+        if not isinstance(roles, list):
             raise InvalidToken(f"claim {self.roles!r} must be a string or a list of strings")
+        roles = [_text(self.roles, role) for role in roles]
         return Subject(subject_id, self.kind, tuple(roles), _string(claims, self.organisation, required=False))
 
     def authn_of(self, claims: Mapping[str, Any], latest: int) -> AuthnState:
@@ -90,6 +92,12 @@ def _string(claims: Mapping[str, Any], name: str, *, required: bool) -> str:
     value = claims.get(name)
     if value is None and not required:
         return ""
-    if not isinstance(value, str) or not value or len(value) > MAX_CLAIM_LENGTH:
-        raise InvalidToken(f"claim {name!r} must be a non-empty string of at most {MAX_CLAIM_LENGTH} characters")
-    return value
+    return _text(name, value)
+
+
+def _text(name: str, value: object) -> str:
+    """A claim that becomes an account id, a role or an organisation: one line of storable text (no NUL, line break, surrogate)."""
+    try:
+        return text(name, value, MAX_CLAIM_LENGTH, what="claim")
+    except BadRequest as exc:
+        raise InvalidToken(exc.detail) from None

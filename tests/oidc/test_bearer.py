@@ -11,13 +11,15 @@ import sqlite3
 import time
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlencode
 
 import httpx
 import pytest
-from joserfc import jwt
+from joserfc import jws, jwt
 from joserfc.jwk import RSAKey
 
 from accessguard.containment import resume, suspend
+from tests.authenticators import enrolled_key, key_session
 from tests.conftest import CAEN
 from tests.oidc.conftest import CLIENT_ID, CLIENT_SECRET, REDIRECT_URI, DemoFactory, TestProvider, oidc_settings, start_provider
 from tests.store_support import store_url
@@ -300,3 +302,46 @@ def test_metadata_naming_another_issuer_fails_closed(oidc_demo: DemoFactory, pro
     demo = oidc_demo(oidc_settings(provider, issuer=impostor))
     response = get_patient(demo.client(), provider.sign(provider.claims(iss=impostor)))
     assert response.status_code == 503
+
+
+def _raw_claims(provider: TestProvider, claims: dict[str, Any]) -> str:
+    """Signed by the provider over the JSON text as it is: a lone surrogate survives as its ``\\ud800`` escape."""
+    key = next(k for k in provider.keys if k.get("alg") == "ES256")
+    return jws.serialize_compact({"alg": "ES256", "kid": key.kid}, json.dumps(claims).encode(), key)
+
+
+HOSTILE_CLAIMS = {
+    "nul_in_sub": ({"sub": "ext.nul\x00"}, "claim 'sub' must be text on one line: it holds a NUL character"),
+    "line_break_in_sub": ({"sub": "ext.x\r\nSet-Cookie: a=b"}, "claim 'sub' must be text on one line"),
+    "lone_surrogate_in_sub": ({"sub": "ext.\ud800"}, "claim 'sub' must be text on one line: it holds a lone surrogate"),
+    "line_break_in_organisation": ({"organisation": "chu\nfake line"}, "claim 'organisation' must be text on one line"),
+    "nul_in_a_role": ({"roles": ["doctor", "x\x00"]}, "claim 'roles' must be text on one line"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(HOSTILE_CLAIMS))
+def test_a_subject_role_or_organisation_that_is_no_line_of_text_is_refused(
+    provider: TestProvider, oidc_demo: DemoFactory, name: str
+) -> None:
+    """These claims become an account's id and profile, shown in the console and named in downloads and log lines."""
+    demo = oidc_demo(oidc_settings(provider))
+    overrides, expected = HOSTILE_CLAIMS[name]
+    response = get_patient(demo.client(), _raw_claims(provider, provider.claims(**overrides)))
+    assert response.status_code == 401, response.text
+    assert challenge(response)["error"] == "invalid_token" and expected in response.json()["detail"]
+    assert {a.id for a in demo.guard.accounts.all() if a.issuer} == set()  # nothing provisioned
+
+
+def test_a_provider_subject_beyond_ascii_gets_its_breach_scope_download(provider: TestProvider, oidc_demo: DemoFactory) -> None:
+    """A header carries no ``é`` nor a quote: the file name keeps to ASCII, the report to the subject's own records."""
+    demo = oidc_demo(oidc_settings(provider))
+    admin = key_session(demo, "admin", enrolled_key(demo, "admin"))
+    subject = 'josé.garcía"; x'
+    assert get_patient(demo.client(), provider.sign(provider.claims(sub=subject))).status_code == 200
+    demo.clock.advance(5)
+    demo.guard.access_log.flush()
+    for form in ("csv", "json"):
+        download = admin.get(f"/accessguard/admin/scope?{urlencode({'subject': subject, 'since': '1h', 'format': form})}")
+        assert download.status_code == 200
+        assert download.headers["content-disposition"] == f'attachment; filename="breach-scope-jos_.garc_a___x.{form}"'
+        assert "pat-0001" in download.text

@@ -62,6 +62,7 @@ function showRecoveryCodes(codes) {
   const list = section.querySelector("ol");
   list.replaceChildren(...codes.map((code) => Object.assign(document.createElement("li"), { textContent: code })));
   section.hidden = false;
+  section.focus(); // what to write down now; the result before it was announced (role=alert)
 }
 
 // the latest addition to an account this browser has shown or made (server times, so the browser's clock does not matter)
@@ -115,8 +116,10 @@ const formHandlers = {
     const setup = await post(form.dataset.post, fields(form));
     document.getElementById("totp-qr").src = "data:image/svg+xml;base64," + btoa(setup.qr_svg);
     document.getElementById("totp-secret").textContent = setup.secret;
-    document.getElementById("totp-setup").hidden = false;
+    const qr = document.getElementById("totp-setup");
+    qr.hidden = false;
     form.hidden = true;
+    qr.focus(); // the focused button is hidden: keyboard users go on from what replaced it
   },
   "totp-confirm": async (form) => enrolled(await post(form.dataset.post, fields(form))),
   "key-register": async (form) => enrolled(await securityKeyRegistration(form)),
@@ -256,8 +259,9 @@ document.getElementById("use-key")?.addEventListener(
 document.getElementById("regenerate")?.addEventListener(
   "click",
   guarded(async (button) => {
-    showRecoveryCodes((await post(button.dataset.post)).recovery_codes);
+    const { recovery_codes: codes } = await post(button.dataset.post);
     show(t("New recovery codes made; the old ones no longer work."), "ok");
+    showRecoveryCodes(codes);
   }),
 );
 
