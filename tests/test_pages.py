@@ -165,7 +165,7 @@ def test_admin_revokes_from_the_page(asgi_demo: Demo) -> None:
     assert f'data-authenticator="{key.id}" aria-label="Revoke security key security key ({key.id}) of dr.martin"' in page
     response = client.post("/accessguard/admin/revoke", json={"account": "dr.martin", "authenticator": key.id})
     assert response.status_code == 200
-    assert response.json() == {"revoked": [key.id], "obligations": {"alert": ["authenticator_revoked"]}}
+    assert response.json() == {"revoked": [key.id], "sessions_ended": 0, "obligations": {"alert": ["authenticator_revoked"]}}
     victim = asgi_demo.login("dr.martin", totp=False)
     assert reasons(victim.post("/accessguard/step-up/webauthn/begin", json={})) == ["authenticator_unknown"]
     assert client.post("/accessguard/admin/revoke", json={"account": "dr.martin", "authenticator": key.id}).status_code == 404
