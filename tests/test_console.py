@@ -131,7 +131,7 @@ def test_suspend_and_resume_with_a_reason_in_the_log_under_the_administrator(asg
     doctor = asgi_demo.login("dr.martin")
     assert doctor.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code == 200
     suspended = admin.post("/accessguard/admin/suspend", json={"account": "dr.martin", "reason": "credentials phished"})
-    assert suspended.status_code == 200 and suspended.json()["message"].startswith("Suspended dr.martin: 1 sessions ended")
+    assert suspended.status_code == 200 and suspended.json()["message"].startswith("Suspended dr.martin: sessions ended: 1.")
     assert doctor.get("/patients/pat-0001", headers={"x-forwarded-for": CAEN}).status_code in (401, 403)
     [(subject, detail)] = _events(asgi_demo, "account_suspended")
     assert (subject, detail["reason"], detail["operator"]) == ("dr.martin", "credentials phished", "admin")
@@ -313,7 +313,7 @@ def test_dashboard_shows_decisions_refusals_and_readers_against_their_usual_day(
 def test_resume_waits_for_a_new_password_after_every_credential_was_revoked(asgi_demo: Demo) -> None:
     admin = _admin(asgi_demo)
     done = admin.post("/accessguard/admin/suspend", json={"account": "inf.leroy", "reason": "phished", "revoke_authenticators": True})
-    assert done.status_code == 200 and "password taken away" in done.json()["message"]
+    assert done.status_code == 200 and "password is taken away" in done.json()["message"]
     assert not asgi_demo.guard.authenticators.of_account("inf.leroy", states=("active",))
     refused = admin.post("/accessguard/admin/resume", json={"account": "inf.leroy"})
     assert (refused.status_code, reasons(refused)) == (409, ["password_not_reset"])

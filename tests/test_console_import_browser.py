@@ -37,7 +37,7 @@ def test_console_creates_an_account_and_imports_a_csv_after_a_preview(served: Se
     page.get_by_role("button", name="Preview the import").click()
     _announced(page, "Preview: 1 account(s) to create")
     page.get_by_role("button", name="Create 1 accounts").click()
-    _announced(page, "Created 1 accounts")
+    _announced(page, "Accounts created: 1.")
     assert page.locator("#import-preview img[alt='QR code of the password link for dr.roux']").count() == 1
     assert axe_violations(page) == []
     page.screenshot(path=shots / "console-import.png", full_page=True)

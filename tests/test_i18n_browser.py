@@ -1,4 +1,4 @@
-"""The pages in a French browser (Chromium): login, the step-up dead end and its script's message, axe still clean."""
+"""The pages in a French browser (Chromium): login, the step-up dead end, the console, the dashboard and the own page, axe clean."""
 
 from __future__ import annotations
 
@@ -7,7 +7,7 @@ from typing import Any
 
 import pytest
 
-from tests.browser_support import Served, axe_violations, french_page, log_in, served, shots
+from tests.browser_support import Served, admin_cli, axe_violations, french_page, log_in, served, shots
 
 __all__ = ["french_page", "served", "shots"]  # fixtures
 
@@ -28,3 +28,47 @@ def test_login_and_step_up_in_french(served: Served, french_page: Any, shots: Pa
     page.click("#request-link")
     page.wait_for_selector("#message.ok")
     assert "envoyée aux administrateurs" in page.locator("#message").inner_text()  # the script's message, translated
+
+
+def _announced(page: Any, text: str) -> None:
+    page.wait_for_selector("#message.ok")
+    assert text in page.locator("#message").inner_text()
+
+
+def test_console_dashboard_and_own_page_in_french(served: Served, french_page: Any, shots: Path) -> None:
+    page = french_page
+    page.on("dialog", lambda dialog: dialog.accept())
+    page.goto(admin_cli(served, "enroll-link", "admin", "--base-url", served.base_url).splitlines()[-1])
+    page.click("#enrol-link button[type=submit]")
+    page.click("#key-register button[type=submit]")
+    page.wait_for_selector("#recovery-codes:not([hidden])")
+    assert page.locator("#recovery-codes h2").inner_text() == "Vos codes de secours"
+    page.goto(f"{served.base_url}/accessguard/admin")
+    log_in(page, served, "admin")
+    page.wait_for_url("**/accessguard/step-up?**")
+    page.click("#use-key")
+    page.wait_for_url(f"{served.base_url}/accessguard/admin")
+    assert page.locator("html").get_attribute("lang") == "fr"
+    assert axe_violations(page) == []
+
+    page.goto(f"{served.base_url}/accessguard/admin/account?id=inf.dubois")
+    page.fill("#suspend input[name=reason]", "identifiants vus sur une page d'hameçonnage")
+    page.get_by_role("button", name="Suspendre inf.dubois").click()
+    _announced(page, "inf.dubois suspendu : sessions terminées : ")  # the action's result, in French
+    page.get_by_role("button", name="Rétablir inf.dubois").click()
+    _announced(page, "inf.dubois rétabli")
+    assert axe_violations(page) == []
+
+    for path in ("/patients/pat-0001", "/patients?limit=5", "/patients?limit=500"):  # decisions for the dashboard
+        page.goto(served.base_url + path)
+    page.goto(f"{served.base_url}/accessguard/admin/dashboard")
+    assert page.locator("#day-heading").inner_text() == "Décisions par heure, dernières 24 heures (Europe/Paris)"
+    chart = page.locator("svg.chart[role=img]").first.get_attribute("aria-label") or ""
+    assert chart.startswith("Décisions par heure, dernières 24 heures : ") and " autorisées, " in chart, chart
+    assert page.locator("#day-heading ~ details th").first.text_content() == "heure (Europe/Paris)"  # in the closed table
+    assert axe_violations(page) == []
+    page.screenshot(path=shots / "fr-console-dashboard.png", full_page=True)
+
+    page.goto(f"{served.base_url}/accessguard/account")
+    assert page.locator("h1").first.inner_text() == "Votre compte"
+    assert axe_violations(page) == []

@@ -8,7 +8,7 @@ the same figures in a table under each chart.
 from __future__ import annotations
 
 import html
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 WIDTH = 720
 #: Series styles: (colour, pattern) by outcome; the pattern tells them apart in grey too.
@@ -17,7 +17,6 @@ STYLES = {
     "step_up": ("#8a5a00", "hatched"),
     "deny": ("#b3261e", "dotted"),
 }
-LABELS = {"allow": "allowed", "step_up": "step-up asked", "deny": "denied"}
 
 
 def _defs(prefix: str) -> str:
@@ -49,16 +48,16 @@ def _svg(label: str, height: int, body: str) -> str:
     )
 
 
-def legend(prefix: str, series: Sequence[str]) -> str:
-    """The series' swatches with their names, as SVG (to put under a chart)."""
+def legend(prefix: str, series: Mapping[str, str]) -> str:
+    """The series' swatches with their names (series to name, in order), as SVG (to put under a chart)."""
     items = []
-    for i, name in enumerate(series):
-        x = 10 + i * 170
+    for i, (name, shown) in enumerate(series.items()):
+        x = 10 + i * 230  # room for the longest name (French "vérification demandée")
         items.append(
             f'<rect x="{x}" y="4" width="16" height="16" fill="{_fill(prefix, name)}" stroke="#1d2733"/>'
-            f'<text x="{x + 22}" y="17" font-size="13" fill="#1d2733">{LABELS[name]}</text>'
+            f'<text x="{x + 22}" y="17" font-size="13" fill="#1d2733">{html.escape(shown)}</text>'
         )
-    return _svg("legend: " + ", ".join(LABELS[s] for s in series), 24, _defs(prefix) + "".join(items))
+    return _svg(", ".join(series.values()), 24, _defs(prefix) + "".join(items))
 
 
 def stacked_bars(
@@ -110,20 +109,21 @@ def horizontal_bars(label: str, items: Sequence[tuple[str, int]]) -> str:
     return _svg(label, height, "".join(parts))
 
 
-def paired_bars(label: str, items: Sequence[tuple[str, float, float]]) -> str:
+def paired_bars(label: str, items: Sequence[tuple[str, float, float]], *, now_label: str, usual_label: str) -> str:
     """Per item, a solid bar (now) above an outlined one (usual), each with its value: a burst reads as a long solid bar."""
     row, left = 44, 150
     height = max(len(items), 1) * row + 10
     peak = max((max(now, usual) for _, now, usual in items), default=0) or 1
     scale = (WIDTH - left - 150) / peak
     parts = []
+    now_label, usual_label = html.escape(now_label), html.escape(usual_label)
     for i, (name, now, usual) in enumerate(items):
         y = 6 + i * row
         parts.append(
             f'<text x="{left - 8}" y="{y + 22}" font-size="13" text-anchor="end" fill="#1d2733">{html.escape(name)}</text>'
             f'<rect x="{left}" y="{y}" width="{now * scale:.1f}" height="16" fill="#0b5cab"/>'
-            f'<text x="{left + now * scale + 6:.1f}" y="{y + 13}" font-size="12" fill="#1d2733">{now:g} last 24 h</text>'
+            f'<text x="{left + now * scale + 6:.1f}" y="{y + 13}" font-size="12" fill="#1d2733">{now:g} {now_label}</text>'
             f'<rect x="{left}" y="{y + 19}" width="{usual * scale:.1f}" height="14" fill="#fff" stroke="#1d2733" stroke-dasharray="4 2"/>'
-            f'<text x="{left + usual * scale + 6:.1f}" y="{y + 31}" font-size="12" fill="#1d2733">{usual:.1f} usual a day</text>'
+            f'<text x="{left + usual * scale + 6:.1f}" y="{y + 31}" font-size="12" fill="#1d2733">{usual:.1f} {usual_label}</text>'
         )
     return _svg(label, height, "".join(parts))

@@ -312,8 +312,9 @@ class Console:
         )
 
     def dashboard_page(self, request: EndpointRequest, admin: Account) -> Response:
-        sections = dashboard(self._access_log.log_location, self._clock())
-        return self._show(request.facts, admin, N_("Dashboard"), "console-dashboard", **{k: Markup(v) for k, v in sections.items()})
+        language = self._pages.language(request.facts)
+        sections = {k: Markup(v) for k, v in dashboard(self._access_log.log_location, self._clock(), language).items()}
+        return self._show(request.facts, admin, N_("Dashboard"), "console-dashboard", zone=language.zone.key, **sections)
 
     def audit_page(self, request: EndpointRequest, admin: Account) -> Response:
         """The access log's verification, the emergency review queue and the alerts with their delivery state."""
@@ -426,12 +427,15 @@ class Console:
             operator=admin.id,
             revoke_authenticators=_bool_field(body, "revoke_authenticators"),
         )
-        message = f"Suspended {account_id}: {done.sessions_revoked} sessions ended"
-        if done.authenticators_revoked or done.recovery_codes_revoked or done.password_reset:
-            message += f", {done.authenticators_revoked} authenticators and {done.recovery_codes_revoked} recovery codes revoked" + (
-                ", password taken away (send a password link before resuming)" if done.password_reset else ""
+        _ = self._pages.language(request.facts).gettext
+        message = _("Suspended {account}: sessions ended: {sessions}.").format(account=account_id, sessions=done.sessions_revoked)
+        if done.authenticators_revoked or done.recovery_codes_revoked:
+            message += " " + _("Authenticators revoked: {authenticators}; recovery codes revoked: {codes}.").format(
+                authenticators=done.authenticators_revoked, codes=done.recovery_codes_revoked
             )
-        return json_response(200, {"suspended": account_id, "message": message + "."}, [NO_STORE])
+        if done.password_reset:
+            message += " " + _("The password is taken away: send a password link before resuming.")
+        return json_response(200, {"suspended": account_id, "message": message}, [NO_STORE])
 
     def resume(self, request: EndpointRequest) -> Response:
         admin = self.administrator(request.session)
@@ -454,7 +458,11 @@ class Console:
                 " and resume once it is used, or give back the old password (it may have been phished)"
             )
             raise Refused("password_not_reset", detail, 409) from None
-        message = f"Resumed {account_id}; {sessions} sessions ended on the way: the professional logs in again."
+        message = (
+            self._pages.language(request.facts)
+            .gettext("Resumed {account}; sessions ended on the way: {sessions}. The professional logs in again.")
+            .format(account=account_id, sessions=sessions)
+        )
         return json_response(200, {"resumed": account_id, "message": message}, [NO_STORE])
 
     def reset_password(self, request: EndpointRequest) -> Response:
@@ -464,7 +472,11 @@ class Console:
         if not actions.take_password(self._accounts, self._store, account_id, by=admin.id):
             raise Refused("no_local_password", f"{account_id} has no password here (its logins come from an OpenID provider)", 409)
         link = actions.password_link(self._ceremonies.links, account_id, DEFAULT_LINK_TTL_S, base, self._clock(), by=admin.id)
-        message = f"The password of {account_id} no longer works and every session of the account has ended. Hand over this link."
+        message = (
+            self._pages.language(request.facts)
+            .gettext("The password of {account} no longer works and every session of the account has ended. Hand over this link.")
+            .format(account=account_id)
+        )
         return json_response(200, {"link": link, "qr_svg": totp.qr_svg(link), "message": message}, [NO_STORE])
 
     def enrolment_link(self, request: EndpointRequest) -> Response:
@@ -483,7 +495,10 @@ class Console:
             raise Refused("account_suspended", f"{account.id} is suspended; resume the account first", 409)
         base = self._public_url()
         link = actions.enrolment_link(self._ceremonies.links, account.id, kind, ttl * 60, base, self._clock(), by=admin.id)
-        message = f"One-time link for {account.id} to add a {KIND_NAMES[kind]}, valid {ttl} minutes. Hand it over in person or by phone."
+        _ = self._pages.language(request.facts).gettext
+        message = _("One-time link for {account} to add: {kind}, valid {minutes} minutes. Hand it over in person or by phone.").format(
+            account=account.id, kind=_(KIND_NAMES[kind]), minutes=ttl
+        )
         return json_response(200, {"link": link, "qr_svg": totp.qr_svg(link), "message": message}, [NO_STORE])
 
     def _public_url(self) -> str:
@@ -513,15 +528,14 @@ class Console:
         if not isinstance(expected, list) or sorted(map(str, expected)) != preview.accounts:
             raise Refused("containment_changed", "the accounts this would touch changed since the preview; preview again", 409)
         done = actions.contain(self._accounts, self._authenticators, self._store, after, by=admin.id)
-        message = (
-            f"Contained {len(done.authenticators)} authenticators of {len(done.accounts)} accounts"
-            f" ({', '.join(done.accounts) or 'none'}); their sessions are ended"
-            + (
-                f" and their passwords taken away: send each a password link ({', '.join(done.passwords_reset)})."
-                if done.passwords_reset
-                else "."
-            )
+        _ = self._pages.language(request.facts).gettext
+        message = _("Contained {authenticators} authenticators of {count} accounts ({accounts}); their sessions are ended.").format(
+            authenticators=len(done.authenticators), count=len(done.accounts), accounts=", ".join(done.accounts) or "-"
         )
+        if done.passwords_reset:
+            message += " " + _("Their passwords are taken away: send each a password link ({accounts}).").format(
+                accounts=", ".join(done.passwords_reset)
+            )
         return json_response(200, {"contained": done.accounts, "message": message}, [NO_STORE])
 
     def create_account(self, request: EndpointRequest) -> Response:
@@ -538,7 +552,11 @@ class Console:
         link = self._create(admin, wanted, base, via="form")
         if link is None:
             raise Refused("account_exists", f"an account {wanted.username} exists already", 409)
-        message = f"Created {wanted.username}, with no password yet: hand over this one-time link to set one."
+        message = (
+            self._pages.language(request.facts)
+            .gettext("Created {account}, with no password yet: hand over this one-time link to set one.")
+            .format(account=wanted.username)
+        )
         return json_response(200, {"created": wanted.username, "link": link, "qr_svg": totp.qr_svg(link), "message": message}, [NO_STORE])
 
     def import_accounts(self, request: EndpointRequest) -> Response:
@@ -571,8 +589,11 @@ class Console:
             if link is not None:
                 created.append({"account": wanted.username, "link": link, "qr_svg": totp.qr_svg(link)})
         skipped = len(reading.accounts) - len(created)
-        message = f"Created {len(created)} accounts" + (f" ({skipped} created meanwhile by someone else, skipped)" if skipped else "")
-        return json_response(200, {"created": created, "message": message + ": hand each its one-time password link."}, [NO_STORE])
+        _ = self._pages.language(request.facts).gettext
+        message = _("Accounts created: {count}. Hand each its one-time password link.").format(count=len(created))
+        if skipped:
+            message += " " + _("Created meanwhile by someone else, skipped: {skipped}.").format(skipped=skipped)
+        return json_response(200, {"created": created, "message": message}, [NO_STORE])
 
     def _create(self, admin: Account, wanted: NewAccount, base: str, *, via: str) -> str | None:
         """Create one account, log it under the administrator, and issue its password link; None when the id is taken."""
@@ -599,7 +620,9 @@ class Console:
             close_review(self._access_log, review, admin.id, note)
         except ReviewNotFound as exc:
             raise Refused("unknown_review", str(exc), 404) from None
-        return json_response(200, {"closed": review, "message": f"Review {review} closed by {admin.id}."}, [NO_STORE])
+        _ = self._pages.language(request.facts).gettext
+        message = _("Review {review} closed by {account}.").format(review=review, account=admin.id)
+        return json_response(200, {"closed": review, "message": message}, [NO_STORE])
 
 
 def _matches(row: _Row, wanted: dict[str, str]) -> bool:
