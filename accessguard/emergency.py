@@ -56,7 +56,7 @@ class BreakTheGlass:
         reason = string_field(body, "reason", MAX_REASON_LENGTH, multiline=True).strip()
         patient = string_field(body, "patient", 128)
         if len(reason) < MIN_REASON_LENGTH:
-            raise BadRequest(f"field 'reason' must justify the emergency in at least {MIN_REASON_LENGTH} characters")
+            raise BadRequest("field 'reason' must justify the emergency in at least {length} characters", length=MIN_REASON_LENGTH)
         verdict = self._decide(request.facts, EMERGENCY_ROUTE, {})
         if verdict.response is not None:
             return verdict.response

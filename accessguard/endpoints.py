@@ -39,7 +39,7 @@ def parse_json_body(content_type: str | None, body: bytes) -> dict[str, Any]:
     if not content_type or content_type.split(";")[0].strip().lower() != "application/json":
         raise BadRequest("the request body must be JSON (Content-Type: application/json)", status=415)
     if len(body) > MAX_BODY_BYTES:
-        raise BadRequest(f"the request body is larger than {MAX_BODY_BYTES} bytes", status=413)
+        raise BadRequest("the request body is larger than {size} bytes", status=413, size=MAX_BODY_BYTES)
     return parse_json_object(body)
 
 

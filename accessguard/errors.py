@@ -1,5 +1,9 @@
 """Exception classes. Every message says what is wrong and what to do."""
 
+from __future__ import annotations
+
+from collections.abc import Callable
+
 
 class AccessGuardError(Exception):
     """Base class of every error accessguard raises."""
@@ -33,12 +37,23 @@ class HookError(AccessGuardError):
 
 
 class BadRequest(AccessGuardError):
-    """Input from outside is malformed; answered with a 4xx."""
+    """Input from outside is malformed; answered with a 4xx.
 
-    def __init__(self, detail: str, status: int = 400) -> None:
-        self.detail = detail
+    ``detail`` is English with ``{name}`` fields filled from ``values``: the template, not the filled text, is
+    what the catalogue translates (``explained``), so a detail naming a field or a count reads in French too.
+    """
+
+    def __init__(self, detail: str, status: int = 400, **values: object) -> None:
+        self.template = detail
+        self.values = values
+        self.detail = detail.format(**values) if values else detail
         self.status = status
-        super().__init__(detail)
+        super().__init__(self.detail)
+
+    def explained(self, gettext: Callable[[str], str]) -> str:
+        """The detail in a language: its template translated, then filled."""
+        translated = gettext(self.template)
+        return translated.format(**self.values) if self.values else translated
 
 
 class InvalidSession(BadRequest):
@@ -54,7 +69,7 @@ class Refused(BadRequest):
     ``headers`` go with the answer (``Retry-After`` for a lock-out).
     """
 
-    def __init__(self, reason: str, detail: str, status: int = 403, headers: list[tuple[str, str]] | None = None) -> None:
-        super().__init__(detail, status)
+    def __init__(self, reason: str, detail: str, status: int = 403, headers: list[tuple[str, str]] | None = None, **values: object) -> None:
+        super().__init__(detail, status, **values)
         self.reason = reason
         self.headers = headers or []

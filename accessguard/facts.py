@@ -57,11 +57,11 @@ class RequestFacts:
         the last, ``parse_qs`` users the first), so the guard must see them all.
         """
         if len(self.query_string) > MAX_QUERY_LENGTH:
-            raise BadRequest(f"query string longer than {MAX_QUERY_LENGTH} characters", status=414)
+            raise BadRequest("query string longer than {length} characters", status=414, length=MAX_QUERY_LENGTH)
         try:
             pairs = parse_qsl(self.query_string, keep_blank_values=True, strict_parsing=False, errors="strict")
         except (UnicodeDecodeError, ValueError) as exc:
-            raise BadRequest(f"query string is not valid UTF-8 form encoding: {exc}") from None
+            raise BadRequest("query string is not valid UTF-8 form encoding: {problem}", problem=str(exc)) from None
         query: dict[str, list[str]] = {}
         for key, value in pairs:
             query.setdefault(key, []).append(value)
@@ -158,7 +158,7 @@ def client_address(peer: str | None, forwarded_for: str | None, trusted: Sequenc
 
 def _doubt(detail: str) -> BadRequest:
     log.warning("forwarded headers refused: %s", detail)
-    return BadRequest(f"the client address is in doubt: {detail}")
+    return BadRequest("the client address is in doubt: {problem}", problem=detail)
 
 
 def _parse(value: str | None) -> IPAddress | None:

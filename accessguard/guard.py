@@ -285,7 +285,7 @@ class Guard:
         except Refused as exc:
             return _refused(exc, self._language(facts))
         except BadRequest as exc:
-            return problem(exc.status, "bad-request", "Bad request", self._language(facts).gettext(exc.detail))
+            return problem(exc.status, "bad-request", "Bad request", exc.explained(self._language(facts).gettext))
         except AccessGuardError as exc:
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
             self._fault(_component(exc))
@@ -421,7 +421,7 @@ class Guard:
             return Verdict(_refused(exc, self._language(facts)))
         except BadRequest as exc:
             self._release(reservation)
-            return Verdict(problem(exc.status, "bad-request", "Bad request", exc.detail))
+            return Verdict(problem(exc.status, "bad-request", "Bad request", exc.explained(self._language(facts).gettext)))
         except AccessGuardError as exc:
             self._release(reservation)
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
@@ -666,7 +666,7 @@ def _unavailable_for(error: AccessGuardError) -> Response:
 
 def _refused(exc: Refused, language: Language) -> Response:
     """The problem document of a refusal: its reason code as is, its explanation in the request's language."""
-    detail = language.gettext(exc.detail)
+    detail = exc.explained(language.gettext)
     return problem(exc.status, exc.reason.replace("_", "-"), "Refused", detail, exc.headers, reasons=[exc.reason])
 
 

@@ -75,12 +75,14 @@ class ProtectedRoute:
         if not values:
             return self.default_count
         if len(values) > 1:
-            raise BadRequest(f"query parameter {self.requested_count!r} is given {len(values)} times; give it once")
+            raise BadRequest("query parameter {name!r} is given {count} times; give it once", name=self.requested_count, count=len(values))
         raw = values[0]
         if not raw.isascii() or not raw.isdigit():
-            raise BadRequest(f"query parameter {self.requested_count!r} must be a non-negative integer, got {raw[:40]!r}")
+            raise BadRequest(
+                "query parameter {name!r} must be a non-negative integer, got {value!r}", name=self.requested_count, value=raw[:40]
+            )
         if len(raw) > 6:
-            raise BadRequest(f"query parameter {self.requested_count!r} is too large")
+            raise BadRequest("query parameter {name!r} is too large", name=self.requested_count)
         return int(raw)
 
 

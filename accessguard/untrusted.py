@@ -15,9 +15,10 @@ from __future__ import annotations
 import json
 import math
 import re
-from typing import Any
+from typing import Any, Literal
 
 from accessguard.errors import BadRequest
+from accessguard.i18n import N_
 
 #: Arrays and objects nested deeper than this are refused (no guard route needs more than a few levels).
 MAX_DEPTH = 16
@@ -27,6 +28,21 @@ MAX_NUMBER_DIGITS = 40
 LOG_VALUE_LIMIT = 200
 
 # Never storable or never meant: lone surrogates, NUL and the other C0 controls but tab and line breaks, DEL, C1 controls.
+_TOO_DEEP = N_("the request body nests arrays or objects more than {depth} levels deep")
+_TOO_LONG_NUMBER = N_("the request body holds a number of more than {digits} digits")
+#: What is wrong with a value that should be text, by what the value is: too long or empty, not text, not one line.
+_TEXT_PROBLEMS = {
+    "field": (
+        N_("field {name!r} must be a non-empty string of at most {length} characters"),
+        N_("field {name!r} must be text: it holds {character}"),
+        N_("field {name!r} must be text on one line: it holds {character}"),
+    ),
+    "claim": (
+        N_("claim {name!r} must be a non-empty string of at most {length} characters"),
+        N_("claim {name!r} must be text: it holds {character}"),
+        N_("claim {name!r} must be text on one line: it holds {character}"),
+    ),
+}
 _NOT_TEXT = re.compile("[\x00-\x08\x0b\x0c\x0e-\x1f\x7f-\x9f\ud800-\udfff]")
 # A one-line field also refuses tab, line breaks and the Unicode line and paragraph separators.
 _NOT_LINE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
@@ -37,26 +53,26 @@ def parse_json_object(body: bytes) -> dict[str, Any]:
     try:
         document = json.loads(body, parse_int=_integer, parse_float=_real, parse_constant=_constant)
     except RecursionError:
-        raise BadRequest(f"the request body nests arrays or objects more than {MAX_DEPTH} levels deep") from None
+        raise BadRequest(_TOO_DEEP, depth=MAX_DEPTH) from None
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BadRequest(f"the request body is not valid JSON: {exc}") from None
+        raise BadRequest("the request body is not valid JSON: {problem}", problem=str(exc)) from None
     if not isinstance(document, dict):
         raise BadRequest("the request body must be a JSON object")
     _check_strings(document)
     return document
 
 
-def text(name: str, value: object, max_length: int, *, multiline: bool = False, what: str = "field") -> str:
+def text(name: str, value: object, max_length: int, *, multiline: bool = False, what: Literal["field", "claim"] = "field") -> str:
     """``value`` if it is a non-empty string of text of at most ``max_length`` characters; BadRequest naming ``name`` otherwise.
 
     ``multiline`` allows tab and line breaks (free text such as a reason); ``what`` names the kind of value (a token's "claim").
     """
+    too_long, not_text, not_line = _TEXT_PROBLEMS[what]
     if not isinstance(value, str) or not value or len(value) > max_length:
-        raise BadRequest(f"{what} {name!r} must be a non-empty string of at most {max_length} characters")
+        raise BadRequest(too_long, name=name, length=max_length)
     found = (_NOT_TEXT if multiline else _NOT_LINE).search(value)
     if found is not None:
-        shape = "text" if multiline else "text on one line"
-        raise BadRequest(f"{what} {name!r} must be {shape}: it holds {_describe(found.group())}")
+        raise BadRequest(not_text if multiline else not_line, name=name, character=_describe(found.group()))
     return value
 
 
@@ -68,13 +84,13 @@ def for_log(value: object, limit: int = LOG_VALUE_LIMIT) -> str:
 
 def _integer(digits: str) -> int:
     if len(digits.lstrip("-")) > MAX_NUMBER_DIGITS:
-        raise BadRequest(f"the request body holds a number of more than {MAX_NUMBER_DIGITS} digits")
+        raise BadRequest(_TOO_LONG_NUMBER, digits=MAX_NUMBER_DIGITS)
     return int(digits)
 
 
 def _real(literal: str) -> float:
     if len(literal) > MAX_NUMBER_DIGITS + 8:  # room for a sign, a point and an exponent
-        raise BadRequest(f"the request body holds a number of more than {MAX_NUMBER_DIGITS} digits")
+        raise BadRequest(_TOO_LONG_NUMBER, digits=MAX_NUMBER_DIGITS)
     value = float(literal)
     if not math.isfinite(value):
         raise BadRequest("the request body holds a number too large to represent")
@@ -82,7 +98,7 @@ def _real(literal: str) -> float:
 
 
 def _constant(name: str) -> None:
-    raise BadRequest(f"the request body is not valid JSON: {name} is not a JSON value")
+    raise BadRequest("the request body is not valid JSON: {name} is not a JSON value", name=name)
 
 
 def _check_strings(document: dict[str, Any]) -> None:
@@ -93,19 +109,25 @@ def _check_strings(document: dict[str, Any]) -> None:
         if isinstance(value, str):
             found = _NOT_TEXT.search(value)
             if found is not None:
-                raise BadRequest(f"field {for_log(path or '(body)')} must be text: it holds {_describe(found.group())}")
+                raise BadRequest(
+                    "field {field} must be text: it holds {character}", field=for_log(path or "(body)"), character=_describe(found.group())
+                )
             continue
         if not isinstance(value, (dict, list)):
             continue
         if depth > MAX_DEPTH:
-            raise BadRequest(f"the request body nests arrays or objects more than {MAX_DEPTH} levels deep")
+            raise BadRequest(_TOO_DEEP, depth=MAX_DEPTH)
         if isinstance(value, list):
             pending.extend((f"{path}[{index}]", item, depth + 1) for index, item in enumerate(value))
             continue
         for key, item in value.items():
             found = _NOT_TEXT.search(key)
             if found is not None:
-                raise BadRequest(f"a key in {for_log(path or '(body)')} must be text: it holds {_describe(found.group())}")
+                raise BadRequest(
+                    "a key in {field} must be text: it holds {character}",
+                    field=for_log(path or "(body)"),
+                    character=_describe(found.group()),
+                )
             pending.append((f"{path}.{key}" if path else key, item, depth + 1))
 
 

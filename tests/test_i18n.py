@@ -60,3 +60,17 @@ def test_the_account_page_in_french_shows_times_in_paris(asgi_demo: Demo) -> Non
     page = client.get("/accessguard/account", headers={**HTML, "accept-language": "fr"})
     assert "Vos authentificateurs" in page.text and "application d\u2019authentification" in page.text
     assert re.search(r"\d{4}-\d\d-\d\d \d\d:\d\d \+0[12]00", page.text)
+
+
+def test_a_detail_that_names_a_value_is_translated_with_the_value_in_it(asgi_demo: Demo) -> None:
+    client = asgi_demo.login("dr.martin")
+    french = client.get("/patients?limit=abc", headers={"accept-language": "fr"})
+    assert french.status_code == 400
+    assert french.json()["detail"] == "le paramètre 'limit' doit être un entier positif ou nul, reçu 'abc'"
+    english = client.get("/patients?limit=abc", headers={"accept-language": "en"})
+    assert english.json()["detail"] == "query parameter 'limit' must be a non-negative integer, got 'abc'"
+    headers = {"accept-language": "fr", "content-type": "application/json"}
+    short = client.post("/accessguard/emergency", content=b'{"patient": "pat-0001", "reason": "a"}', headers=headers)
+    assert short.status_code == 400 and "au moins" in short.json()["detail"], short.json()
+    nul = client.post("/accessguard/emergency", content=b'{"patient": "pat\\u0000", "reason": "a"}', headers=headers)
+    assert nul.json()["detail"] == "le champ 'patient' doit être du texte ; il contient un caractère interdit : a NUL character"

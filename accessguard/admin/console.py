@@ -90,7 +90,7 @@ def _options(language: Language, choices: dict[str, str], selected: str) -> Mark
 def _bool_field(body: dict[str, Any], name: str) -> bool:
     value = body.get(name, False)
     if not isinstance(value, bool):
-        raise BadRequest(f"field {name!r} must be true or false")
+        raise BadRequest("field {field!r} must be true or false", field=name)
     return value
 
 
@@ -156,7 +156,8 @@ class Console:
                 if refused.reason == "phishing_resistant_required":
                     return redirect(with_next(facts.public_path(self._settings.step_up_page), facts.target(), methods="webauthn"))
                 who = request.session.professional_id if request.session else None
-                return self._pages.message(facts, 403, "Administrators only", refused.detail, "/", "Home", who)
+                detail = refused.explained(self._pages.language(facts).gettext)
+                return self._pages.message(facts, 403, "Administrators only", detail, "/", "Home", who)
             return render(request, admin)
 
         return page
@@ -164,7 +165,7 @@ class Console:
     def _account(self, account_id: str) -> Account:
         account = self._accounts.get(account_id)
         if account is None:
-            raise Refused("unknown_account", f"no account {account_id!r}", 404)
+            raise Refused("unknown_account", "no account {account!r}", 404, account=account_id)
         return account
 
     def _show(self, facts: RequestFacts, admin: Account, title: str, template: str, **values: object) -> Response:
@@ -406,7 +407,13 @@ class Console:
             raise BadRequest("field 'authenticator' must be an authenticator id, or null for all")
         revoked, sessions = actions.revoke_ending_sessions(self._authenticators, self._store, account_id, authenticator_id, by=admin.id)
         if authenticator_id is not None and not revoked:
-            raise Refused("unknown_authenticator", f"{account_id} has no live authenticator {authenticator_id!r}", 404)
+            raise Refused(
+                "unknown_authenticator",
+                "{account} has no live authenticator {authenticator!r}",
+                404,
+                account=account_id,
+                authenticator=authenticator_id,
+            )
         document = {"revoked": [a.id for a in revoked], "sessions_ended": sessions, "obligations": {"alert": ["authenticator_revoked"]}}
         return json_response(200, document)
 
@@ -470,7 +477,9 @@ class Console:
         account_id = self._account(string_field(request.json(), "account")).id
         base = self._public_url()
         if not actions.take_password(self._accounts, self._store, account_id, by=admin.id):
-            raise Refused("no_local_password", f"{account_id} has no password here (its logins come from an OpenID provider)", 409)
+            raise Refused(
+                "no_local_password", "{account} has no password here (its logins come from an OpenID provider)", 409, account=account_id
+            )
         link = actions.password_link(self._ceremonies.links, account_id, DEFAULT_LINK_TTL_S, base, self._clock(), by=admin.id)
         message = (
             self._pages.language(request.facts)
@@ -485,14 +494,14 @@ class Console:
         account = self._account(string_field(body, "account"))
         kind = body.get("kind")
         if kind not in KINDS:
-            raise BadRequest(f"field 'kind' must be one of {', '.join(KINDS)}")
+            raise BadRequest("field 'kind' must be one of {kinds}", kinds=", ".join(KINDS))
         ttl = body.get("ttl_minutes", DEFAULT_LINK_TTL_S // 60)
         if isinstance(ttl, str) and ttl.isdigit():
             ttl = int(ttl)
         if not isinstance(ttl, int) or isinstance(ttl, bool) or not 1 <= ttl <= 7 * 24 * 60:
             raise BadRequest("field 'ttl_minutes' must be a whole number of minutes from 1 to 10080 (a week)")
         if is_suspended(account, self._store):
-            raise Refused("account_suspended", f"{account.id} is suspended; resume the account first", 409)
+            raise Refused("account_suspended", "{account} is suspended; resume the account first", 409, account=account.id)
         base = self._public_url()
         link = actions.enrolment_link(self._ceremonies.links, account.id, kind, ttl * 60, base, self._clock(), by=admin.id)
         _ = self._pages.language(request.facts).gettext
@@ -551,7 +560,7 @@ class Console:
         base = self._public_url()
         link = self._create(admin, wanted, base, via="form")
         if link is None:
-            raise Refused("account_exists", f"an account {wanted.username} exists already", 409)
+            raise Refused("account_exists", "an account {account} exists already", 409, account=wanted.username)
         message = (
             self._pages.language(request.facts)
             .gettext("Created {account}, with no password yet: hand over this one-time link to set one.")
@@ -578,7 +587,7 @@ class Console:
                 [NO_STORE],
             )
         if reading.errors:
-            raise Refused("import_has_errors", f"{len(reading.errors)} lines are wrong; correct them and preview again", 409)
+            raise Refused("import_has_errors", "lines wrong: {count}; correct them and preview again", 409, count=len(reading.errors))
         expected = body.get("expect")
         if not isinstance(expected, list) or sorted(map(str, expected)) != sorted(names):
             raise Refused("import_changed", "the accounts this would create changed since the preview; preview again", 409)

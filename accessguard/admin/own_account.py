@@ -165,7 +165,7 @@ class OwnAccount:
             raise Refused("phishing_resistant_required", _KEY_NEEDED, 403)
         revoked = actions.revoke(self._authenticators, account.id, authenticator_id, by=account.id)
         if not revoked:
-            raise Refused("unknown_authenticator", f"you have no live authenticator {authenticator_id!r}", 404)
+            raise Refused("unknown_authenticator", "you have no live authenticator {authenticator!r}", 404, authenticator=authenticator_id)
         return json_response(200, {"revoked": [a.id for a in revoked], "obligations": {"alert": ["authenticator_revoked"]}}, [NO_STORE])
 
     def report_lost(self, request: EndpointRequest) -> Response:
@@ -174,7 +174,7 @@ class OwnAccount:
         authenticator_id = self._own_authenticator(request.json(), account)
         found = self._authenticators.get(authenticator_id)
         if found is None or found.account_id != account.id or found.state not in SHOWN_STATES:
-            raise Refused("unknown_authenticator", f"you have no live authenticator {authenticator_id!r}", 404)
+            raise Refused("unknown_authenticator", "you have no live authenticator {authenticator!r}", 404, authenticator=authenticator_id)
         language = self._pages.language(request.facts)
         kind = language.gettext(KIND_NAMES.get(found.kind, found.kind))
         alert("authenticator_reported_lost", account.id, authenticator=found.id, authenticator_kind=found.kind)
@@ -194,7 +194,7 @@ class OwnAccount:
             raise BadRequest("field 'sign_in' must be the number of a sign-in of yours")
         disowned = sign_in_of(self._access_log.log_location, account.id, value)
         if disowned is None:
-            raise Refused("unknown_sign_in", f"no sign-in {value} of yours", 404)
+            raise Refused("unknown_sign_in", "no sign-in {sign_in} of yours", 404, sign_in=value)
         sessions = self._store.revoke_sessions(account.id, "sign_in_disowned")
         alert(
             "sign_in_disowned",

@@ -311,7 +311,7 @@ class Ceremonies:
         session = self._step_up_session(request)
         kind = request.json().get("kind")
         if not isinstance(kind, str) or kind not in KIND_NAMES:  # a list or an object cannot be looked up
-            raise BadRequest(f"field 'kind' must be one of {', '.join(sorted(KIND_NAMES))}")
+            raise BadRequest("field 'kind' must be one of {kinds}", kinds=", ".join(sorted(KIND_NAMES)))
         alert("enrolment_link_requested", session.professional_id, authenticator_kind=kind)
         return json_response(200, {"requested": kind, "obligations": {"alert": ["enrolment_link_requested"]}}, [NO_STORE])
 

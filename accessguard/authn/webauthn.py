@@ -202,16 +202,18 @@ class WebAuthn:
             _refuse_cross_origin(registration.response.client_data.cross_origin)
             auth_data = self._server.register_complete(state, registration)
         except (UnsupportedType, UntrustedAttestation) as exc:
-            raise Refused("authenticator_not_allowed", f"this security key's attestation is not trusted: {exc}", 403) from None
+            raise Refused(
+                "authenticator_not_allowed", "this security key's attestation is not trusted: {problem}", 403, problem=str(exc)
+            ) from None
         except AccessGuardError:
             raise
         except Exception as exc:  # fido2 raises assorted types (ValueError, KeyError, struct.error, ...) on bad input
-            raise Refused("webauthn_invalid", f"the security key's registration was refused: {exc}", 400) from None
+            raise Refused("webauthn_invalid", "the security key's registration was refused: {problem}", 400, problem=str(exc)) from None
         credential = auth_data.credential_data
         assert credential is not None  # register_complete guarantees attested credential data
         aaguid = str(credential.aaguid)
         if self._allowed_aaguids and aaguid not in self._allowed_aaguids:
-            raise Refused("authenticator_not_allowed", f"security keys of model {aaguid} are not on the allow-list", 403)
+            raise Refused("authenticator_not_allowed", "security keys of model {model} are not on the allow-list", 403, model=aaguid)
         added = self._authenticators.add_webauthn(
             account_id,
             credential_id=credential.credential_id,
@@ -249,7 +251,7 @@ class WebAuthn:
         try:
             assertion = AuthenticationResponse.from_dict(response)
         except Exception as exc:  # malformed JSON of any shape
-            raise Refused("webauthn_invalid", f"the security key's answer is malformed: {exc}", 400) from None
+            raise Refused("webauthn_invalid", "the security key's answer is malformed: {problem}", 400, problem=str(exc)) from None
         found = self._authenticators.by_credential_id(account_id, assertion.raw_id)
         if found is None:
             raise Refused("authenticator_unknown", "this security key is not registered to the account", 401)
@@ -260,14 +262,20 @@ class WebAuthn:
         if found.state not in HELD_STATES or found.credential is None:
             raise Refused("authenticator_unknown", "this security key is not usable", 401)
         if not self._ours(found):
-            raise Refused("authenticator_other_rp", f"this security key was registered for {found.rp_id}, not {self.rp_id}", 401)
+            raise Refused(
+                "authenticator_other_rp",
+                "this security key was registered for {theirs}, not {ours}",
+                401,
+                theirs=found.rp_id,
+                ours=self.rp_id,
+            )
         try:
             _refuse_cross_origin(assertion.response.client_data.cross_origin)
             self._server.authenticate_complete(state, [AttestedCredentialData(found.credential)], assertion)
         except AccessGuardError:
             raise
         except Exception as exc:  # fido2 raises ValueError for each failed check, other types on bad input
-            raise Refused("webauthn_invalid", f"the security key's answer was refused: {exc}", 401) from None
+            raise Refused("webauthn_invalid", "the security key's answer was refused: {problem}", 401, problem=str(exc)) from None
         auth_data = assertion.response.authenticator_data
         if not self._authenticators.advance_sign_count(found.id, auth_data.counter, self.rp_id, now):
             self._authenticators.move(found.id, found.state, "clone_suspected")

@@ -28,7 +28,7 @@ TEMPLATE_MESSAGE = re.compile(r"\{\{(.+?)\}\}", re.DOTALL)
 _SCRIPT_MESSAGE = re.compile(r"""\bt\(\s*("(?:[^"\\]|\\.)*")""")
 _PYTHON_KEYWORDS = {"gettext": None, "N_": None, "_": None, "Refused": (2,), "BadRequest": (1,), "InvalidSession": (1,)}
 #: What a translation must keep as is: template values ($name), script values ({name}).
-_PLACEHOLDER = re.compile(r"\$\w+|\{\w+\}")
+_PLACEHOLDER = re.compile(r"\$\w+|\{\w+(?:![rsa])?\}")
 
 
 def marked() -> dict[str, str]:

@@ -143,7 +143,7 @@ class OIDCLogin:
             return _login_failed(request, f"the provider refused the login ({error})")
         pending = self._pending(request.facts.cookie(STATE_COOKIE))
         if not hmac.compare_digest(query.get("state", "").encode(), pending.state.encode()):
-            raise BadRequest(f"the login's state does not match; start again at {LOGIN_PATH}")
+            raise BadRequest("the login's state does not match; start again at {path}", path=LOGIN_PATH)
         if "iss" in query and query["iss"] != self._settings.issuer:  # RFC 9207: the answer comes from our provider
             raise BadRequest("the login answer names another issuer")
         code = query.get("code")
@@ -183,7 +183,7 @@ class OIDCLogin:
         return account is not None and not is_suspended(account, self._store)
 
     def _pending(self, sealed: str | None) -> PendingLogin:
-        no_login = BadRequest(f"no login is in progress in this browser, or it expired; start again at {LOGIN_PATH}")
+        no_login = BadRequest("no login is in progress in this browser, or it expired; start again at {path}", path=LOGIN_PATH)
         if not sealed:
             raise no_login
         try:
@@ -232,7 +232,7 @@ def _login_failed(request: EndpointRequest, detail: str) -> Response:
 def _acr_values(raw: str) -> tuple[str, ...]:
     values = tuple(raw.split())
     if len(values) > MAX_ACR_VALUES or not all(_ACR_VALUE.fullmatch(v) for v in values):
-        raise BadRequest(f"acr_values must be at most {MAX_ACR_VALUES} space-separated values of printable characters")
+        raise BadRequest("acr_values must be at most {count} space-separated values of printable characters", count=MAX_ACR_VALUES)
     return values
 
 

@@ -37,7 +37,11 @@ class RelyingParty:
             subject.id, issuer=self.settings.issuer, kind=subject.kind, roles=subject.roles, organisation=subject.organisation
         )
         if account is None:
-            raise Refused("account_conflict", f"{subject.id!r} is an account of this service, not the provider's; log in with its password")
+            raise Refused(
+                "account_conflict",
+                "{account!r} is an account of this service, not the provider's; log in with its password",
+                account=subject.id,
+            )
         return account
 
     def identify(self, claims: dict[str, Any]) -> tuple[Subject, AuthnState]:
