@@ -21,6 +21,7 @@ from accessguard.authn.sessions import Sessions
 from accessguard.authn.throttle import Bucket, Throttle, login_buckets
 from accessguard.errors import BadRequest
 from accessguard.facts import IPNetwork, RequestFacts, client_address
+from accessguard.i18n import Language, Languages
 from accessguard.problem import Response, json_response, problem
 from accessguard.store.base import Session, Store
 from accessguard.untrusted import parse_json_object, text
@@ -80,9 +81,11 @@ class Endpoints:
         clock: Callable[[], float],
         devices: DeviceCookies,
         trusted_proxies: Sequence[IPNetwork],
-        notices: Callable[[str, float], list[dict[str, Any]]] = lambda account_id, now: [],
+        languages: Languages,
+        notices: Callable[[str, float, Language], list[dict[str, Any]]] = lambda account_id, now, language: [],
     ) -> None:
         """``notices``: what to tell a professional at login (authenticators added lately: "not you? …")."""
+        self._languages = languages
         self._notices = notices
         self._accounts = accounts
         self._sessions = sessions
@@ -102,6 +105,8 @@ class Endpoints:
         body, session, facts = request.json(), request.session, request.facts
         username, password = string_field(body, "username"), string_field(body, "password", 1024)
         now = self._clock()
+        language = self._languages.of(facts.headers.get("accept-language"))
+        _ = language.gettext
         device = self._devices.device(facts, username, now)
         source = None if device else client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)
         buckets = login_buckets(username, device, source)
@@ -112,21 +117,21 @@ class Endpoints:
             for bucket, attempt in zip(buckets, attempts, strict=True):
                 if bucket.first_lock(attempt):
                     _first_lock(bucket, attempt.attempts, account.id if account else None)
-            return problem(401, "invalid-credentials", "Login failed", "invalid username or password")
+            return problem(401, "invalid-credentials", "Login failed", _("invalid username or password"))
         self.throttle.succeeded(buckets)
         if is_suspended(account, self._store):
             alert("suspended_account_login", account.id)  # the right password for a contained account: who holds it?
-            return problem(403, "account-suspended", "Account suspended", "this account is suspended", reasons=["account_suspended"])
+            return problem(403, "account-suspended", "Account suspended", _("this account is suspended"), reasons=["account_suspended"])
         if session is not None:
             self._sessions.end(session)
         verified = account.password_hash
         started = self._sessions.start_unless_contained(account.id, "pwd", int(now), lambda: self._still_verified(username, verified))
         if started is None:
             log.warning("login refused for %r: the password was reset or the account suspended while it was verified", username)
-            return problem(401, "invalid-credentials", "Login failed", "invalid username or password")
+            return problem(401, "invalid-credentials", "Login failed", _("invalid username or password"))
         _, cookie = started
         document: dict[str, Any] = {"subject": account.id, "aal": 1}
-        notices = self._notices(account.id, now)
+        notices = self._notices(account.id, now, language)
         if notices:
             document["notices"] = notices
         return json_response(200, document, [("set-cookie", self._cookie(facts, cookie))])

@@ -147,7 +147,10 @@ class Guard:
                 clock=self._clock,
                 devices=devices,
                 trusted_proxies=self._trusted,
-                notices=lambda account_id, now: recent_additions(self.authenticators, self.ceremonies.recovery, account_id, now),
+                languages=self.languages,
+                notices=lambda account_id, now, language: recent_additions(
+                    self.authenticators, self.ceremonies.recovery, account_id, now, language
+                ),
             )
             self.oidc = RelyingParty(settings.oidc, self.accounts, self._clock) if settings.oidc else None
             self.oidc_login = None

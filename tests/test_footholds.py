@@ -16,10 +16,10 @@ import pytest
 
 from accessguard.containment import PasswordNotReset, resume, suspend
 from tests.authenticators import assertion, enrolled_key, key_session, link_token, reasons, redeem_link, set_new_password
-from tests.conftest import CAEN, Demo, _copy_demo
+from tests.conftest import CAEN, ENGLISH, Demo, _copy_demo
 from tests.demo_process import ACCESSGUARD, demo_process
 
-AT_CAEN = {"x-forwarded-for": CAEN}
+AT_CAEN = {"x-forwarded-for": CAEN, **ENGLISH}  # the demo speaks French by default
 NEW_PASSWORD = "correct horse battery staple"
 
 

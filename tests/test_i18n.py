@@ -74,3 +74,16 @@ def test_a_detail_that_names_a_value_is_translated_with_the_value_in_it(asgi_dem
     assert short.status_code == 400 and "au moins" in short.json()["detail"], short.json()
     nul = client.post("/accessguard/emergency", content=b'{"patient": "pat\\u0000", "reason": "a"}', headers=headers)
     assert nul.json()["detail"] == "le champ 'patient' doit être du texte ; il contient un caractère interdit : a NUL character"
+
+
+def test_a_failed_login_and_a_lock_out_read_in_french(asgi_demo: Demo) -> None:
+    client = asgi_demo.client()
+    french = {"accept-language": "fr"}
+    failed = client.post("/login", json={"username": "dr.martin", "password": "not the password"}, headers=french)
+    assert failed.status_code == 401 and failed.json()["detail"] == "identifiant ou mot de passe incorrect"
+    for _ in range(10):
+        locked = client.post("/login", json={"username": "dr.martin", "password": "not the password"}, headers=french)
+        if locked.status_code == 429:
+            break
+    assert locked.status_code == 429 and locked.json()["reasons"] == ["login_attempts_locked"]
+    assert locked.json()["detail"].startswith("trop de connexions échouées") and "réessayez dans" in locked.json()["detail"]

@@ -141,7 +141,7 @@ class OwnAccount:
             )
             for s in recent_sign_ins(self._access_log.log_location, account.id, now - RECENT_S)
         )
-        notices = recent_additions(self._authenticators, self._ceremonies.recovery, account.id, now)
+        notices = recent_additions(self._authenticators, self._ceremonies.recovery, account.id, now, language)
         content = fill(
             language,
             "account",

@@ -250,7 +250,7 @@ class Pages:
             if key_only
             else _("This request needs a second factor.")
         )
-        notices = recent_additions(self._authenticators, self._ceremonies.recovery, account_id, self._clock())
+        notices = recent_additions(self._authenticators, self._ceremonies.recovery, account_id, self._clock(), language)
         none = ""
         if not (keys or apps or remaining):
             kind = WEBAUTHN if key_only else TOTP

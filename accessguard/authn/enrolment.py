@@ -24,13 +24,12 @@ from __future__ import annotations
 
 import hashlib
 import secrets
-import time
 from typing import Any
 
 from accessguard.authn.authenticators import KINDS, TOTP, WEBAUTHN, Authenticators
 from accessguard.authn.recovery import RecoveryCodes
 from accessguard.database import Database
-from accessguard.i18n import N_
+from accessguard.i18n import N_, Language
 from accessguard.store.base import Session
 
 ENROLMENT_WINDOW_S = 15 * 60
@@ -92,26 +91,30 @@ def recovery_codes_grant(session: Session, now: float) -> str | None:
     return f"session:{AUTHORISING_FACTOR}"
 
 
-def recent_additions(authenticators: Authenticators, recovery: RecoveryCodes, account_id: str, now: float) -> list[dict[str, Any]]:
+def recent_additions(
+    authenticators: Authenticators, recovery: RecoveryCodes, account_id: str, now: float, language: Language
+) -> list[dict[str, Any]]:
     """What was added to the account through the guard in the last ``NOTICE_WINDOW_S``, newest first: shown at every
-    login ("not you? …")."""
+    login ("not you? …"), in ``language`` and its time zone."""
+    _ = language.gettext
     since = now - NOTICE_WINDOW_S
     added = [
-        (a.created, f"A new {KIND_NAMES[a.kind]} (“{a.label}”) was added", {"kind": a.kind, "authenticator": a.id, "via": a.enrolled_via})
+        (
+            a.created,
+            _("A new {kind} (“{label}”) was added on {time}; not you? Tell your administrator at once: someone may hold your password."),
+            {"kind": a.kind, "authenticator": a.id, "via": a.enrolled_via},
+            {"kind": _(KIND_NAMES[a.kind]), "label": a.label},
+        )
         for a in authenticators.of_account(account_id, states=("active", "contained"))
         if since <= a.created <= now and a.kind in KIND_NAMES and _through_the_guard(a.enrolled_via)
     ]
     issued = recovery.issued_since(account_id, since)
     if issued is not None:
-        added.append((issued, "New recovery codes were issued", {"kind": "recovery_codes"}))
+        message = _("New recovery codes were issued on {time}; not you? Tell your administrator at once: someone may hold your password.")
+        added.append((issued, message, {"kind": "recovery_codes"}, {}))
     return [
-        {
-            "time": when,
-            **details,
-            "message": f"{what} on {time.strftime('%Y-%m-%d %H:%M UTC', time.gmtime(when))}; not you? Tell your administrator"
-            " at once: someone may hold your password.",
-        }
-        for when, what, details in sorted(added, key=lambda item: -item[0])
+        {"time": when, **details, "message": message.format(time=language.when(when), **values)}
+        for when, message, details, values in sorted(added, key=lambda item: -item[0])
     ]
 
 

@@ -33,6 +33,7 @@ from dataclasses import dataclass
 
 from accessguard.errors import Refused
 from accessguard.facts import IPAddress, IPNetwork
+from accessguard.i18n import N_
 from accessguard.store.base import Attempt, Backoff, Store
 
 log = logging.getLogger("accessguard.authn")
@@ -63,7 +64,7 @@ class Bucket:
     key: str
     backoff: Backoff
     label: str  # for log lines: "'dr.martin'", "address 192.0.2.10"
-    failures: str  # what a lock's refusal says there were too many of
+    refusal: str  # what a lock's refusal says, ``{wait}`` the seconds to wait (a template: the catalogue translates it)
 
     @property
     def shared(self) -> bool:
@@ -84,21 +85,55 @@ def network_of(address: IPAddress) -> IPNetwork:
 def login_buckets(username: str, device: str | None, source: IPAddress | None) -> list[Bucket]:
     """A password login's buckets: the device alone when it holds a valid device cookie for the username."""
     if device is not None:
-        return [Bucket("device", f"login:device:{device}", LOGINS, f"a trusted device of {username!r}", "failed logins on this device")]
+        return [
+            Bucket(
+                "device",
+                f"login:device:{device}",
+                LOGINS,
+                f"a trusted device of {username!r}",
+                N_("too many failed logins on this device; try again in {wait} s"),
+            )
+        ]
     address = str(source) if source is not None else "unknown"
     network = str(network_of(source)) if source is not None else "unknown"
     return [
-        Bucket("username", f"login:username:{username}", LOGINS, repr(username), "failed logins for this username"),
-        Bucket("address", f"login:address:{address}", SOURCES, f"address {address}", "failed logins from this address"),
-        Bucket("network", f"login:network:{network}", NETWORKS, f"network {network}", "failed logins from this network"),
+        Bucket(
+            "username",
+            f"login:username:{username}",
+            LOGINS,
+            repr(username),
+            N_("too many failed logins for this username; try again in {wait} s"),
+        ),
+        Bucket(
+            "address",
+            f"login:address:{address}",
+            SOURCES,
+            f"address {address}",
+            N_("too many failed logins from this address; try again in {wait} s"),
+        ),
+        Bucket(
+            "network",
+            f"login:network:{network}",
+            NETWORKS,
+            f"network {network}",
+            N_("too many failed logins from this network; try again in {wait} s"),
+        ),
     ]
 
 
 def code_buckets(account_id: str, device: str | None) -> list[Bucket]:
     """A one-time code's bucket: the device holding a valid device cookie for the account, or the account's untrusted clients."""
     if device is not None:
-        return [Bucket("device", f"code:device:{device}", CODES, f"a trusted device of {account_id!r}", "wrong codes on this device")]
-    return [Bucket("account", f"code:account:{account_id}", CODES, repr(account_id), "wrong codes")]
+        return [
+            Bucket(
+                "device",
+                f"code:device:{device}",
+                CODES,
+                f"a trusted device of {account_id!r}",
+                N_("too many wrong codes on this device; try again in {wait} s"),
+            )
+        ]
+    return [Bucket("account", f"code:account:{account_id}", CODES, repr(account_id), N_("too many wrong codes; try again in {wait} s"))]
 
 
 @dataclass(frozen=True)
@@ -116,8 +151,7 @@ class Throttle:
         attempt, bucket = max(zip(attempts, buckets, strict=True), key=lambda refused: refused[0].locked_until)  # the longest lock
         wait = max(1, math.ceil(attempt.locked_until - now))
         log.warning("%s attempt for %s refused: locked for %d s more after %d in a row", self.kind, bucket.label, wait, attempt.attempts)
-        detail = f"too many {bucket.failures}; try again in {wait} s"
-        raise Refused(f"{self.kind}_attempts_locked", detail, 429, [("retry-after", str(wait))])
+        raise Refused(f"{self.kind}_attempts_locked", bucket.refusal, 429, [("retry-after", str(wait))], wait=wait)
 
     def succeeded(self, buckets: Sequence[Bucket]) -> None:
         """A success: one person's buckets start again from zero; shared ones take back this attempt's charge."""
