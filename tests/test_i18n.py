@@ -87,3 +87,11 @@ def test_a_failed_login_and_a_lock_out_read_in_french(asgi_demo: Demo) -> None:
             break
     assert locked.status_code == 429 and locked.json()["reasons"] == ["login_attempts_locked"]
     assert locked.json()["detail"].startswith("trop de connexions échouées") and "réessayez dans" in locked.json()["detail"]
+
+
+def test_the_demo_landing_page_in_french_and_english(asgi_demo: Demo) -> None:
+    client = asgi_demo.client()
+    french = client.get("/", headers={**HTML, "accept-language": "fr"})
+    assert '<html lang="fr">' in french.text and "Essayer le scénario" in french.text and french.headers["vary"] == "accept-language"
+    english = client.get("/", headers={**HTML, "accept-language": "en"})
+    assert '<html lang="en">' in english.text and "Try the scenario" in english.text

@@ -42,7 +42,7 @@ from accessguard.endpoints import LOGOUT_PATH, EndpointRequest, Handler, Session
 from accessguard.errors import Refused
 from accessguard.facts import RequestFacts
 from accessguard.i18n import N_, Language, Languages
-from accessguard.i18n.catalogue import TEMPLATE_MESSAGE, script_messages
+from accessguard.i18n.catalogue import script_messages
 from accessguard.problem import Response, json_response
 from accessguard.settings import Settings
 
@@ -82,7 +82,7 @@ STATE_NAMES = {
 def _template(name: str, language: Language) -> Template:
     """A template in ``language``: each ``{{text}}`` replaced by its translation, once per process."""
     text = (_HERE / "templates" / f"{name}.html").read_text()
-    return Template(TEMPLATE_MESSAGE.sub(lambda marked: language.gettext(marked.group(1)), text))
+    return language.template(text)
 
 
 def fill(language: Language, name: str, **values: object) -> str:

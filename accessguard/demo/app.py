@@ -10,9 +10,8 @@ import os
 import secrets
 import sqlite3
 import threading
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from pathlib import Path
-from string import Template
 from typing import Any
 
 from starlette.applications import Starlette
@@ -26,6 +25,7 @@ from accessguard.authn import totp
 from accessguard.demo.geodb import DEMO_DATABASE
 from accessguard.demo.patients import create_directory
 from accessguard.guard import Guard
+from accessguard.i18n import LANGUAGES, Language
 from accessguard.middleware.asgi import AccessGuardMiddleware
 from accessguard.routes import ProtectedRoute
 from accessguard.settings import Settings, local_keys
@@ -110,12 +110,13 @@ def demo_settings(data_dir: Path, **overrides: Any) -> Settings:
     return dataclasses.replace(settings, **overrides)
 
 
-def landing_page(data_dir: Path, public_url: str) -> bytes:
-    """The demo's home page: what it is, where its accounts are, links to walk the scenario (no secret in it)."""
+def landing_page(data_dir: Path, public_url: str, language: Language) -> bytes:
+    """The demo's home page in ``language``: what it is, where its accounts are, links to walk the scenario (no secret in it)."""
     listing = json.loads((data_dir / "demo-accounts.json").read_text()) if (data_dir / "demo-accounts.json").exists() else []
     rows = "".join(f"<tr><td>{html.escape(a['username'])}</td><td>{html.escape(a['role'])}</td></tr>" for a in listing)
-    page = Template((Path(__file__).parent / "templates" / "landing.html").read_text())
+    page = language.template((Path(__file__).parent / "templates" / "landing.html").read_text())
     return page.substitute(
+        lang=language.code,
         accounts_file=html.escape(str(data_dir / "demo-accounts.json")),
         accounts=rows,
         data_dir=html.escape(str(data_dir)),
@@ -126,7 +127,8 @@ def landing_page(data_dir: Path, public_url: str) -> bytes:
 class PatientDirectory:
     """The unprotected application: a realistic SQLite-backed patient lookup."""
 
-    def __init__(self, path: Path, landing: bytes = b"") -> None:
+    def __init__(self, path: Path, landing: Callable[[str | None], bytes] = lambda accept_language: b"") -> None:
+        """``landing``: the home page for a request's ``Accept-Language``."""
         self.path = path
         self._landing = landing
         self._local = threading.local()
@@ -167,7 +169,8 @@ class PatientDirectory:
             return JSONResponse({"status": "ok"})
 
         async def home(request: Request) -> Response:
-            return Response(self._landing, media_type="text/html", headers=dict(SECURITY_HEADERS))
+            page = self._landing(request.headers.get("accept-language"))
+            return Response(page, media_type="text/html", headers={**dict(SECURITY_HEADERS), "vary": "accept-language"})
 
         return Starlette(
             routes=[
@@ -208,5 +211,7 @@ def build_from(settings: Settings) -> tuple[AccessGuardMiddleware, Guard]:
     """The demo patient directory behind a guard of these settings (from a configuration file, say)."""
     guard = demo_guard(settings)
     data_dir = Path(settings.data_dir)
-    landing = landing_page(data_dir, guard.settings.public_url or "http://localhost:8000")
-    return AccessGuardMiddleware(PatientDirectory(data_dir / "patients.db", landing).app(), guard), guard
+    public_url = guard.settings.public_url or "http://localhost:8000"
+    pages = {code: landing_page(data_dir, public_url, guard.languages.of(code)) for code in LANGUAGES}  # rendered once
+    directory = PatientDirectory(data_dir / "patients.db", lambda accept_language: pages[guard.languages.of(accept_language).code])
+    return AccessGuardMiddleware(directory.app(), guard), guard

@@ -11,9 +11,11 @@ from __future__ import annotations
 
 import datetime
 import io
+import re
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from string import Template
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, negotiate_locale
@@ -28,6 +30,8 @@ from accessguard.errors import ConfigurationError
 LANGUAGES = ("en", "fr")
 DOMAIN = "accessguard"
 CATALOGUES = Path(__file__).parent / "locales"
+#: ``{{text}}`` in a page template: the text is translated when the template is loaded.
+TEMPLATE_MESSAGE = re.compile(r"\{\{(.+?)\}\}", re.DOTALL)
 #: How a time is shown: unambiguous and sortable in both languages, with the zone it is in.
 TIME_PATTERN = "yyyy-MM-dd HH:mm z"
 
@@ -52,6 +56,10 @@ class Language:
     def gettext(self, message: str) -> str:
         """``message`` (English) in this language; English when the catalogue lacks it."""
         return self.translations.gettext(message)
+
+    def template(self, text: str) -> Template:
+        """A page template's text in this language: each ``{{text}}`` replaced by its translation."""
+        return Template(TEMPLATE_MESSAGE.sub(lambda marked: self.gettext(marked.group(1)), text))
 
     def when(self, epoch: float | None) -> str:
         """A time in the configured zone, or "never"."""

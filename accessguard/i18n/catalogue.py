@@ -20,11 +20,9 @@ from babel.messages.catalog import Catalog
 from babel.messages.extract import extract_from_file
 from babel.messages.pofile import read_po, write_po
 
-from accessguard.i18n import DOMAIN, LANGUAGES, catalogue_path
+from accessguard.i18n import DOMAIN, LANGUAGES, TEMPLATE_MESSAGE, catalogue_path
 
 _PACKAGE = Path(__file__).parent.parent
-#: ``{{text}}`` in a template: the text is translated when the template is loaded.
-TEMPLATE_MESSAGE = re.compile(r"\{\{(.+?)\}\}", re.DOTALL)
 _SCRIPT_MESSAGE = re.compile(r"""\bt\(\s*("(?:[^"\\]|\\.)*")""")
 _PYTHON_KEYWORDS = {"gettext": None, "N_": None, "_": None, "Refused": (2,), "BadRequest": (1,), "InvalidSession": (1,)}
 #: What a translation must keep as is: template values ($name), script values ({name}).
