@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +38,8 @@ def _announced(page: Any, text: str) -> None:
 
 def test_console_dashboard_and_own_page_in_french(served: Served, french_page: Any, shots: Path) -> None:
     page = french_page
+    window = int(time.time())  # after the demo's own enrolments
+    time.sleep(1.1)  # enrolment times are whole seconds
     page.on("dialog", lambda dialog: dialog.accept())
     page.goto(admin_cli(served, "enroll-link", "admin", "--base-url", served.base_url).splitlines()[-1])
     page.click("#enrol-link button[type=submit]")
@@ -57,6 +60,22 @@ def test_console_dashboard_and_own_page_in_french(served: Served, french_page: A
     _announced(page, "inf.dubois suspendu : sessions terminées : ")  # the action's result, in French
     page.get_by_role("button", name="Rétablir inf.dubois").click()
     _announced(page, "inf.dubois rétabli")
+    page.select_option("#link select[name=kind]", "webauthn")
+    page.click("#link button[type=submit]")
+    _announced(page, "Lien à usage unique pour que inf.dubois ajoute : clé de sécurité")
+    assert axe_violations(page) == []
+    page.get_by_role("button", name="Afficher le périmètre de la fuite de inf.dubois").click()
+    page.wait_for_url("**/accessguard/admin/scope?**")
+    assert "fiches d’identité servies à inf.dubois" in page.locator("main").inner_text()  # noqa: RUF001
+    assert axe_violations(page) == []
+
+    page.goto(f"{served.base_url}/accessguard/admin")
+    page.fill("#contain input[name=enrolled_after]", str(window))
+    page.click("#contain button[type=submit]")
+    _announced(page, "Aperçu : 1 comptes seraient contenus (admin)")
+    assert axe_violations(page) == []
+    page.goto(f"{served.base_url}/accessguard/admin/audit")
+    assert page.locator("html").get_attribute("lang") == "fr"
     assert axe_violations(page) == []
 
     for path in ("/patients/pat-0001", "/patients?limit=5", "/patients?limit=500"):  # decisions for the dashboard
