@@ -68,6 +68,7 @@ def dashboard(location: LogLocation, now: float, language: Language) -> dict[str
     places = sorted(places_by_professional(location, now - 7 * DAY_S).items(), key=lambda item: (item[0][0], -item[1], item[0][1]))[:30]
     day_heading = _("day ({zone})").format(zone=language.zone.key)
     usually = _("{who} {now} (usually {usual})")
+    signed_in = _("{who} from {place} {count}")
     return {
         "alerts": (
             charts.horizontal_bars(_named(language, _("Alerts raised per day, last 7 days"), [f"{d} {n}" for d, n in alerts]), alerts)
@@ -75,7 +76,11 @@ def dashboard(location: LogLocation, now: float, language: Language) -> dict[str
         ),
         "places": (
             charts.horizontal_bars(
-                _named(language, _("Sign-ins per professional and place, last 7 days"), [f"{w} · {p} {n}" for (w, p), n in places]),
+                _named(
+                    language,
+                    _("Sign-ins per professional and place, last 7 days"),
+                    [signed_in.format(who=w, place=p, count=n) for (w, p), n in places],
+                ),
                 [(f"{who} · {where}", n) for (who, where), n in places],
             )
             + _table(language, [_("professional"), _("place"), _("sign-ins")], [[who, where, n] for (who, where), n in places])
