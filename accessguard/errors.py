@@ -36,24 +36,43 @@ class HookError(AccessGuardError):
     """An application hook failed or answered something unexpected; the caller fails closed."""
 
 
+class Phrase:
+    """English text with ``{name}`` fields and their values kept apart, so that the text is translated before it is filled.
+
+    A value may itself be a ``Phrase`` (translated too); ``str()`` is the English text.
+    """
+
+    def __init__(self, template: str, **values: object) -> None:
+        self.template = template
+        self.values = values
+
+    def __str__(self) -> str:
+        return self.explained(str)
+
+    def explained(self, gettext: Callable[[str], str]) -> str:
+        """The text in a language: its template translated, then filled."""
+        translated = gettext(self.template)
+        if not self.values:
+            return translated
+        return translated.format(**{k: v.explained(gettext) if isinstance(v, Phrase) else v for k, v in self.values.items()})
+
+
 class BadRequest(AccessGuardError):
     """Input from outside is malformed; answered with a 4xx.
 
-    ``detail`` is English with ``{name}`` fields filled from ``values``: the template, not the filled text, is
-    what the catalogue translates (``explained``), so a detail naming a field or a count reads in French too.
+    ``detail`` is English with ``{name}`` fields filled from ``values`` (a ``Phrase``): the template, not the filled
+    text, is what the catalogue translates (``explained``), so a detail naming a field or a count reads in French too.
     """
 
-    def __init__(self, detail: str, status: int = 400, **values: object) -> None:
-        self.template = detail
-        self.values = values
-        self.detail = detail.format(**values) if values else detail
+    def __init__(self, detail: str | Phrase, status: int = 400, **values: object) -> None:
+        self.phrase = detail if isinstance(detail, Phrase) else Phrase(detail, **values)
+        self.detail = str(self.phrase)
         self.status = status
         super().__init__(self.detail)
 
     def explained(self, gettext: Callable[[str], str]) -> str:
-        """The detail in a language: its template translated, then filled."""
-        translated = gettext(self.template)
-        return translated.format(**self.values) if self.values else translated
+        """The detail in a language."""
+        return self.phrase.explained(gettext)
 
 
 class InvalidSession(BadRequest):

@@ -17,7 +17,7 @@ import math
 import re
 from typing import Any, Literal
 
-from accessguard.errors import BadRequest
+from accessguard.errors import BadRequest, Phrase
 from accessguard.i18n import N_
 
 #: Arrays and objects nested deeper than this are refused (no guard route needs more than a few levels).
@@ -131,10 +131,10 @@ def _check_strings(document: dict[str, Any]) -> None:
             pending.append((f"{path}.{key}" if path else key, item, depth + 1))
 
 
-def _describe(character: str) -> str:
+def _describe(character: str) -> Phrase:
     code = ord(character)
     if 0xD800 <= code <= 0xDFFF:
-        return f"a lone surrogate (U+{code:04X})"
+        return Phrase("a lone surrogate (U+{code})", code=f"{code:04X}")
     if code == 0:
-        return "a NUL character"
-    return f"the control character U+{code:04X}"
+        return Phrase("a NUL character")
+    return Phrase("the control character U+{code}", code=f"{code:04X}")

@@ -56,6 +56,11 @@ def test_an_import_names_each_wrong_line_and_creates_nothing_until_it_is_right(a
     errors = {e["line"]: e["error"] for e in preview.json()["errors"]}
     assert sorted(errors) == [3, 4, 5, 6, 7, 8]
     assert "exists already" in errors[3] and "appears twice" in errors[5] and "kind 'robot'" in errors[6] and "2 fields" in errors[8]
+    french = admin.post(IMPORT, json={"csv": BAD}, headers={"accept-language": "fr"}).json()["errors"]
+    assert [e["error"] for e in french if e["line"] in (3, 8)] == [
+        "un compte dr.martin existe déjà",
+        "2 champs, 4 attendus (username,kind,roles,organisation)",
+    ]
     refused = admin.post(IMPORT, json={"csv": BAD, "confirm": True, "expect": ["inf.petit"]})
     assert (refused.status_code, reasons(refused)) == (409, ["import_has_errors"])
     assert admin.post(IMPORT, json={"csv": "name,role\nx,y\n"}).json()["errors"][0]["line"] == 1

@@ -39,7 +39,7 @@ from accessguard.authn.ceremonies import Ceremonies
 from accessguard.authn.enrolment import DEFAULT_LINK_TTL_S, KIND_NAMES, is_enrolment_only
 from accessguard.containment import PasswordNotReset, UnknownAccount, resume, suspend
 from accessguard.endpoints import EndpointRequest, Handler, string_field
-from accessguard.errors import BadRequest, Refused
+from accessguard.errors import BadRequest, Phrase, Refused
 from accessguard.facts import RequestFacts
 from accessguard.i18n import N_, Language
 from accessguard.problem import Response, json_response
@@ -556,7 +556,7 @@ class Console:
             raise BadRequest("fields 'account', 'kind', 'roles' and 'organisation' must be text")
         wanted, problem = new_account(0, *fields)
         if wanted is None:
-            raise BadRequest(problem or "unreadable account")
+            raise BadRequest(problem or Phrase("unreadable account"))
         base = self._public_url()
         link = self._create(admin, wanted, base, via="form")
         if link is None:
@@ -575,6 +575,7 @@ class Console:
         reading = read_import(string_field(body, "csv", 16 * 1024, multiline=True), self._accounts)
         names = [a.username for a in reading.accounts]
         if not _bool_field(body, "confirm"):
+            gettext = self._pages.language(request.facts).gettext
             return json_response(
                 200,
                 {
@@ -582,7 +583,7 @@ class Console:
                         {"line": a.line, "account": a.username, "kind": a.kind, "roles": list(a.roles), "organisation": a.organisation}
                         for a in reading.accounts
                     ],
-                    "errors": [{"line": line, "error": error} for line, error in reading.errors],
+                    "errors": [{"line": line, "error": error.explained(gettext)} for line, error in reading.errors],
                 },
                 [NO_STORE],
             )

@@ -24,7 +24,7 @@ from accessguard.i18n import DOMAIN, LANGUAGES, TEMPLATE_MESSAGE, catalogue_path
 
 _PACKAGE = Path(__file__).parent.parent
 _SCRIPT_MESSAGE = re.compile(r"""\bt\(\s*("(?:[^"\\]|\\.)*")""")
-_PYTHON_KEYWORDS = {"gettext": None, "N_": None, "_": None, "Refused": (2,), "BadRequest": (1,), "InvalidSession": (1,)}
+_PYTHON_KEYWORDS = {"gettext": None, "N_": None, "_": None, "Refused": (2,), "BadRequest": (1,), "InvalidSession": (1,), "Phrase": (1,)}
 #: What a translation must keep as is: template values ($name), script values ({name}).
 _PLACEHOLDER = re.compile(r"\$\w+|\{\w+(?:![rsa])?\}")
 
