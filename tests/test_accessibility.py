@@ -19,14 +19,31 @@ import pytest
 from accessguard.admin import pages
 from accessguard.audit.reviews import declare_emergency
 from accessguard.i18n import Language
-from tests.browser_support import Served, admin_cli, axe_violations, log_in, page, served
+from tests.browser_support import Served, admin_cli, axe_violations, french_page, log_in, page, served
 
-__all__ = ["page", "served"]  # fixtures
+__all__ = ["french_page", "page", "served"]  # fixtures
 
 pytestmark = [pytest.mark.realpart, pytest.mark.slow]
 
 ROOT = Path(pages.__file__).resolve().parent.parent
 TEMPLATES = {p.stem for p in (ROOT / "admin" / "templates").glob("*.html")} | {p.stem for p in (ROOT / "demo" / "templates").glob("*.html")}
+#: What the walk clicks by its visible text or accessible name, in each language the pages are written in.
+NAMES = {
+    "en": {
+        "continue": "Continue",
+        "close review": "Close review",
+        "scope": "Show the breach scope of inf.dubois",
+        "suspend": "Suspend inf.dubois",
+        "create": "Create the account",
+    },
+    "fr": {
+        "continue": "Continuer",
+        "close review": "Clôturer la revue",
+        "scope": "Afficher le périmètre de la fuite de inf.dubois",
+        "suspend": "Suspendre inf.dubois",
+        "create": "Créer le compte",
+    },
+}
 MARK = "accessguard-template:"
 MARKS = f"""() => {{
   const walker = document.createTreeWalker(document, NodeFilter.SHOW_COMMENT);
@@ -70,7 +87,17 @@ def marked(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(pages, "_template", marking)
 
 
-def test_every_page_template_passes_axe_and_focus_follows_what_appears(marked: None, served: Served, page: Any) -> None:
+@pytest.fixture(params=["en", "fr"])
+def language(request: pytest.FixtureRequest) -> str:
+    return str(request.param)
+
+
+def test_every_page_template_passes_axe_and_focus_follows_what_appears(
+    marked: None, served: Served, language: str, request: pytest.FixtureRequest
+) -> None:
+    """The same walk in an English and in a French browser: translated names and labels must stay accessible too."""
+    page = request.getfixturevalue("page" if language == "en" else "french_page")
+    name = NAMES[language]
     walk = Walk(page, served)
     page.on("dialog", lambda dialog: dialog.accept())
     walk.go("/")
@@ -106,7 +133,7 @@ def test_every_page_template_passes_axe_and_focus_follows_what_appears(marked: N
     log_in(page, served, "dr.martin")
     page.wait_for_selector("#login-notices:not([hidden])")
     walk.check("the login page showing what was added lately")
-    page.click("#login-notices >> text=Continue")
+    page.click(f"#login-notices >> text={name['continue']}")
     page.wait_for_url("**/accessguard/step-up?**")
     walk.check("the step-up page with a security key, an app and recovery codes")
     page.click("#use-key")
@@ -138,18 +165,19 @@ def test_every_page_template_passes_axe_and_focus_follows_what_appears(marked: N
     walk.check("the console's accounts")
     declare_emergency(served.guard.access_log, "dr.martin", "pat-0042", "unconscious patient", None)
     walk.go("/accessguard/admin/audit")
-    assert page.locator("button", has_text="Close review").count() == 1
+    assert page.locator("button", has_text=name["close review"]).count() == 1
+    assert page.locator("html").get_attribute("lang") == language
     walk.check("the console's access log, reviews and alerts")
     walk.go("/accessguard/admin/dashboard")
     walk.check("the console's dashboard")
     walk.go("/accessguard/admin/account?id=inf.dubois")
     walk.check("the console's page of an active account")
-    page.get_by_role("button", name="Show the breach scope of inf.dubois").click()
+    page.get_by_role("button", name=name["scope"]).click()
     page.wait_for_url("**/accessguard/admin/scope?**")
     walk.check("the console's breach scope")
     walk.go("/accessguard/admin/account?id=inf.dubois")
     page.fill("#suspend input[name=reason]", "credentials seen on a phishing page")
-    page.get_by_role("button", name="Suspend inf.dubois").click()
+    page.get_by_role("button", name=name["suspend"]).click()
     page.wait_for_selector("#resume")
     walk.check("the console's page of a suspended account")
 
@@ -157,7 +185,7 @@ def test_every_page_template_passes_axe_and_focus_follows_what_appears(marked: N
     walk.go("/accessguard/admin")
     page.fill("#create input[name=account]", "inf.petit")
     page.fill("#create input[name=roles]", "nurse")
-    page.get_by_role("button", name="Create the account").click()
+    page.get_by_role("button", name=name["create"]).click()
     page.wait_for_selector("#create-result a")
     link = page.locator("#create-result a").get_attribute("href") or ""
     page.click("[data-logout]")

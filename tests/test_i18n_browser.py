@@ -8,6 +8,7 @@ from typing import Any
 
 import pytest
 
+from accessguard.audit.reviews import declare_emergency
 from tests.browser_support import Served, admin_cli, axe_violations, french_page, log_in, served, shots
 
 __all__ = ["french_page", "served", "shots"]  # fixtures
@@ -64,6 +65,10 @@ def test_console_dashboard_and_own_page_in_french(served: Served, french_page: A
     page.click("#link button[type=submit]")
     _announced(page, "Lien à usage unique pour que inf.dubois ajoute : clé de sécurité")
     assert axe_violations(page) == []
+    page.click("#password button[type=submit]")
+    _announced(page, "Le mot de passe de inf.dubois ne fonctionne plus")
+    page.get_by_role("button", name="Tout révoquer : les authentificateurs de inf.dubois").click()
+    _announced(page, "authentificateur(s) de inf.dubois révoqué(s)")
     page.get_by_role("button", name="Afficher le périmètre de la fuite de inf.dubois").click()
     page.wait_for_url("**/accessguard/admin/scope?**")
     assert "fiches d’identité servies à inf.dubois" in page.locator("main").inner_text()  # noqa: RUF001
@@ -74,8 +79,12 @@ def test_console_dashboard_and_own_page_in_french(served: Served, french_page: A
     page.click("#contain button[type=submit]")
     _announced(page, "Aperçu : 1 comptes seraient contenus (admin)")
     assert axe_violations(page) == []
+    declare_emergency(served.guard.access_log, "dr.martin", "pat-0042", "patient inconscient", None)
     page.goto(f"{served.base_url}/accessguard/admin/audit")
     assert page.locator("html").get_attribute("lang") == "fr"
+    page.fill("form.review-close textarea[name=note]", "appel du SAMU vérifié")
+    page.click("form.review-close button[type=submit]")
+    _announced(page, "close par admin")
     assert axe_violations(page) == []
 
     for path in ("/patients/pat-0001", "/patients?limit=5", "/patients?limit=500"):  # decisions for the dashboard
@@ -90,4 +99,10 @@ def test_console_dashboard_and_own_page_in_french(served: Served, french_page: A
 
     page.goto(f"{served.base_url}/accessguard/account")
     assert page.locator("h1").first.inner_text() == "Votre compte"
+    assert axe_violations(page) == []
+    page.locator("button[data-field=authenticator]").first.click()  # report lost
+    _announced(page, "Les administrateurs sont prévenus que votre application d’authentification")  # noqa: RUF001
+    page.locator("button[data-field=sign_in]").last.click()  # "not you?"
+    page.wait_for_url("**/login?next=**")
+    _announced(page, "Toutes les sessions de votre compte sont terminées")
     assert axe_violations(page) == []
