@@ -105,7 +105,7 @@ class Endpoints:
         body, session, facts = request.json(), request.session, request.facts
         username, password = string_field(body, "username"), string_field(body, "password", 1024)
         now = self._clock()
-        language = self._languages.of(facts.headers.get("accept-language"))
+        language = self._languages.of_request(facts)
         _ = language.gettext
         device = self._devices.device(facts, username, now)
         source = None if device else client_address(facts.peer, facts.headers.get("x-forwarded-for"), self._trusted)

@@ -286,9 +286,9 @@ class Guard:
                 session = None  # a stale, forged or revoked cookie must not block logging in again, nor step up
             return handler(EndpointRequest(facts, body, session))
         except Refused as exc:
-            return _refused(exc, self._language(facts))
+            return _refused(exc, self.languages.of_request(facts))
         except BadRequest as exc:
-            return problem(exc.status, "bad-request", "Bad request", exc.explained(self._language(facts).gettext))
+            return problem(exc.status, "bad-request", "Bad request", exc.explained(self.languages.of_request(facts).gettext))
         except AccessGuardError as exc:
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))
             self._fault(_component(exc))
@@ -297,9 +297,6 @@ class Guard:
             log.exception("%s failed closed on an unexpected error", _request(facts))
             self._fault("unexpected")
             return _unavailable()
-
-    def _language(self, facts: RequestFacts) -> Language:
-        return self.languages.of(facts.headers.get("accept-language"))
 
     # protected routes
 
@@ -421,10 +418,10 @@ class Guard:
         except Refused as exc:
             self._release(reservation)
             log.info("%s %s refused: %s", facts.method, facts.path, exc.reason)
-            return Verdict(_refused(exc, self._language(facts)))
+            return Verdict(_refused(exc, self.languages.of_request(facts)))
         except BadRequest as exc:
             self._release(reservation)
-            return Verdict(problem(exc.status, "bad-request", "Bad request", exc.explained(self._language(facts).gettext)))
+            return Verdict(problem(exc.status, "bad-request", "Bad request", exc.explained(self.languages.of_request(facts).gettext)))
         except AccessGuardError as exc:
             self._release(reservation)
             log.error("%s failed closed: %s", _request(facts), for_log(exc, 500))

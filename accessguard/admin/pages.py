@@ -202,7 +202,7 @@ class Pages:
 
     def language(self, facts: RequestFacts) -> Language:
         """The language of the request's pages and messages (``Accept-Language``, else the configured default)."""
-        return self._languages.of(facts.headers.get("accept-language"))
+        return self._languages.of_request(facts)
 
     def _asset(self, name: str) -> Handler:
         content = (_HERE / "assets" / name).read_bytes()

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from string import Template
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from babel import Locale, negotiate_locale
@@ -25,6 +26,9 @@ from babel.messages.pofile import read_po
 from babel.support import NullTranslations, Translations
 
 from accessguard.errors import ConfigurationError
+
+if TYPE_CHECKING:  # facts.py reads untrusted input, whose messages are marked with N_ from here
+    from accessguard.facts import RequestFacts
 
 #: The languages pages and messages are written in; English is the language of the code.
 LANGUAGES = ("en", "fr")
@@ -82,6 +86,10 @@ class Languages:
         self.default = default
         self._languages = {code: Language(code, _translations(code), zone) for code in LANGUAGES}
         self.of = lru_cache(maxsize=256)(self._negotiate)
+
+    def of_request(self, facts: RequestFacts) -> Language:
+        """The language of a request's pages and messages (its ``Accept-Language``, else the default)."""
+        return self.of(facts.headers.get("accept-language"))
 
     def _negotiate(self, accept_language: str | None) -> Language:
         """The language for an ``Accept-Language`` value (``fr-CA`` is French; none that fits: the default)."""
